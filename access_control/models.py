@@ -1,0 +1,175 @@
+"""Rule tables (matrix, blocks, category masks, authorisations), the trail and the review queue."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AccessMode(models.TextChoices):
+    """JDV_J38 ModeAcces."""
+
+    NORMAL = "normal", _("Normal")
+    BRIS_DE_GLACE = "bris_de_glace", _("Bris de glace")
+    CENTRE_15 = "centre_15", _("Centre 15 (SAMU)")
+
+
+class AccessRule(models.Model):
+    """One cell of the profession x document-type matrix (A2). A pair absent from the table is denied."""
+
+    profession = models.ForeignKey("practitioners.Profession", on_delete=models.CASCADE, related_name="+")
+    document_type = models.ForeignKey("records.DocumentType", on_delete=models.CASCADE, related_name="+")
+    may_read = models.BooleanField(_("peut lire"), default=True)
+
+    class Meta:
+        verbose_name = _("règle de la matrice d'accès")
+        verbose_name_plural = _("matrice d'accès")
+        constraints = [
+            models.UniqueConstraint(fields=["profession", "document_type"], name="access_rule_unique_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profession.code} × {self.document_type.code}: {'oui' if self.may_read else 'non'}"
+
+
+class Block(models.Model):
+    """A patient denies one named practitioner (A5)."""
+
+    profile = models.ForeignKey("records.Profile", on_delete=models.CASCADE, related_name="blocks")
+    practitioner = models.ForeignKey("practitioners.Practitioner", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("blocage")
+        verbose_name_plural = _("blocages")
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "practitioner"], name="block_unique_pair"),
+        ]
+
+
+class DocumentCategory(models.Model):
+    """A named set of document types a patient can mask as a whole, present and future (A12)."""
+
+    code = models.SlugField(_("code"), unique=True)
+    label_fr = models.CharField(_("libellé (français)"), max_length=120)
+    label_en = models.CharField(_("libellé (anglais)"), max_length=120)
+    document_types = models.ManyToManyField("records.DocumentType", related_name="categories")
+
+    class Meta:
+        verbose_name = _("catégorie de documents")
+        verbose_name_plural = _("catégories de documents")
+
+    def __str__(self) -> str:
+        return self.label_fr
+
+
+class CategoryMask(models.Model):
+    profile = models.ForeignKey("records.Profile", on_delete=models.CASCADE, related_name="category_masks")
+    category = models.ForeignKey(DocumentCategory, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("masquage de catégorie")
+        verbose_name_plural = _("masquages de catégorie")
+        constraints = [models.UniqueConstraint(fields=["profile", "category"], name="category_mask_unique")]
+
+
+class OccupationalAuthorisation(models.Model):
+    """A patient's express, revocable authorisation of an occupational physician (A3)."""
+
+    profile = models.ForeignKey("records.Profile", on_delete=models.CASCADE, related_name="+")
+    practitioner = models.ForeignKey("practitioners.Practitioner", on_delete=models.PROTECT, related_name="+")
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("autorisation du médecin du travail")
+        verbose_name_plural = _("autorisations des médecins du travail")
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "practitioner"], name="occupational_authorisation_unique")
+        ]
+
+
+class TrailEntry(models.Model):
+    """One traced action (T1). Append-only in the database and hash-chained per profile (T2).
+
+    References are kept without database constraints so that the row never changes after insert (no
+    ON DELETE actions); the retention purge (T4) removes a profile's chain with the profile.
+    """
+
+    class ActorKind(models.TextChoices):
+        PRACTITIONER = "practitioner", _("Professionnel de santé")
+        PATIENT = "patient", _("Patient")
+        STAFF = "staff", _("Agent")
+        SYSTEM = "system", _("Système")
+
+    class Outcome(models.TextChoices):
+        ALLOWED = "allowed", _("Autorisé")
+        DENIED = "denied", _("Refusé")
+
+    at = models.DateTimeField(_("date"), db_index=True)
+    profile = models.ForeignKey(
+        "records.Profile",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="trail_entries",
+    )
+    seq = models.PositiveBigIntegerField(_("rang dans la chaîne"))
+    actor_kind = models.CharField(_("acteur"), max_length=16, choices=ActorKind.choices)
+    actor_user_id = models.BigIntegerField(null=True, blank=True)
+    actor_practitioner = models.ForeignKey(
+        "practitioners.Practitioner",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(_("nom de l'acteur"), max_length=200)
+    actor_profession = models.CharField(_("profession"), max_length=80, blank=True)
+    actor_rpps = models.CharField(_("RPPS"), max_length=11, blank=True)
+    document_id = models.BigIntegerField(_("document"), null=True, blank=True)
+    action = models.CharField(_("action"), max_length=40)
+    detail = models.CharField(_("détail"), max_length=200, blank=True)
+    mode = models.CharField(_("mode d'accès"), max_length=16, choices=AccessMode.choices, default=AccessMode.NORMAL)
+    outcome = models.CharField(_("résultat"), max_length=8, choices=Outcome.choices, default=Outcome.ALLOWED)
+    reason = models.CharField(_("motif (trace uniquement)"), max_length=64, blank=True)
+    justification = models.TextField(_("justification"), blank=True)
+    client_address = models.GenericIPAddressField(_("adresse"), null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("entrée de la trace")
+        verbose_name_plural = _("trace des accès")
+        constraints = [models.UniqueConstraint(fields=["profile", "seq"], name="trail_chain_position_unique")]
+        indexes = [
+            models.Index(fields=["actor_practitioner", "-at"], name="trail_actor_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.outcome}"
+
+
+class Review(models.Model):
+    """An item for staff review: each emergency access (A7) and each access to a high-profile profile (A13)."""
+
+    class Kind(models.TextChoices):
+        EMERGENCY = "emergency", _("Accès en urgence")
+        HIGH_PROFILE = "high_profile", _("Accès à un profil sensible")
+
+    kind = models.CharField(_("type"), max_length=16, choices=Kind.choices)
+    trail_entry = models.ForeignKey(TrailEntry, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    profile = models.ForeignKey("records.Profile", on_delete=models.CASCADE, related_name="+")
+    practitioner = models.ForeignKey("practitioners.Practitioner", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    comment = models.TextField(_("commentaire"), blank=True)
+
+    class Meta:
+        verbose_name = _("revue")
+        verbose_name_plural = _("revues")
+        indexes = [models.Index(fields=["reviewed_at", "created_at"], name="review_queue_idx")]

@@ -1,0 +1,5 @@
+"""Carnet project configuration: settings, URLs, the Celery application and WSGI/ASGI entry points."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

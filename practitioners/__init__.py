@@ -1,0 +1,1 @@
+"""The practitioner directory (RPPS) and professions."""

@@ -1,0 +1,1 @@
+"""Patient profiles, their lifecycle, the document catalogue and the encrypted document store."""

@@ -1,0 +1,239 @@
+"""Accounts, patient profiles, the document type catalogue and documents.
+
+Writes go through ``records.actions``; reads of documents for a practitioner go through
+``access_control.api`` (house style 1-2).
+"""
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class User(AbstractUser):
+    """One login: a patient (holder or legal representative), a practitioner or a staff member."""
+
+    class Kind(models.TextChoices):
+        PATIENT = "patient", _("Patient")
+        PRACTITIONER = "practitioner", _("Professionnel de santé")
+        STAFF = "staff", _("Agent de l'Assurance Maladie")
+
+    kind = models.CharField(_("type de compte"), max_length=16, choices=Kind.choices, default=Kind.PATIENT)
+    preferred_language = models.CharField(
+        _("langue"), max_length=5, choices=[("fr", "Français"), ("en", "English")], default="fr"
+    )
+
+    class Meta:
+        verbose_name = _("compte")
+        verbose_name_plural = _("comptes")
+
+
+class Profile(models.Model):
+    """A person's health space (espace santé). Its documents form the record (dossier)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Notice envoyée (délai d'opposition)")  # L1
+        OPPOSED = "opposed", _("Opposition enregistrée")  # L2
+        OPEN = "open", _("Ouvert, jamais activé")  # L3
+        ACTIVE = "active", _("Activé")  # L4
+        SUSPENDED = "suspended", _("Suspendu")  # L7
+        CLOSED = "closed", _("Clôturé (archivé)")  # L5, L8
+
+    class Sex(models.TextChoices):
+        MALE = "M", _("Masculin")
+        FEMALE = "F", _("Féminin")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Courriel")
+        POST = "post", _("Courrier postal")
+
+    class ClosureReason(models.TextChoices):
+        PATIENT = "patient", _("Demande du titulaire")
+        ADMIN = "admin", _("Décision de l'Assurance Maladie")
+        SUSPENSION = "suspension", _("Suspension non contestée")
+        DECEASED = "deceased", _("Décès")
+
+    nir = models.CharField(_("NIR"), max_length=15, unique=True)  # I1, validated by records.identifiers
+    birth_name = models.CharField(_("nom de naissance"), max_length=100)
+    usual_name = models.CharField(_("nom d'usage"), max_length=100, blank=True)
+    first_names = models.CharField(_("prénoms"), max_length=200)
+    birth_date = models.DateField(_("date de naissance"))
+    sex = models.CharField(_("sexe"), max_length=1, choices=Sex.choices)
+    birth_place_code = models.CharField(_("code du lieu de naissance (INSEE)"), max_length=5, blank=True)
+
+    # French postal address (NF Z10-011: at most 6 lines of 38 characters; lines 2-6 here, line 1 is the name).
+    address_complement = models.CharField(_("complément (appartement, étage)"), max_length=38, blank=True)
+    address_building = models.CharField(_("bâtiment, résidence"), max_length=38, blank=True)
+    address_street = models.CharField(_("numéro et voie"), max_length=38, blank=True)
+    address_locality = models.CharField(_("lieu-dit, boîte postale"), max_length=38, blank=True)
+    postal_code = models.CharField(_("code postal"), max_length=10, blank=True)
+    city = models.CharField(_("commune"), max_length=32, blank=True)
+    country = models.CharField(_("pays (ISO 3166)"), max_length=2, default="FR")
+
+    email = models.EmailField(_("courriel"), blank=True)
+    email_verified = models.BooleanField(_("courriel vérifié"), default=False)
+    preferred_language = models.CharField(
+        _("langue"), max_length=5, choices=[("fr", "Français"), ("en", "English")], default="fr"
+    )
+    preferred_channel = models.CharField(
+        _("canal préféré"), max_length=8, choices=Channel.choices, default=Channel.POST
+    )
+    new_document_notices = models.BooleanField(_("avis de nouveau document"), default=False)
+
+    state = models.CharField(_("état"), max_length=16, choices=State.choices, default=State.PENDING)
+    notice_sent_at = models.DateTimeField(_("notice de pré-ouverture envoyée le"), null=True, blank=True)
+    opposed_at = models.DateTimeField(_("opposition le"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("ouvert le"), null=True, blank=True)
+    activated_at = models.DateTimeField(_("activé le"), null=True, blank=True)
+    suspended_at = models.DateTimeField(_("suspendu le"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("clôturé le"), null=True, blank=True)
+    closure_reason = models.CharField(_("motif de clôture"), max_length=16, choices=ClosureReason.choices, blank=True)
+    archive_until = models.DateTimeField(_("archivé jusqu'au"), null=True, blank=True)
+    deletion_requested_at = models.DateTimeField(_("suppression anticipée demandée le"), null=True, blank=True)
+    deceased_at = models.DateField(_("décédé le"), null=True, blank=True)
+
+    provisional_code_hash = models.CharField(max_length=128, blank=True)  # L1: stored hashed
+    provisional_code_expires_at = models.DateTimeField(null=True, blank=True)
+
+    emergency_access_opt_out = models.BooleanField(_("refus de l'accès en urgence"), default=False)  # A7
+    high_profile = models.BooleanField(_("profil sensible"), default=False)  # A13
+    treating_doctor = models.ForeignKey(
+        "practitioners.Practitioner",
+        verbose_name=_("médecin traitant"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="treated_profiles",
+    )  # A6
+    legal_representative = models.ForeignKey(
+        "self",
+        verbose_name=_("représentant légal"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="represented_profiles",
+    )  # L10
+    user = models.OneToOneField(
+        User, verbose_name=_("compte"), on_delete=models.PROTECT, null=True, blank=True, related_name="profile"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("profil")
+        verbose_name_plural = _("profils")
+        indexes = [
+            models.Index(fields=["state", "notice_sent_at"], name="profile_state_notice_idx"),
+            models.Index(fields=["state", "suspended_at"], name="profile_state_suspended_idx"),
+            models.Index(fields=["state", "archive_until"], name="profile_state_archive_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_names.split(' ')[0]} {self.usual_name or self.birth_name}"
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_names} {self.usual_name or self.birth_name}"
+
+    @property
+    def is_open_to_practitioners(self) -> bool:
+        return self.state in (self.State.OPEN, self.State.ACTIVE)
+
+
+class DocumentType(models.Model):
+    """Type codes from JDV_J66 (LOINC + TRE_A05), with their JDV_J57 class. Seeded by a data migration."""
+
+    class DocumentClass(models.TextChoices):
+        REPORT = "10", _("Compte rendu")
+        SYNTHESIS = "11", _("Synthèse")
+        IMAGING = "31", _("Imagerie médicale")
+        PRESCRIPTION = "42", _("Prescription")
+        DISPENSATION = "43", _("Dispensation")
+        CARE_PLAN = "44", _("Plan de soins / protocole")
+        TREATMENT = "45", _("Traitement administré")
+        CERTIFICATE = "52", _("Certificat / déclaration")
+        REIMBURSEMENT = "60", _("Données de remboursement")
+        PATIENT = "90", _("Document déposé par le patient")
+        ADMINISTRATIVE = "95", _("Document de gestion")
+
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    code_system = models.CharField(_("système"), max_length=10)  # LOINC or TRE_A05
+    label_fr = models.CharField(_("libellé (français)"), max_length=120)
+    label_en = models.CharField(_("libellé (anglais)"), max_length=120)
+    class_code = models.CharField(_("classe"), max_length=2, choices=DocumentClass.choices)
+
+    class Meta:
+        verbose_name = _("type de document")
+        verbose_name_plural = _("types de document")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.label_fr}"
+
+    @property
+    def patient_may_deposit(self) -> bool:
+        return self.code.startswith("DOCPAT")  # A10
+
+    def label(self, language: str) -> str:
+        return self.label_en if language == "en" else self.label_fr
+
+
+class Document(models.Model):
+    """One document of a record: metadata here, the encrypted body in the document store (rule D)."""
+
+    class AuthorKind(models.TextChoices):
+        PRACTITIONER = "practitioner", _("Professionnel de santé")
+        PATIENT = "patient", _("Patient")
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="documents")
+    document_type = models.ForeignKey(DocumentType, on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(_("titre"), max_length=200)
+    care_date = models.DateField(_("date des soins"))
+    author_kind = models.CharField(max_length=16, choices=AuthorKind.choices)
+    author_practitioner = models.ForeignKey(
+        "practitioners.Practitioner", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    deposited_at = models.DateTimeField(_("déposé le"))
+    size = models.BigIntegerField(_("taille (octets)"))
+    content_type = models.CharField(_("type de contenu"), max_length=100)  # detected from the bytes
+    original_name = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64)
+    storage_key = models.CharField(max_length=200, unique=True)
+    wrapped_key = models.BinaryField()  # the data key wrapped by the master key
+    master_key_id = models.CharField(max_length=32)
+
+    masked_at = models.DateTimeField(_("masqué le"), null=True, blank=True)  # A4 (MASQUE_PS)
+    held_until = models.DateTimeField(_("invisible au patient jusqu'au"), null=True, blank=True)  # A8
+    hold_released_at = models.DateTimeField(_("rendu visible le"), null=True, blank=True)
+    hold_reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    hidden_from_representatives = models.BooleanField(_("secret du mineur"), default=False)  # A9
+    deleted_at = models.DateTimeField(_("supprimé le"), null=True, blank=True)  # A10, own uploads only
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        indexes = [
+            # Keeps the "documents of one patient" query on one index range (anchors: 1.7 ms -> 0.4 ms p50).
+            models.Index(
+                fields=["profile", "-deposited_at"],
+                name="document_profile_recent_idx",
+                include=["document_type", "author_practitioner", "masked_at", "deleted_at"],
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(author_kind="patient", author_practitioner__isnull=True)
+                | Q(author_kind="practitioner", author_practitioner__isnull=False),
+                name="document_author_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_type.code} #{self.pk}"
+
+    @property
+    def is_masked(self) -> bool:
+        return self.masked_at is not None
+
+    @property
+    def is_held(self) -> bool:
+        return self.held_until is not None and self.hold_released_at is None
