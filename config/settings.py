@@ -86,6 +86,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+SILENCED_SYSTEM_CHECKS = ["models.W040"]  # covering indexes are PostgreSQL-only; SQLite is development only
 
 # --- Broker, cache ------------------------------------------------------------------------------------
 REDIS_URL = env_optional("REDIS_URL")
