@@ -45,6 +45,9 @@ class Block(models.Model):
             models.UniqueConstraint(fields=["profile", "practitioner"], name="block_unique_pair"),
         ]
 
+    def __str__(self) -> str:
+        return f"blocage #{self.pk}"
+
 
 class DocumentCategory(models.Model):
     """A named set of document types a patient can mask as a whole, present and future (A12)."""
@@ -72,6 +75,9 @@ class CategoryMask(models.Model):
         verbose_name_plural = _("masquages de catégorie")
         constraints = [models.UniqueConstraint(fields=["profile", "category"], name="category_mask_unique")]
 
+    def __str__(self) -> str:
+        return f"masquage de catégorie #{self.pk}"
+
 
 class OccupationalAuthorisation(models.Model):
     """A patient's express, revocable authorisation of an occupational physician (A3)."""
@@ -86,6 +92,9 @@ class OccupationalAuthorisation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "practitioner"], name="occupational_authorisation_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"autorisation #{self.pk}"
 
 
 class TrailEntry(models.Model):
@@ -173,3 +182,6 @@ class Review(models.Model):
         verbose_name = _("revue")
         verbose_name_plural = _("revues")
         indexes = [models.Index(fields=["reviewed_at", "created_at"], name="review_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"

@@ -16,7 +16,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CARNET_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("CARNET_DEBUG", False)
-INSECURE_SECRET_KEY = "django-insecure-carnet-development-only-never-in-production"
+INSECURE_SECRET_KEY = "django-insecure-carnet-development-only-never-in-production"  # noqa: S105
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", INSECURE_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -240,9 +240,7 @@ CARNET_HOLD_REMINDER_DAYS = env_int("CARNET_HOLD_REMINDER_DAYS", 14, minimum=1) 
 CARNET_HOLD_RELEASE_DAYS = env_int("CARNET_HOLD_RELEASE_DAYS", 30, minimum=1)  # A8
 CARNET_NOTICE_DEBOUNCE_HOURS = env_int("CARNET_NOTICE_DEBOUNCE_HOURS", 24, minimum=0)  # N1
 CARNET_PATIENT_UPLOAD_MAX_BYTES = env_int("CARNET_PATIENT_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
-CARNET_PRACTITIONER_UPLOAD_MAX_BYTES = env_int(
-    "CARNET_PRACTITIONER_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1
-)
+CARNET_PRACTITIONER_UPLOAD_MAX_BYTES = env_int("CARNET_PRACTITIONER_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 CARNET_LOOKUP_ATTEMPTS = env_int("CARNET_LOOKUP_ATTEMPTS", 20, minimum=1)  # A11, per practitioner and hour
 CARNET_LETTER_BATCH_HOUR = env_int("CARNET_LETTER_BATCH_HOUR", 17, minimum=0)  # N4
 CARNET_SENDER_ADDRESS = env_list(
