@@ -17,3 +17,6 @@ def _test_settings(settings, tmp_path):
     settings.CARNET_MASTER_KEY = "test1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
     settings.SECURE_SSL_REDIRECT = False
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+pytest_plugins = ["tests.browser"]
