@@ -20,3 +20,6 @@ def _test_settings(settings, tmp_path):
 
 
 pytest_plugins = ["tests.browser"]
+
+
+from tests.trail_fixtures import _test_flush_is_a_trail_purge  # noqa: E402, F401  (T2: flush as a purge)
