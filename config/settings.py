@@ -247,6 +247,15 @@ CARNET_SENDER_ADDRESS = env_list(
     "CARNET_SENDER_ADDRESS", ["Carnet — Assurance Maladie", "TSA 12345", "75948 PARIS CEDEX 19"]
 )
 CARNET_PUBLIC_URL = env_str("CARNET_PUBLIC_URL", "http://127.0.0.1:8000")
+# A8 hold rules (access_control.tasks), hourly: the thresholds are counted in days.
+CELERY_BEAT_SCHEDULE["access_control.send_hold_reminders"] = {
+    "task": "access_control.send_hold_reminders",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["access_control.release_expired_holds"] = {
+    "task": "access_control.release_expired_holds",
+    "schedule": 3600.0,
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
