@@ -238,15 +238,6 @@ CARNET_ARCHIVE_YEARS = env_int("CARNET_ARCHIVE_YEARS", 10, minimum=1)  # L5
 CARNET_EARLY_DELETION_DAYS = env_int("CARNET_EARLY_DELETION_DAYS", 90, minimum=1)  # L5
 CARNET_HOLD_REMINDER_DAYS = env_int("CARNET_HOLD_REMINDER_DAYS", 14, minimum=1)  # A8
 CARNET_HOLD_RELEASE_DAYS = env_int("CARNET_HOLD_RELEASE_DAYS", 30, minimum=1)  # A8
-CARNET_NOTICE_DEBOUNCE_HOURS = env_int("CARNET_NOTICE_DEBOUNCE_HOURS", 24, minimum=0)  # N1
-CARNET_PATIENT_UPLOAD_MAX_BYTES = env_int("CARNET_PATIENT_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
-CARNET_PRACTITIONER_UPLOAD_MAX_BYTES = env_int("CARNET_PRACTITIONER_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
-CARNET_LOOKUP_ATTEMPTS = env_int("CARNET_LOOKUP_ATTEMPTS", 20, minimum=1)  # A11, per practitioner and hour
-CARNET_LETTER_BATCH_HOUR = env_int("CARNET_LETTER_BATCH_HOUR", 17, minimum=0)  # N4
-CARNET_SENDER_ADDRESS = env_list(
-    "CARNET_SENDER_ADDRESS", ["Carnet — Assurance Maladie", "TSA 12345", "75948 PARIS CEDEX 19"]
-)
-CARNET_PUBLIC_URL = env_str("CARNET_PUBLIC_URL", "http://127.0.0.1:8000")
 # A8 hold rules (access_control.tasks), hourly: the thresholds are counted in days.
 CELERY_BEAT_SCHEDULE["access_control.send_hold_reminders"] = {
     "task": "access_control.send_hold_reminders",
@@ -256,6 +247,15 @@ CELERY_BEAT_SCHEDULE["access_control.release_expired_holds"] = {
     "task": "access_control.release_expired_holds",
     "schedule": 3600.0,
 }
+CARNET_NOTICE_DEBOUNCE_HOURS = env_int("CARNET_NOTICE_DEBOUNCE_HOURS", 24, minimum=0)  # N1
+CARNET_PATIENT_UPLOAD_MAX_BYTES = env_int("CARNET_PATIENT_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
+CARNET_PRACTITIONER_UPLOAD_MAX_BYTES = env_int("CARNET_PRACTITIONER_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
+CARNET_LOOKUP_ATTEMPTS = env_int("CARNET_LOOKUP_ATTEMPTS", 20, minimum=1)  # A11, per practitioner and hour
+CARNET_LETTER_BATCH_HOUR = env_int("CARNET_LETTER_BATCH_HOUR", 17, minimum=0)  # N4
+CARNET_SENDER_ADDRESS = env_list(
+    "CARNET_SENDER_ADDRESS", ["Carnet — Assurance Maladie", "TSA 12345", "75948 PARIS CEDEX 19"]
+)
+CARNET_PUBLIC_URL = env_str("CARNET_PUBLIC_URL", "http://127.0.0.1:8000")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
