@@ -1,0 +1,173 @@
+"""The encrypted document store (rule D): what deposit and download actions call to keep document bodies.
+
+``store_body`` checks the real content type from the first bytes (``records.content_types``), enforces
+the size limit while streaming (it never reads more than the limit plus one byte), encrypts under a fresh
+data key (``records.crypto``) and saves the ciphertext in ``storages["documents"]`` (local disk by default,
+S3 through django-storages in production) under a random, sharded key that carries no patient data.
+
+Write path: the ciphertext goes to an anonymous temporary file first, then ``storage.save``. We chose this
+over streaming into ``storage.open(key, "wb")`` because every refusal (type, size, read error) then happens
+before the back end sees a byte, so a refused upload never leaves a partial object or a dangling S3
+multipart upload, and the back end receives a complete file of known size (S3 picks single-part or
+multipart on its own). The temporary file holds ciphertext only, never plaintext, and is gone when closed.
+Cost: one extra local write.
+
+Callers store the body **before** opening their transaction and call ``delete_body`` if the transaction then
+fails, so a rolled-back deposit leaves no orphan.
+
+``read_body`` unwraps the data key at once (a missing or wrong master key fails before any byte is sent) and
+returns an iterator that opens and decrypts the body lazily, chunk by chunk, checking size and SHA-256 before
+it yields the last chunk.
+"""
+
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import storages
+from django.utils.formats import number_format
+from django.utils.translation import gettext_lazy as _
+
+from . import content_types
+from .crypto import (
+    CHUNK_SIZE,
+    BodyTooLarge,
+    CorruptedBody,
+    decrypt_stream,
+    encrypt_stream,
+    new_data_key,
+    read_chunks,
+    unwrap_data_key,
+    wrap_data_key,
+)
+
+STORAGE_ALIAS = "documents"
+
+# A10: what a patient may deposit (pdf/jpg/png/rtf/tif/txt); practitioners may also send CDA R2 XML (rule D).
+PATIENT_TYPES = frozenset(
+    {
+        content_types.PDF,
+        content_types.JPEG,
+        content_types.PNG,
+        content_types.TIFF,
+        content_types.RTF,
+        content_types.TEXT,
+    }
+)
+PRACTITIONER_TYPES = PATIENT_TYPES | {content_types.CDA_XML}
+
+
+@dataclass(frozen=True)
+class StoredBody:
+    storage_key: str
+    wrapped_key: bytes
+    master_key_id: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class RejectedFile(ValidationError):
+    """The file cannot be deposited (empty, wrong type, too large). Nothing was kept."""
+
+
+def _storage():
+    return storages[STORAGE_ALIAS]
+
+
+def new_storage_key() -> str:
+    """A random key, sharded over 65,536 directories: ``ab/cd/abcd…`` (128 random bits, no patient data)."""
+    token = secrets.token_hex(16)
+    return f"{token[:2]}/{token[2:4]}/{token}"
+
+
+def _size_limit_message(max_bytes: int) -> RejectedFile:
+    megabytes = max_bytes / (1024 * 1024)
+    decimals = 0 if megabytes == int(megabytes) else 1
+    return RejectedFile(
+        _("Le fichier dépasse la taille maximale autorisée (%(limit)s Mo)."),
+        code="file_too_large",
+        params={"limit": number_format(megabytes, decimals)},
+    )
+
+
+def store_body(fileobj, *, max_bytes: int, allowed_types: frozenset[str]) -> StoredBody:
+    """Check, encrypt and store a document body; raise :class:`RejectedFile` and keep nothing if refused."""
+    chunks = read_chunks(fileobj, CHUNK_SIZE, limit=max_bytes + 1)
+    first = next(chunks, b"")
+    if not first:
+        raise RejectedFile(_("Le fichier est vide."), code="file_empty")
+    content_type = content_types.detect_content_type(first)
+    if content_type is None or content_type not in allowed_types:
+        raise RejectedFile(
+            _("Ce type de fichier n'est pas accepté. Formats acceptés : %(formats)s."),
+            code="file_type",
+            params={"formats": content_types.describe(allowed_types)},
+        )
+    body = _prepend([first], chunks)
+    del first  # the generator owns the first chunk now and drops it once written: one chunk less in memory
+    data_key = new_data_key()
+    master_key_id, wrapped_key = wrap_data_key(data_key)
+    with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as ciphertext:
+        try:
+            digest = encrypt_stream(body, ciphertext, data_key, max_bytes=max_bytes)
+        except BodyTooLarge:
+            raise _size_limit_message(max_bytes) from None
+        ciphertext.seek(0)
+        storage = _storage()
+        wanted_key = new_storage_key()
+        try:
+            storage_key = storage.save(wanted_key, File(ciphertext, name=wanted_key))
+        except BaseException:
+            _delete_quietly(storage, wanted_key)
+            raise
+    return StoredBody(
+        storage_key=storage_key,
+        wrapped_key=wrapped_key,
+        master_key_id=master_key_id,
+        size=digest.size,
+        sha256=digest.sha256,
+        content_type=content_type,
+    )
+
+
+def _prepend(box: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield box.pop()
+    yield from rest
+
+
+def read_body(document) -> Iterator[bytes]:
+    """Decrypted body of ``document`` in chunks; :class:`CorruptedBody` if it fails any check (rule D).
+
+    The data key is unwrapped now (``MasterKeyError`` if its master key is missing or wrong); the body is
+    opened and read only as the iterator is consumed.
+    """
+    data_key = unwrap_data_key(document.wrapped_key, document.master_key_id)
+    return _decrypted(document.storage_key, data_key, document.size, document.sha256)
+
+
+def _decrypted(storage_key: str, data_key: bytes, size: int, sha256: str) -> Iterator[bytes]:
+    storage = _storage()
+    try:
+        handle = storage.open(storage_key, "rb")
+    except FileNotFoundError:
+        raise CorruptedBody("the document body is missing from the store.") from None
+    with handle:
+        yield from decrypt_stream(handle, data_key, expected_size=size, expected_sha256=sha256)
+
+
+def delete_body(storage_key: str) -> None:
+    """Remove a stored body (own deposits deleted by the patient, purges, rolled-back deposits)."""
+    _storage().delete(storage_key)
+
+
+def _delete_quietly(storage, storage_key: str) -> None:
+    try:
+        if storage.exists(storage_key):
+            storage.delete(storage_key)
+    except Exception:  # noqa: S110  the original error matters more than a failed clean-up
+        pass
