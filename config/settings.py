@@ -8,6 +8,7 @@ and ``CARNET_MASTER_KEY``, and the system checks in ``config/checks.py`` refuse 
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
 from .env import env_bool, env_int, env_list, env_optional, env_str
@@ -256,6 +257,24 @@ CARNET_SENDER_ADDRESS = env_list(
     "CARNET_SENDER_ADDRESS", ["Carnet — Assurance Maladie", "TSA 12345", "75948 PARIS CEDEX 19"]
 )
 CARNET_PUBLIC_URL = env_str("CARNET_PUBLIC_URL", "http://127.0.0.1:8000")
+
+# --- Notice delivery (N5), owned by notifications -----------------------------------------------------
+# "dev" makes every notice go through the development channel, which only records (no e-mail, no letter).
+CARNET_NOTICE_CHANNEL_OVERRIDE = env_optional("CARNET_NOTICE_CHANNEL_OVERRIDE")
+CARNET_NOTICE_MAX_ATTEMPTS = env_int("CARNET_NOTICE_MAX_ATTEMPTS", 8, minimum=1)
+CARNET_NOTICE_RETRY_BASE_SECONDS = env_int("CARNET_NOTICE_RETRY_BASE_SECONDS", 30, minimum=1)
+CARNET_NOTICE_RETRY_MAX_SECONDS = env_int("CARNET_NOTICE_RETRY_MAX_SECONDS", 3600, minimum=1)
+# A notice claimed longer ago than this is taken for abandoned (worker killed); keep it above the task's
+# hard time limit (120 s, notifications.tasks) so that a slow delivery is never claimed twice.
+CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS = env_int("CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS", 600, minimum=1)
+# The sweep re-queues a due pending notice whose id went to the broker longer ago than this.
+CARNET_NOTICE_SWEEP_GRACE_SECONDS = env_int("CARNET_NOTICE_SWEEP_GRACE_SECONDS", 300, minimum=0)
+CARNET_NOTICE_SWEEP_BATCH = env_int("CARNET_NOTICE_SWEEP_BATCH", 5000, minimum=1)
+CELERY_BEAT_SCHEDULE["notifications.sweep_notices"] = {"task": "notifications.sweep_notices", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["notifications.close_letter_batches"] = {
+    "task": "notifications.close_letter_batches",
+    "schedule": crontab(hour=CARNET_LETTER_BATCH_HOUR, minute=0),  # N4, local time (CELERY_TIMEZONE)
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

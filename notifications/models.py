@@ -49,6 +49,8 @@ class Notice(models.Model):
     updated_at = models.DateTimeField(_("mis à jour le"), auto_now=True)
     deliver_after = models.DateTimeField(_("à envoyer après"))
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Last time the notice's id was handed to the broker; the sweep re-queues only after a grace period.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
     # Secret payload (the provisional code of a pre-opening notice), encrypted with the master key and
     # erased once delivered.
@@ -64,3 +66,79 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+
+class PrintBatch(models.Model):
+    """The letters of one day, for the mail house (N4): one merged PDF and a CSV manifest once closed.
+
+    At most one batch is open per day; a letter made after its day's batch closed goes to the next day's.
+    Its two files (``BatchFile``) are stored encrypted in the document store, like documents (rule D).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Ouvert")
+        CLOSED = "closed", _("Clôturé")
+
+    day = models.DateField(_("jour"), unique=True)
+    status = models.CharField(_("statut"), max_length=8, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("clôturé le"), null=True, blank=True)
+    letter_count = models.PositiveIntegerField(_("lettres"), default=0)
+    page_count = models.PositiveIntegerField(_("pages"), default=0)
+
+    class Meta:
+        verbose_name = _("lot d'impression")
+        verbose_name_plural = _("lots d'impression")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} ({self.get_status_display()})"
+
+
+class Letter(models.Model):
+    """The postal letter that delivered a notice (N4): its PDF, encrypted in the document store."""
+
+    notice = models.OneToOneField(Notice, on_delete=models.CASCADE, related_name="letter")
+    batch = models.ForeignKey(PrintBatch, on_delete=models.PROTECT, related_name="letters")
+    reference = models.CharField(_("référence"), max_length=32, unique=True)
+    page_count = models.PositiveSmallIntegerField(_("pages"))
+    postal_code = models.CharField(_("code postal"), max_length=10)
+    country = models.CharField(_("pays"), max_length=2)
+    created_at = models.DateTimeField(_("créé le"))
+    storage_key = models.CharField(max_length=200, unique=True)
+    wrapped_key = models.BinaryField()
+    master_key_id = models.CharField(max_length=32)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("lettre")
+        verbose_name_plural = _("lettres")
+        indexes = [models.Index(fields=["batch", "id"], name="letter_batch_idx")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class BatchFile(models.Model):
+    """A closed batch's merged PDF or CSV manifest, encrypted in the document store (rule D, N4)."""
+
+    class Part(models.TextChoices):
+        PDF = "pdf", _("PDF fusionné")
+        MANIFEST = "manifest", _("Manifeste CSV")
+
+    batch = models.ForeignKey(PrintBatch, on_delete=models.PROTECT, related_name="files")
+    part = models.CharField(_("fichier"), max_length=8, choices=Part.choices)
+    storage_key = models.CharField(max_length=200, unique=True)
+    wrapped_key = models.BinaryField()
+    master_key_id = models.CharField(max_length=32)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("fichier de lot")
+        verbose_name_plural = _("fichiers de lot")
+        constraints = [models.UniqueConstraint(fields=["batch", "part"], name="batch_file_unique_part")]
+
+    def __str__(self) -> str:
+        return f"{self.batch} {self.part}"

@@ -3,6 +3,12 @@
 ``queue_notice`` picks the channel (N2), folds repeated consultations into one notice (N1), and arranges for
 the delivery task to be enqueued after commit with the notice id only. If the broker is unreachable at that
 moment the notice simply stays ``pending``: the periodic sweep re-queues it (nothing is lost).
+
+Folding (N1): a consultation joins the notice of the same practitioner, profile and debounce window while that
+notice is pending, being sent or sent — the patient is told once a window that this practitioner consulted,
+and every access stays attached to the notice (the portal lists them). A window whose notice failed or was
+undeliverable starts a follow-up notice instead, so a later access is not swallowed by a dead notice.
+Emergency notices (N3) are never folded; queueing one for the patient also queues the treating doctor's.
 """
 
 import logging
@@ -38,13 +44,28 @@ def choose_channel(profile) -> str:
     return Notice.Channel.NONE
 
 
+def recipient_channel(profile, recipient_practitioner=None) -> str:
+    """The patient's channel (N2), or e-mail for a practitioner recipient (the treating doctor, N3)."""
+    if recipient_practitioner is not None:
+        return Notice.Channel.EMAIL if recipient_practitioner.email else Notice.Channel.NONE
+    return choose_channel(profile)
+
+
 def _window_start(now):
+    """Start of the debounce window holding ``now``: windows are aligned on local midnight ("the same day")."""
     hours = settings.CARNET_NOTICE_DEBOUNCE_HOURS
     if hours <= 0:
         return None
+    local = timezone.localtime(now)
+    if 24 % hours == 0:
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight + timedelta(hours=(local.hour // hours) * hours)
     window = timedelta(hours=hours)
-    epoch = now.replace(year=2000, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-    return epoch + ((now - epoch) // window) * window
+    epoch = local.replace(year=2000, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return epoch + ((local - epoch) // window) * window
+
+
+_DEAD = {Notice.Status.FAILED, Notice.Status.UNDELIVERABLE}
 
 
 def queue_notice(
@@ -57,43 +78,57 @@ def queue_notice(
     sealed_payload: bytes | None = None,
     dedupe_key: str | None = None,
 ) -> Notice:
-    """Create (or, for a repeated consultation, extend) a notice. Call inside the action's transaction."""
+    """Create (or, for a repeated consultation, extend) a notice. Call inside the action's transaction.
+
+    Returns the patient's notice (or the practitioner's when ``recipient_practitioner`` is given). For an
+    emergency notice to the patient, the treating doctor's notice (N3) is queued too, with a dedupe key a
+    caller queueing it explicitly would produce as well (so it is never doubled when ``trail_entry`` is given).
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("queue_notice must be called inside the action's transaction (rule N5).")
     now = timezone.now()
-    if recipient_practitioner is not None:
-        channel = Notice.Channel.EMAIL if recipient_practitioner.email else Notice.Channel.NONE
-    else:
-        channel = choose_channel(profile)
+    channel = recipient_channel(profile, recipient_practitioner)
+    folded = False
     if dedupe_key is None:
         window = _window_start(now) if kind in _FOLDED_KINDS else None
-        if window is not None and practitioner is not None:
+        if window is not None and practitioner is not None and recipient_practitioner is None:
             # N1: one notice per practitioner, profile and debounce window.
             dedupe_key = f"{kind}:{profile.pk}:{practitioner.pk}:{window:%Y%m%d%H%M}"
+            folded = True
         else:
             ref = trail_entry.pk if trail_entry is not None else f"{now:%Y%m%d%H%M%S%f}"
             recipient = f"p{recipient_practitioner.pk}" if recipient_practitioner is not None else "patient"
             dedupe_key = f"{kind}:{profile.pk}:{recipient}:{ref}"
     status = Notice.Status.UNDELIVERABLE if channel == Notice.Channel.NONE else Notice.Status.PENDING
-    notice, created = Notice.objects.select_for_update().get_or_create(
-        dedupe_key=dedupe_key,
-        defaults={
-            "kind": kind,
-            "profile": profile,
-            "practitioner": practitioner,
-            "recipient_practitioner": recipient_practitioner,
-            "channel": channel,
-            "status": status,
-            "created_at": now,
-            "deliver_after": now,
-            "sealed_payload": sealed_payload,
-        },
-    )
+    defaults = {
+        "kind": kind,
+        "profile": profile,
+        "practitioner": practitioner,
+        "recipient_practitioner": recipient_practitioner,
+        "channel": channel,
+        "status": status,
+        "created_at": now,
+        "deliver_after": now,
+        "enqueued_at": now,
+        "sealed_payload": sealed_payload,
+    }
+    key = dedupe_key
+    for follow_up in range(2, 100):
+        notice, created = Notice.objects.select_for_update().get_or_create(dedupe_key=key, defaults=defaults)
+        if created or not folded or notice.status not in _DEAD:
+            break
+        key = f"{dedupe_key}:{follow_up}"
     if trail_entry is not None:
         notice.trail_entries.add(trail_entry)
     if created and status == Notice.Status.PENDING:
         notice_id = notice.pk
         transaction.on_commit(lambda: enqueue_delivery(notice_id))
+    if kind == Notice.Kind.EMERGENCY and recipient_practitioner is None:
+        doctor = profile.treating_doctor
+        if doctor is not None and (practitioner is None or doctor.pk != practitioner.pk):
+            queue_notice(
+                profile, kind, practitioner=practitioner, trail_entry=trail_entry, recipient_practitioner=doctor
+            )
     return notice
 
 

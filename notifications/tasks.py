@@ -1,10 +1,42 @@
-"""Celery tasks of the notice pipeline. They take notice ids only (house style 3)."""
+"""Celery tasks of the notice pipeline. They take notice and batch ids only (house style 3, N5)."""
 
 from celery import shared_task
 
+# The hard limit stays below CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS (600 s by default): a run is killed before
+# its claim can be taken over by another, which keeps delivery at most once.
+_TIME_LIMIT = 120
 
-@shared_task(name="notifications.deliver_notice", acks_late=True)
-def deliver_notice(notice_id: int) -> None:
-    from .delivery import deliver
 
-    deliver(notice_id)
+@shared_task(
+    bind=True,
+    name="notifications.deliver_notice",
+    acks_late=True,
+    max_retries=None,  # attempts are counted on the notice (CARNET_NOTICE_MAX_ATTEMPTS)
+    soft_time_limit=_TIME_LIMIT - 20,
+    time_limit=_TIME_LIMIT,
+)
+def deliver_notice(self, notice_id: int) -> str:
+    from .delivery import RetryDelivery, deliver
+
+    try:
+        return deliver(notice_id)
+    except RetryDelivery as exc:
+        # Exponential backoff with jitter, computed by the delivery (the notice is pending again meanwhile;
+        # should this message be lost, the sweep re-queues the notice).
+        raise self.retry(countdown=exc.countdown, exc=exc) from None
+
+
+@shared_task(name="notifications.sweep_notices", ignore_result=True)
+def sweep_notices() -> int:
+    """Beat, every minute: re-queue notices left pending or stuck in sending (N5)."""
+    from .delivery import sweep
+
+    return len(sweep())
+
+
+@shared_task(name="notifications.close_letter_batches", ignore_result=True)
+def close_letter_batches() -> list[int]:
+    """Beat, daily at CARNET_LETTER_BATCH_HOUR: close the day's print batch and build its files (N4)."""
+    from .batches import close_letter_batches as close
+
+    return close()

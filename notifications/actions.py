@@ -1,0 +1,79 @@
+"""Actions on notices (house style 1): each owns its transaction, locks, and writes its trail entry (T1)."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from access_control.trail import record_entry
+
+from .models import Notice
+from .outbox import enqueue_delivery, recipient_channel
+
+
+class NoticeActionError(ValidationError):
+    """The notice cannot be resent in its current state. Nothing changed."""
+
+
+def do_resend_notice(notice, *, actor) -> Notice:
+    """Send a notice again, on the staff member ``actor``'s request (admin "resend").
+
+    A failed or undeliverable notice goes back to ``pending`` with its channel chosen afresh (the address may
+    have been corrected); a sent notice is copied into a new notice (the first stays as it was, for the
+    record). A pre-opening notice that was sent no longer holds its provisional code (erased on delivery):
+    the code must be re-issued instead. Returns the notice that will be delivered.
+    """
+    with transaction.atomic():
+        notice = (
+            Notice.objects.select_for_update().select_related("profile", "recipient_practitioner").get(pk=notice.pk)
+        )
+        if notice.status in (Notice.Status.PENDING, Notice.Status.SENDING):
+            raise NoticeActionError(_("Cet avis est déjà en cours d'envoi."), code="in_progress")
+        now = timezone.now()
+        channel = recipient_channel(notice.profile, notice.recipient_practitioner)
+        status = Notice.Status.UNDELIVERABLE if channel == Notice.Channel.NONE else Notice.Status.PENDING
+        if notice.status == Notice.Status.SENT:
+            if notice.kind == Notice.Kind.PRE_OPENING:
+                raise NoticeActionError(
+                    _("Le code provisoire a été effacé après l'envoi : émettez un nouveau code au lieu de renvoyer."),
+                    code="code_erased",
+                )
+            target = Notice.objects.create(
+                kind=notice.kind,
+                profile=notice.profile,
+                practitioner_id=notice.practitioner_id,
+                recipient_practitioner=notice.recipient_practitioner,
+                channel=channel,
+                status=status,
+                dedupe_key=f"resend:{notice.pk}:{now:%Y%m%d%H%M%S%f}",
+                created_at=now,
+                deliver_after=now,
+                enqueued_at=now,
+            )
+            target.trail_entries.set(notice.trail_entries.all())
+        else:
+            notice.channel = channel
+            notice.status = status
+            notice.attempts = 0
+            notice.last_error = ""
+            notice.deliver_after = now
+            notice.enqueued_at = now
+            notice.claimed_at = None
+            notice.save(
+                update_fields=[
+                    "channel",
+                    "status",
+                    "attempts",
+                    "last_error",
+                    "deliver_after",
+                    "enqueued_at",
+                    "claimed_at",
+                    "updated_at",
+                ]
+            )
+            target = notice
+        record_entry(profile=notice.profile, action="notice_resent", actor=actor, detail=f"notice {notice.pk}")
+        if target.status == Notice.Status.PENDING:
+            target_id = target.pk
+            transaction.on_commit(lambda: enqueue_delivery(target_id))
+    return target

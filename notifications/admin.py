@@ -1,0 +1,232 @@
+"""Admin for the notice pipeline: notices, letters and print batches, all read-only (changes are actions).
+
+Staff can filter notices by kind, status and channel, resend them (an audited action), download a letter or a
+closed batch's merged PDF and manifest (decrypted on the fly; letter downloads are traced), close a batch
+early, and see the daily counts (sent, failed, undeliverable, letters, pages).
+"""
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from access_control.trail import record_entry
+
+from .actions import NoticeActionError, do_resend_notice
+from .batches import batch_file_chunks, close_letter_batch, letter_pdf
+from .models import BatchFile, Letter, Notice, PrintBatch
+
+DAILY_DAYS = 14
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def daily_counts(days: int = DAILY_DAYS) -> list[dict]:
+    """Per day, newest first: notices sent, failed, undeliverable; letters filed and their pages (3 queries)."""
+    today = timezone.localdate()
+    since = timezone.now() - timedelta(days=days)
+    rows = {
+        today - timedelta(days=n): dict.fromkeys(("sent", "failed", "undeliverable", "letters", "pages"), 0)
+        for n in range(days)
+    }
+    sent = (
+        Notice.objects.filter(status=Notice.Status.SENT, sent_at__gte=since)
+        .annotate(day=TruncDate("sent_at"))
+        .values("day")
+        .annotate(n=Count("pk"))
+    )
+    for row in sent:
+        if row["day"] in rows:
+            rows[row["day"]]["sent"] = row["n"]
+    dead = (
+        Notice.objects.filter(status__in=[Notice.Status.FAILED, Notice.Status.UNDELIVERABLE], updated_at__gte=since)
+        .annotate(day=TruncDate("updated_at"))
+        .values("day", "status")
+        .annotate(n=Count("pk"))
+    )
+    for row in dead:
+        if row["day"] in rows:
+            rows[row["day"]][row["status"]] = row["n"]
+    letters = (
+        Letter.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(n=Count("pk"), pages=Sum("page_count"))
+    )
+    for row in letters:
+        if row["day"] in rows:
+            rows[row["day"]]["letters"] = row["n"]
+            rows[row["day"]]["pages"] = row["pages"] or 0
+    return [{"day": day, **counts} for day, counts in sorted(rows.items(), reverse=True)]
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "status", "channel", "to", "practitioner", "attempts", "created_at", "sent_at")
+    list_filter = ("kind", "status", "channel", "created_at")
+    list_select_related = ("practitioner", "recipient_practitioner")
+    show_full_result_count = False
+    ordering = ("-created_at", "-pk")
+    exclude = ("sealed_payload", "trail_entries", "dedupe_key")
+    actions = ["resend"]
+
+    @admin.display(description=_("destinataire"))
+    def to(self, notice):
+        if notice.recipient_practitioner_id is not None:
+            return _("Médecin traitant : %(name)s") % {"name": notice.recipient_practitioner.display_name}
+        return _("Patient (profil n° %(id)s)") % {"id": notice.profile_id}
+
+    def has_resend_permission(self, request):
+        return request.user.is_active and request.user.is_staff and self.has_view_permission(request)
+
+    @admin.action(description=_("Renvoyer les avis sélectionnés"), permissions=["resend"])
+    def resend(self, request, queryset):
+        done = refused = 0
+        for notice in queryset.order_by("pk"):
+            try:
+                do_resend_notice(notice, actor=request.user)
+            except NoticeActionError as exc:
+                refused += 1
+                self.message_user(request, f"#{notice.pk} : {' '.join(exc.messages)}", messages.WARNING)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, _("%(n)s avis renvoyé(s).") % {"n": done}, messages.SUCCESS)
+
+    def get_urls(self):
+        urls = [
+            path(
+                "daily/",
+                self.admin_site.admin_view(self.daily_view),
+                name="notifications_notice_daily",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def daily_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Avis et lettres par jour"),
+            "rows": daily_counts(),
+        }
+        return TemplateResponse(request, "admin/notifications/notice/daily.html", context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "today": daily_counts(1)[0]}
+        return super().changelist_view(request, extra_context=extra_context)
+
+
+def _audited_letter_download(request, letter: Letter):
+    # Staff reading a patient's letter is an admin action on patient data: traced (T1).
+    with transaction.atomic():
+        record_entry(
+            profile=letter.notice.profile, action="letter_downloaded", actor=request.user, detail=letter.reference
+        )
+    response = HttpResponse(letter_pdf(letter), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="carnet-{letter.reference}.pdf"'
+    return response
+
+
+@admin.register(Letter)
+class LetterAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "batch", "page_count", "postal_code", "country", "created_at", "download")
+    list_filter = ("batch__status", "country")
+    list_select_related = ("batch",)
+    search_fields = ("=reference",)
+    show_full_result_count = False
+    exclude = ("wrapped_key", "storage_key", "master_key_id", "sha256")
+    ordering = ("-pk",)
+
+    @admin.display(description=_("PDF"))
+    def download(self, letter):
+        url = reverse("admin:notifications_letter_pdf", args=[letter.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Télécharger"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.pdf_view)
+        return [path("<int:letter_id>/pdf/", view, name="notifications_letter_pdf"), *super().get_urls()]
+
+    def pdf_view(self, request, letter_id: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        letter = get_object_or_404(Letter.objects.select_related("notice__profile"), pk=letter_id)
+        return _audited_letter_download(request, letter)
+
+
+@admin.register(PrintBatch)
+class PrintBatchAdmin(ReadOnlyAdmin):
+    list_display = ("day", "status", "letter_count", "page_count", "closed_at", "downloads")
+    list_filter = ("status",)
+    ordering = ("-day",)
+    actions = ["close"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("files")
+
+    @admin.display(description=_("fichiers"))
+    def downloads(self, batch):
+        parts = {f.part for f in batch.files.all()}
+        links = [
+            format_html(
+                '<a href="{}">{}</a>',
+                reverse("admin:notifications_printbatch_file", args=[batch.pk, part]),
+                label,
+            )
+            for part, label in BatchFile.Part.choices
+            if part in parts
+        ]
+        return format_html(" · ".join(["{}"] * len(links)), *links) if links else "—"
+
+    def has_close_permission(self, request):
+        return request.user.is_active and request.user.is_staff and self.has_view_permission(request)
+
+    @admin.action(description=_("Clôturer les lots sélectionnés (PDF fusionné et manifeste)"), permissions=["close"])
+    def close(self, request, queryset):
+        for batch_id in queryset.order_by("day").values_list("pk", flat=True):
+            close_letter_batch(batch_id)
+        self.message_user(request, _("Lots clôturés."), messages.SUCCESS)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.file_view)
+        return [
+            path("<int:batch_id>/<str:part>/", view, name="notifications_printbatch_file"),
+            *super().get_urls(),
+        ]
+
+    def file_view(self, request, batch_id: int, part: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if part not in BatchFile.Part.values:
+            raise Http404
+        batch = get_object_or_404(PrintBatch, pk=batch_id, status=PrintBatch.Status.CLOSED)
+        if not batch.files.filter(part=part).exists():
+            raise Http404
+        is_pdf = part == BatchFile.Part.PDF
+        return FileResponse(
+            batch_file_chunks(batch, part),
+            as_attachment=True,
+            filename=f"carnet-lot-{batch.day:%Y%m%d}.{'pdf' if is_pdf else 'csv'}",
+            content_type="application/pdf" if is_pdf else "text/csv; charset=utf-8",
+        )

@@ -1,0 +1,349 @@
+"""What each notice says (N6, N7): one function per kind, building a ``Message`` that every channel renders.
+
+The wording lives here once, in French source strings wrapped in gettext, rendered in the recipient's
+language (``translation.override``). N6: a message names who accessed (name, profession), when, in which
+access mode, and how to restrict access; it never carries clinical content (no document title, type or
+diagnosis). The accesses listed are the trail entries the notice carries (the actor's name and profession
+are snapshots taken when the trail entry was written, T1).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from .models import Notice
+
+# Where the portal lets a patient act on a notice (relative to CARNET_PUBLIC_URL).
+PORTAL_PATHS = {
+    "home": "/",
+    "trail": "/trace/",
+    "restrict": "/confidentialite/",
+    "activate": "/activer/",
+    "oppose": "/opposition/",
+}
+
+
+@dataclass(frozen=True)
+class Access:
+    who: str
+    profession: str
+    at: datetime
+    when: str
+    mode: str
+    emergency: bool
+
+
+@dataclass
+class Message:
+    """A notice ready to render: every text already translated into ``language``."""
+
+    kind: str
+    language: str
+    reference: str
+    date: str
+    subject: str
+    greeting: str
+    recipient_name: str
+    paragraphs: list[str] = field(default_factory=list)
+    accesses: list[Access] = field(default_factory=list)
+    access_heading: str = ""
+    code: str = ""
+    code_label: str = ""
+    after: list[str] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
+    signature: str = ""
+    footer: str = ""
+
+
+def notice_reference(notice) -> str:
+    """The reference printed on the message and asked for by the helpline: day and notice id, no patient data."""
+    return f"C{timezone.localtime(notice.created_at):%Y%m%d}-{notice.pk:08d}"
+
+
+def recipient_language(notice) -> str:
+    if notice.recipient_practitioner_id is not None:
+        user = notice.recipient_practitioner.user
+        language = user.preferred_language if user is not None else settings.LANGUAGE_CODE
+    else:
+        language = notice.profile.preferred_language
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def _url(name: str) -> str:
+    return settings.CARNET_PUBLIC_URL.rstrip("/") + PORTAL_PATHS[name]
+
+
+def _when(moment: datetime) -> str:
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def _day(moment: datetime) -> str:
+    return date_format(timezone.localtime(moment), "DATE_FORMAT")
+
+
+def _accesses(notice, language: str) -> list[Access]:
+    from access_control.models import AccessMode
+
+    accesses = []
+    for entry in sorted(notice.trail_entries.all(), key=lambda e: (e.at, e.pk)):
+        profession = entry.actor_profession
+        practitioner = entry.actor_practitioner
+        if language != "fr" and practitioner is not None:
+            profession = practitioner.profession.label(language)
+        accesses.append(
+            Access(
+                who=entry.actor_name,
+                profession=profession,
+                at=entry.at,
+                when=_when(entry.at),
+                mode=str(AccessMode(entry.mode).label),
+                emergency=entry.mode != AccessMode.NORMAL,
+            )
+        )
+    if not accesses and notice.practitioner is not None:
+        # A caller that passed no trail entry: the notice itself says who and when.
+        practitioner = notice.practitioner
+        mode = AccessMode.BRIS_DE_GLACE if notice.kind == Notice.Kind.EMERGENCY else AccessMode.NORMAL
+        accesses.append(
+            Access(
+                who=practitioner.display_name,
+                profession=practitioner.profession.label(language),
+                at=notice.created_at,
+                when=_when(notice.created_at),
+                mode=str(mode.label),
+                emergency=mode != AccessMode.NORMAL,
+            )
+        )
+    return accesses
+
+
+def _patient_greeting(profile) -> str:
+    if profile.sex == profile.Sex.FEMALE:
+        return _("Madame,")
+    return _("Monsieur,")
+
+
+def _restrict_paragraph(profile) -> str:
+    """How to restrict access (N6): mask or block from the portal once activated, else activate first (L4)."""
+    if profile.state == profile.State.ACTIVE:
+        return _(
+            "Si vous ne connaissez pas ce professionnel, ou si vous ne souhaitez pas qu'il accède à votre "
+            "dossier, vous pouvez le bloquer ou masquer des documents depuis votre espace : %(url)s"
+        ) % {"url": _url("restrict")}
+    return _(
+        "Pour bloquer un professionnel ou masquer des documents, activez votre profil avec votre numéro de "
+        "sécurité sociale et votre code provisoire sur %(url)s, ou contactez votre caisse d'Assurance "
+        "Maladie en indiquant la référence de ce courrier."
+    ) % {"url": _url("activate")}
+
+
+def _consultation(notice, message: Message) -> None:
+    profile = notice.profile
+    message.subject = _("Votre dossier médical a été consulté")
+    message.paragraphs.append(_("Un professionnel de santé a consulté votre dossier médical Carnet."))
+    message.access_heading = _("Accès à votre dossier")
+    message.after.append(_restrict_paragraph(profile))
+    message.after.append(
+        _("Vous pouvez consulter à tout moment la liste des accès à votre dossier : %(url)s") % {"url": _url("trail")}
+    )
+
+
+def _emergency(notice, message: Message) -> None:
+    profile = notice.profile
+    message.access_heading = _("Accès en urgence")
+    if notice.recipient_practitioner_id is not None:
+        doctor = notice.recipient_practitioner
+        message.recipient_name = doctor.display_name
+        message.greeting = _("Docteur %(name)s,") % {"name": doctor.last_name} if doctor.title else _("Bonjour,")
+        message.subject = _("Accès en urgence au dossier d'un de vos patients")
+        message.paragraphs.append(
+            _(
+                "Le dossier médical Carnet de votre patient(e) %(patient)s, né(e) le %(birth)s, a été ouvert "
+                "en mode urgence. Vous en êtes informé(e) en tant que médecin traitant."
+            )
+            % {"patient": profile.display_name, "birth": date_format(profile.birth_date, "DATE_FORMAT")}
+        )
+        message.after.append(
+            _("La liste des accès au dossier est disponible dans votre espace professionnel : %(url)s")
+            % {"url": settings.CARNET_PUBLIC_URL.rstrip("/") + "/pro/"}
+        )
+        return
+    message.subject = _("Accès en urgence à votre dossier médical")
+    message.paragraphs.append(
+        _(
+            "Votre dossier médical Carnet a été ouvert en mode urgence. Les documents que vous avez masqués "
+            "sont restés cachés. Votre médecin traitant en est également informé."
+        )
+    )
+    message.after.append(_restrict_paragraph(profile))
+    if profile.state == profile.State.ACTIVE:
+        message.after.append(
+            _("Vous pouvez aussi refuser à l'avenir tout accès en urgence depuis votre espace : %(url)s")
+            % {"url": _url("restrict")}
+        )
+
+
+def _pre_opening(notice, message: Message) -> None:
+    from records.crypto import unseal
+
+    profile = notice.profile
+    sent = profile.notice_sent_at or notice.created_at
+    deadline = sent + timedelta(days=settings.CARNET_OPPOSITION_DAYS)
+    message.subject = _("Votre profil Carnet va être créé")
+    message.paragraphs.append(
+        _(
+            "L'Assurance Maladie crée pour vous un profil Carnet, votre espace santé, où les professionnels "
+            "qui vous soignent pourront déposer et consulter vos documents médicaux."
+        )
+    )
+    if notice.sealed_payload:
+        message.code = unseal(notice.sealed_payload).decode("utf-8")
+        message.code_label = _("Votre code provisoire")
+    expiry = profile.provisional_code_expires_at
+    message.after.append(
+        _(
+            "Vous pouvez vous opposer à sa création jusqu'au %(deadline)s (%(days)s jours) sur %(url)s, avec "
+            "votre numéro de sécurité sociale et ce code. Sans opposition de votre part, votre profil sera "
+            "ouvert automatiquement à cette date."
+        )
+        % {"deadline": _day(deadline), "days": settings.CARNET_OPPOSITION_DAYS, "url": _url("oppose")}
+    )
+    message.after.append(
+        _("Vous pouvez aussi l'activer dès maintenant sur %(url)s pour choisir qui y accède.")
+        % {"url": _url("activate")}
+    )
+    if expiry is not None:
+        message.after.append(_("Ce code est valable jusqu'au %(date)s.") % {"date": _day(expiry)})
+
+
+def _opposition(notice, message: Message) -> None:
+    message.subject = _("Votre opposition a été enregistrée")
+    message.paragraphs.append(
+        _(
+            "Votre opposition à la création de votre profil Carnet a été enregistrée le %(date)s. Aucun "
+            "document n'y sera déposé et aucun professionnel ne pourra y accéder."
+        )
+        % {"date": _day(notice.created_at)}
+    )
+
+
+def _hold_reminder(notice, message: Message) -> None:
+    # A8: nothing about the document itself, only an invitation to see a practitioner.
+    message.subject = _("Votre dossier médical a été mis à jour")
+    message.paragraphs.append(
+        _(
+            "Votre dossier médical Carnet a été mis à jour. Nous vous invitons à prendre rendez-vous avec un "
+            "professionnel de santé pour en parler."
+        )
+    )
+
+
+def _suspension(notice, message: Message) -> None:
+    message.subject = _("Votre profil Carnet est suspendu")
+    message.paragraphs.append(
+        _(
+            "Votre profil Carnet a été suspendu le %(date)s par l'Assurance Maladie : plus aucun professionnel "
+            "ne peut y accéder. Sans contestation de votre part, il sera clôturé au bout de %(days)s jours."
+        )
+        % {"date": _day(notice.created_at), "days": settings.CARNET_SUSPENSION_CLOSE_DAYS}
+    )
+    message.after.append(
+        _("Pour contester, contactez votre caisse d'Assurance Maladie en indiquant la référence de ce message.")
+    )
+
+
+def _closure(notice, message: Message) -> None:
+    message.subject = _("Votre profil Carnet est clôturé")
+    message.paragraphs.append(
+        _(
+            "Votre profil Carnet a été clôturé le %(date)s. Plus aucun professionnel ne peut y accéder ni y "
+            "déposer de document. Vos données sont archivées pendant %(years)s ans, puis supprimées."
+        )
+        % {"date": _day(notice.created_at), "years": settings.CARNET_ARCHIVE_YEARS}
+    )
+    message.after.append(
+        _(
+            "Vous pouvez demander sa réouverture, ou une suppression anticipée de vos données, auprès de votre "
+            "caisse d'Assurance Maladie."
+        )
+    )
+
+
+def _reopening(notice, message: Message) -> None:
+    message.subject = _("Votre profil Carnet est rouvert")
+    message.paragraphs.append(
+        _("Votre profil Carnet a été rouvert le %(date)s : vos documents et leur historique sont restaurés.")
+        % {"date": _day(notice.created_at)}
+    )
+
+
+def _deletion_done(notice, message: Message) -> None:
+    message.subject = _("Vos données Carnet ont été supprimées")
+    message.paragraphs.append(
+        _("Comme vous l'avez demandé, les données de votre profil Carnet ont été supprimées le %(date)s.")
+        % {"date": _day(notice.created_at)}
+    )
+
+
+def _new_document(notice, message: Message) -> None:
+    # N6: who and when only, never the document's title or type.
+    message.subject = _("Un nouveau document a été ajouté à votre dossier")
+    message.paragraphs.append(_("Un nouveau document a été ajouté à votre dossier médical Carnet."))
+    message.access_heading = _("Dépôt")
+    message.after.append(_("Vous pouvez le consulter dans votre espace : %(url)s") % {"url": _url("home")})
+
+
+_BUILDERS = {
+    Notice.Kind.CONSULTATION: _consultation,
+    Notice.Kind.EMERGENCY: _emergency,
+    Notice.Kind.PRE_OPENING: _pre_opening,
+    Notice.Kind.OPPOSITION: _opposition,
+    Notice.Kind.HOLD_REMINDER: _hold_reminder,
+    Notice.Kind.SUSPENSION: _suspension,
+    Notice.Kind.CLOSURE: _closure,
+    Notice.Kind.REOPENING: _reopening,
+    Notice.Kind.DELETION_DONE: _deletion_done,
+    Notice.Kind.NEW_DOCUMENT: _new_document,
+}
+
+# Kinds whose message lists the accesses the notice carries.
+_LISTS_ACCESSES = {Notice.Kind.CONSULTATION, Notice.Kind.EMERGENCY, Notice.Kind.NEW_DOCUMENT}
+
+
+def build_message(notice) -> Message:
+    """The notice's message in its recipient's language. ``notice`` should come from ``notices_for_delivery``."""
+    language = recipient_language(notice)
+    with translation.override(language):
+        profile = notice.profile
+        message = Message(
+            kind=notice.kind,
+            language=language,
+            reference=notice_reference(notice),
+            date=_day(timezone.now()),
+            subject="",
+            greeting=_patient_greeting(profile),
+            recipient_name=profile.display_name,
+            signature=_("L'équipe Carnet — Assurance Maladie"),
+            footer=_(
+                "Ce message ne contient aucune information médicale. Ne répondez pas à ce message : pour toute "
+                "question, rendez-vous sur %(url)s."
+            )
+            % {"url": _url("home")},
+        )
+        _BUILDERS[notice.kind](notice, message)
+        if notice.kind in _LISTS_ACCESSES:
+            message.accesses = _accesses(notice, language)
+    return message
+
+
+def notices_for_delivery():
+    """Notices with everything ``build_message`` reads, in a fixed number of queries."""
+    return Notice.objects.select_related(
+        "profile",
+        "practitioner__profession",
+        "recipient_practitioner__user",
+    ).prefetch_related("trail_entries__actor_practitioner__profession")

@@ -1,0 +1,145 @@
+"""Delivering one notice (N5): claim it, send it through its channel, record the outcome.
+
+At most once: a run first **claims** the notice with one conditional UPDATE (``pending`` and due →
+``sending``, or ``sending`` abandoned for longer than CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS → ``sending`` again);
+only the run whose UPDATE changed the row sends. Two runs of the same task (broker redelivery, the sweep and a
+retry, an admin resend racing the worker) therefore send one message. The claim timeout is kept above the
+task's hard time limit, so a slow run is killed before its claim can be taken over.
+
+Outcomes: sent (the secret payload of a pre-opening notice is erased with it); a transient failure puts the
+notice back to ``pending`` with ``attempts`` counted, ``last_error`` set and ``deliver_after`` pushed back by an
+exponential backoff with jitter, and raises :class:`RetryDelivery` for the Celery task to retry; after
+CARNET_NOTICE_MAX_ATTEMPTS or on a permanent failure the notice becomes ``failed`` (``undeliverable`` when the
+recipient has no usable address), visible in the admin. Errors stored never carry patient data.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .channels import channel_for
+from .channels.base import PermanentDeliveryError, TransientDeliveryError, UndeliverableError
+from .content import notices_for_delivery
+from .models import Notice
+
+logger = logging.getLogger(__name__)
+
+
+class RetryDelivery(Exception):  # noqa: N818  (a signal to the task, not an error of the caller)
+    """The notice went back to ``pending`` after a transient failure; retry after ``countdown`` seconds."""
+
+    def __init__(self, notice_id: int, countdown: float, reason: str):
+        super().__init__(f"notice {notice_id}: {reason}; retry in {countdown:.0f} s")
+        self.notice_id = notice_id
+        self.countdown = countdown
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random, capped."""
+    base = settings.CARNET_NOTICE_RETRY_BASE_SECONDS
+    ceiling = min(settings.CARNET_NOTICE_RETRY_MAX_SECONDS, base * 2 ** max(attempts - 1, 0))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def claimable(now):
+    stale = now - timedelta(seconds=settings.CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS)
+    return Q(status=Notice.Status.PENDING, deliver_after__lte=now) | Q(
+        status=Notice.Status.SENDING, claimed_at__lt=stale
+    )
+
+
+def claim(notice_id: int):
+    """Take the notice for this run. Returns the claim time, or None when another run has it or it is done."""
+    now = timezone.now()
+    claimed = Notice.objects.filter(claimable(now), pk=notice_id).update(
+        status=Notice.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    )
+    return now if claimed else None
+
+
+def deliver(notice_id: int) -> str:
+    """Deliver one notice if it is due and nobody else holds it. Returns the outcome (a status or "skipped")."""
+    claimed_at = claim(notice_id)
+    if claimed_at is None:
+        return "skipped"
+    notice = notices_for_delivery().get(pk=notice_id)
+    mine = Notice.objects.filter(pk=notice_id, status=Notice.Status.SENDING, claimed_at=claimed_at)
+    try:
+        channel_for(notice).send(notice)
+    except UndeliverableError as exc:
+        return _finish(mine, notice_id, Notice.Status.UNDELIVERABLE, exc.reason)
+    except PermanentDeliveryError as exc:
+        return _finish(mine, notice_id, Notice.Status.FAILED, exc.reason)
+    except TransientDeliveryError as exc:
+        return _retry_or_fail(mine, notice, exc.reason)
+    except Exception as exc:
+        # A bug or an unexpected outage: keep the class name only (messages may quote patient data).
+        logger.exception("Unexpected error delivering notice %s.", notice_id)
+        return _retry_or_fail(mine, notice, f"unexpected {type(exc).__name__}")
+    now = timezone.now()
+    if not mine.update(status=Notice.Status.SENT, sent_at=now, sealed_payload=None, last_error="", updated_at=now):
+        logger.warning("Notice %s was sent but its claim had been taken over.", notice_id)
+    return Notice.Status.SENT
+
+
+def _finish(mine, notice_id: int, status: str, reason: str) -> str:
+    mine.update(status=status, last_error=reason, updated_at=timezone.now())
+    logger.warning("Notice %s is %s: %s.", notice_id, status, reason)
+    return status
+
+
+def _retry_or_fail(mine, notice: Notice, reason: str) -> str:
+    if notice.attempts >= settings.CARNET_NOTICE_MAX_ATTEMPTS:
+        return _finish(mine, notice.pk, Notice.Status.FAILED, f"{reason} (after {notice.attempts} attempts)")
+    countdown = backoff_seconds(notice.attempts)
+    now = timezone.now()
+    mine.update(
+        status=Notice.Status.PENDING,
+        last_error=reason,
+        deliver_after=now + timedelta(seconds=countdown),
+        enqueued_at=now + timedelta(seconds=countdown),  # the task's retry message is the next enqueue
+        updated_at=now,
+    )
+    logger.info("Notice %s: %s; attempt %s, retry in %.0f s.", notice.pk, reason, notice.attempts, countdown)
+    raise RetryDelivery(notice.pk, countdown, reason)
+
+
+def sweep(now=None) -> list[int]:
+    """Re-queue what the broker or a worker lost (N5). Returns the ids handed to the broker.
+
+    1. ``sending`` for longer than the claim timeout (worker killed mid-delivery) goes back to ``pending``;
+    2. ``pending``, due, and last handed to the broker longer ago than the grace period (the broker was down
+       at commit, or lost the message) is enqueued again. A duplicate message is harmless: the claim lets
+       one run through; the grace period keeps a long queue from being re-filled every minute.
+    """
+    from .outbox import enqueue_delivery
+
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS)
+    reset = Notice.objects.filter(status=Notice.Status.SENDING, claimed_at__lt=stale).update(
+        status=Notice.Status.PENDING,
+        last_error="interrupted (worker lost)",
+        deliver_after=now,
+        enqueued_at=None,  # its message died with the worker: re-queue it now
+        updated_at=now,
+    )
+    if reset:
+        logger.warning("Sweep: %s notices abandoned in sending are pending again.", reset)
+    quiet_since = now - timedelta(seconds=settings.CARNET_NOTICE_SWEEP_GRACE_SECONDS)
+    ids = list(
+        Notice.objects.filter(status=Notice.Status.PENDING, deliver_after__lte=now)
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=quiet_since))
+        .order_by("deliver_after")
+        .values_list("pk", flat=True)[: settings.CARNET_NOTICE_SWEEP_BATCH]
+    )
+    if ids:
+        Notice.objects.filter(pk__in=ids).update(enqueued_at=now)
+    for notice_id in ids:
+        enqueue_delivery(notice_id)
+    if ids:
+        logger.info("Sweep: %s pending notices re-queued.", len(ids))
+    return ids

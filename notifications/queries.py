@@ -1,0 +1,41 @@
+"""Read side of notices for the patient portal (N7): a profile's notices and its letters' PDFs."""
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from .batches import letter_pdf
+from .models import Letter, Notice
+
+
+@dataclass(frozen=True)
+class LetterDownload:
+    filename: str
+    content: bytes
+    content_type: str = "application/pdf"
+
+
+def notices_for_profile(profile):
+    """The notices sent (or to be sent) to the patient of ``profile``, newest first, in three queries.
+
+    The treating doctor's copies of emergency notices are the doctor's, not the patient's: left out.
+    ``notice.letter`` is loaded (None for e-mails) and ``notice.trail_entries.all()`` prefetched.
+    """
+    return (
+        Notice.objects.filter(profile=profile, recipient_practitioner__isnull=True)
+        .select_related("practitioner__profession", "letter")
+        .prefetch_related("trail_entries")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def letter_pdf_for_patient(user, letter_id: int) -> LetterDownload:
+    """A letter's decrypted PDF for its patient (or the legal representative managing the profile, L10).
+
+    Raises ``Letter.DoesNotExist`` for a letter that is not theirs, exactly as for one that does not exist.
+    """
+    if user is None or not user.is_authenticated:
+        raise Letter.DoesNotExist
+    mine = Q(notice__profile__user=user) | Q(notice__profile__legal_representative__user=user)
+    letter = Letter.objects.filter(mine, notice__recipient_practitioner__isnull=True).get(pk=letter_id)
+    return LetterDownload(filename=f"carnet-{letter.reference}.pdf", content=letter_pdf(letter))
