@@ -237,6 +237,14 @@ CARNET_PROVISIONAL_CODE_DAYS = env_int("CARNET_PROVISIONAL_CODE_DAYS", 42, minim
 CARNET_SUSPENSION_CLOSE_DAYS = env_int("CARNET_SUSPENSION_CLOSE_DAYS", 42, minimum=1)  # L7
 CARNET_ARCHIVE_YEARS = env_int("CARNET_ARCHIVE_YEARS", 10, minimum=1)  # L5
 CARNET_EARLY_DELETION_DAYS = env_int("CARNET_EARLY_DELETION_DAYS", 90, minimum=1)  # L5
+# Lifecycle rules (records.tasks), hourly: profiles open, suspensions close and purges run within the hour
+# after they are due (L3, L7, L5/T4).
+CELERY_BEAT_SCHEDULE["records.open_due_profiles"] = {"task": "records.open_due_profiles", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["records.close_expired_suspensions"] = {
+    "task": "records.close_expired_suspensions",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["records.purge_due_profiles"] = {"task": "records.purge_due_profiles", "schedule": 3600.0}
 CARNET_HOLD_REMINDER_DAYS = env_int("CARNET_HOLD_REMINDER_DAYS", 14, minimum=1)  # A8
 CARNET_HOLD_RELEASE_DAYS = env_int("CARNET_HOLD_RELEASE_DAYS", 30, minimum=1)  # A8
 # A8 hold rules (access_control.tasks), hourly: the thresholds are counted in days.
