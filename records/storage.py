@@ -23,7 +23,9 @@ it yields the last chunk.
 import secrets
 import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -151,13 +153,38 @@ def read_body(document) -> Iterator[bytes]:
 
 
 def _decrypted(storage_key: str, data_key: bytes, size: int, sha256: str) -> Iterator[bytes]:
-    storage = _storage()
     try:
-        handle = storage.open(storage_key, "rb")
+        handle = open_ciphertext(_storage(), storage_key)
     except FileNotFoundError:
         raise CorruptedBody("the document body is missing from the store.") from None
-    with handle:
+    with closing(handle):
         yield from decrypt_stream(handle, data_key, expected_size=size, expected_sha256=sha256)
+
+
+def open_ciphertext(storage, storage_key: str) -> BinaryIO:
+    """A stream of the stored ciphertext that reads as it goes (``FileNotFoundError`` if absent).
+
+    On the file system that is the file. django-storages' S3 ``open()`` would first download the whole
+    object into a SpooledTemporaryFile which, with the default ``AWS_S3_MAX_MEMORY_SIZE = 0``, never spills to
+    disk: a 200 MB body in memory before the first byte. For S3 we read the object's HTTP body instead, chunk
+    by chunk as it arrives.
+    """
+    bucket = getattr(storage, "bucket", None) if _is_s3(storage) else None
+    if bucket is None:
+        return storage.open(storage_key, "rb")
+    from botocore.exceptions import ClientError
+    from storages.utils import clean_name
+
+    try:
+        return bucket.Object(storage._normalize_name(clean_name(storage_key))).get()["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            raise FileNotFoundError(storage_key) from None
+        raise
+
+
+def _is_s3(storage) -> bool:
+    return any(cls.__module__ == "storages.backends.s3" for cls in type(storage).__mro__)
 
 
 def delete_body(storage_key: str) -> None:

@@ -408,3 +408,62 @@ def test_50_mb_body_streams_in_bounded_memory__D(deposit, tmp_path):
     print(f"peak traced allocation: store {store_peak / MIB:.2f} MiB, read {read_peak / MIB:.2f} MiB")
     assert store_peak < 6 * MIB
     assert read_peak < 6 * MIB
+
+
+# --- the S3 back end (production), in-process through moto ----------------------------------------------
+
+
+@pytest.fixture
+def s3_documents(settings):
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        client = boto3.client("s3", region_name="eu-west-3", aws_access_key_id="t", aws_secret_access_key="t")
+        client.create_bucket(Bucket="carnet-documents", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "documents": {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    "bucket_name": "carnet-documents",
+                    "region_name": "eu-west-3",
+                    "access_key": "t",
+                    "secret_key": "t",
+                    "default_acl": "private",
+                    "file_overwrite": False,
+                },
+            },
+        }
+        yield lambda: sorted(o["Key"] for o in client.list_objects_v2(Bucket="carnet-documents").get("Contents", []))
+
+
+def test_s3_round_trip_reads_the_object_as_a_stream__D(s3_documents, deposit, monkeypatch):
+    from storages.backends.s3 import S3File
+
+    data = b"%PDF-1.7\n" + os.urandom(2 * MIB + 777)
+    document = deposit(data)
+    assert s3_documents() == [document.storage_key]
+
+    def whole_object_download(self):
+        raise AssertionError("S3File downloads the whole object into memory before the first byte")
+
+    monkeypatch.setattr(S3File, "file", property(whole_object_download))
+    assert _read(document) == data
+
+
+def test_s3_refused_file_leaves_no_object__A10(s3_documents, db):
+    with pytest.raises(RejectedFile):
+        storage.store_body(CountingReader(), max_bytes=MIB, allowed_types=PATIENT_TYPES)
+    with pytest.raises(RejectedFile):
+        storage.store_body(io.BytesIO(b"<html><body>x</body></html>"), max_bytes=MIB, allowed_types=PATIENT_TYPES)
+    assert s3_documents() == []
+
+
+def test_s3_deleted_body_reads_as_missing__D(s3_documents, deposit):
+    document = deposit(b"note courte")
+    storage.delete_body(document.storage_key)
+    assert s3_documents() == []
+    with pytest.raises(CorruptedBody, match="missing"):
+        _read(document)
