@@ -1,9 +1,10 @@
 """Top-level URL configuration."""
 
-from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
 from django.views.decorators.http import require_GET
+
+from .admin import site as admin_site
 
 
 @require_GET
@@ -14,7 +15,7 @@ def healthz(request):
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("admin/", admin.site.urls),
+    path("admin/", admin_site.urls),
     path("pro/", include("practitioners.urls")),
     path("", include("records.urls")),
 ]
