@@ -53,7 +53,8 @@ def test_debug_development_defaults_pass(settings):
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CARNET_", "DJANGO_", "DATABASE_", "REDIS_"))}
+    prefixes = ("CARNET_", "DJANGO_", "DATABASE_", "REDIS_", "SECURE_", "SESSION_", "CSRF_")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
