@@ -12,9 +12,10 @@ from datetime import date, timedelta
 import time_machine
 from django.utils import timezone
 
-from records import actions, storage
+from practitioners.models import Practitioner, Profession
+from records import actions
 from records.identifiers import make_nir
-from records.models import Document, DocumentType, Profile, User
+from records.models import Document, Profile, User
 
 _serial = itertools.count(1)
 PASSWORD = "Vert-Galant-1987!"
@@ -70,20 +71,25 @@ def enrol_active(*, email: str = "alice.martin@example.org", **fields) -> tuple[
     return profile, user
 
 
-def deposit_patient_document(profile: Profile, data: bytes = PDF) -> Document:
-    """Store an encrypted body and record it, as the patient deposit action does (A10)."""
-    stored = storage.store_body(io.BytesIO(data), max_bytes=1_000_000, allowed_types=storage.PATIENT_TYPES)
-    return Document.objects.create(
-        profile=profile,
-        document_type=DocumentType.objects.get(code="DOCPAT01"),
-        title="Mes analyses",
-        care_date=date(2025, 1, 15),
-        author_kind=Document.AuthorKind.PATIENT,
-        deposited_at=timezone.now(),
-        size=stored.size,
-        content_type=stored.content_type,
-        sha256=stored.sha256,
-        storage_key=stored.storage_key,
-        wrapped_key=stored.wrapped_key,
-        master_key_id=stored.master_key_id,
+def make_doctor() -> Practitioner:
+    """Dr Claire Dubois, médecin généraliste (practitioners are imported from the RPPS directory by staff)."""
+    practitioner, _created = Practitioner.objects.get_or_create(
+        rpps="10005173140",
+        defaults={
+            "title": "Dr",
+            "last_name": "Dubois",
+            "first_name": "Claire",
+            "profession": Profession.objects.get(code="10"),
+        },
+    )
+    return practitioner
+
+
+def deposit_document(profile: Profile, author) -> Document:
+    """A practitioner's (or the holder's) deposit through the deposit action (A10)."""
+    from access_control.actions import do_deposit_document
+
+    document_type = "11502-2" if isinstance(author, Practitioner) else "DOCPAT01"
+    return do_deposit_document(
+        profile, actor=author, fileobj=io.BytesIO(PDF), document_type=document_type, title="Analyses"
     )

@@ -12,16 +12,16 @@ from django.core.files.storage import storages
 from access_control.models import TrailEntry
 from access_control.trail import verify_chain
 from notifications.models import Notice
-from practitioners.models import Practitioner, Profession
 from records import actions, crypto, tasks
 from records.lifecycle import ActorNotAllowed, IllegalTransition, InvalidProvisionalCode, TrailAction
 from records.models import Document, Profile, User
 from tests.lifecycle_fixtures import (
     PASSWORD,
-    deposit_patient_document,
+    deposit_document,
     enrol,
     enrol_active,
     enrol_open,
+    make_doctor,
     make_staff,
 )
 
@@ -45,12 +45,7 @@ def staff(db):
 
 @pytest.fixture
 def practitioner(db):
-    profession = Profession.objects.get_or_create(
-        code="10", defaults={"label_fr": "Médecin", "label_en": "Doctor", "is_doctor": True}
-    )[0]
-    return Practitioner.objects.create(
-        rpps="10005173140", title="Dr", last_name="Dubois", first_name="Claire", profession=profession
-    )
+    return make_doctor()
 
 
 def trail(profile) -> list[tuple[str, str, str]]:
@@ -476,9 +471,9 @@ def test_early_deletion_brings_the_purge_forward_and_tells_the_patient__L5(clock
 # --- L6: re-opening ---------------------------------------------------------------------------------------
 
 
-def test_reopening_restores_documents_and_history__L6(clock):
+def test_reopening_restores_documents_and_history__L6(clock, practitioner):
     profile, user = enrol_active(birth_name="MOREAU", first_names="Denise")
-    document = deposit_patient_document(profile)
+    documents = [deposit_document(profile, user), deposit_document(profile, practitioner)]
     actions.do_close_profile(profile, actor=user, reason=Reason.PATIENT)
     actions.do_request_early_deletion(profile, actor=user)
     history = [e.pk for e in TrailEntry.objects.filter(profile_id=profile.pk)]
@@ -489,7 +484,7 @@ def test_reopening_restores_documents_and_history__L6(clock):
     assert profile.state == State.ACTIVE
     assert profile.closed_at is profile.archive_until is profile.deletion_requested_at is None
     assert profile.closure_reason == ""
-    assert list(profile.documents.all()) == [document]
+    assert list(profile.documents.order_by("pk")) == documents
     assert [e.pk for e in TrailEntry.objects.filter(profile_id=profile.pk)][: len(history)] == history
     assert trail(profile)[-1] == (TrailAction.REOPENING, "closed->active", "patient")
     assert notices(profile)[-1] == Notice.Kind.REOPENING
@@ -789,12 +784,12 @@ def _purge(now=None, capture=None):
 
 
 def test_purge_at_the_end_of_the_archive_period_removes_everything__L5_T4(
-    clock, staff, django_capture_on_commit_callbacks
+    clock, practitioner, django_capture_on_commit_callbacks
 ):
     denise, denise_user = enrol_active(birth_name="MOREAU", first_names="Denise", email="denise@example.org")
     bernard, _code = enrol_open()
-    kept_document = deposit_patient_document(bernard)
-    documents = [deposit_patient_document(denise), deposit_patient_document(denise)]
+    kept_document = deposit_document(bernard, practitioner)
+    documents = [deposit_document(denise, practitioner), deposit_document(denise, denise_user)]
     actions.do_close_profile(denise, actor=denise_user, reason=Reason.PATIENT)
     bernard_before = (trail(bernard), notices(bernard))
     assert all(_body_exists(d) for d in documents)
@@ -823,7 +818,7 @@ def test_purge_at_the_end_of_the_archive_period_removes_everything__L5_T4(
 
 def test_purge_after_an_early_deletion_request__L5_T4(clock, django_capture_on_commit_callbacks):
     profile, user = enrol_active()
-    document = deposit_patient_document(profile)
+    document = deposit_document(profile, user)
     actions.do_close_profile(profile, actor=user, reason=Reason.PATIENT)
     actions.do_request_early_deletion(profile, actor=user)
 
