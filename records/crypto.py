@@ -117,14 +117,18 @@ def _dev_master_key() -> str:
     path = Path(settings.VAR_DIR) / DEV_KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        value = format_master_key(DEV_KEY_ID, secrets.token_bytes(KEY_BYTES))
+        # Written whole under a private name, then linked into place: a concurrent process either wins the
+        # link or reads the complete winner, never a half-written file.
+        draft = path.with_name(f".{DEV_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(format_master_key(DEV_KEY_ID, secrets.token_bytes(KEY_BYTES)) + "\n")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(draft, path)
         except FileExistsError:
-            pass  # another process created it first: use theirs
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(value + "\n")
+            pass  # another process got there first: use its key
+        finally:
+            draft.unlink()
     return path.read_text(encoding="ascii").strip()
 
 

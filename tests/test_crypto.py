@@ -81,6 +81,7 @@ def test_debug_without_key_creates_a_private_development_key__D(settings, tmp_pa
     path = tmp_path / "var" / crypto.DEV_KEY_FILE
     assert key_id == crypto.DEV_KEY_ID and len(key) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == [crypto.DEV_KEY_FILE]  # no draft left behind
     assert crypto.current_master_key() == (key_id, key)  # reused, not regenerated
 
 
