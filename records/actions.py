@@ -345,16 +345,9 @@ def _check_identity_and_code(profile: Profile, *, nir: str | None, birth_date: d
 def _activation_refusal(profile: Profile, now: datetime) -> IllegalTransition | None:
     if profile.state == State.OPPOSED:
         return _refuse(_("Une opposition a été enregistrée : ce profil ne peut pas être activé."), "activation_opposed")
-    if profile.state == State.PENDING:
-        deadline = lifecycle.opposition_deadline(profile)
-        return _refuse(
-            _("Votre profil n'est pas encore ouvert : vous pourrez l'activer à partir du %(date)s."),
-            "activation_not_open",
-            date=_day(deadline) if deadline else "—",
-        )
     if profile.state == State.ACTIVE or profile.user_id is not None:
         return _refuse(_("Ce profil est déjà activé : connectez-vous."), "already_active")
-    if profile.state != State.OPEN:
+    if profile.state not in (State.PENDING, State.OPEN):
         return _wrong_state(profile)
     return None
 
@@ -369,7 +362,12 @@ def do_activate_profile(
     email: str,
     actor=None,
 ) -> User:
-    """L4: the holder claims an open profile (never a pending or opposed one) and gets a patient account.
+    """L4: the holder claims their profile and gets a patient account.
+
+    An open profile, or a pending one during its opposition window: the provisional code is valid for six weeks
+    from the notice (L1), the same length as the window, so claiming it early is how the holder accepts the
+    profile without waiting for the automatic opening (it opens and activates at once). Opposed, suspended or
+    closed profiles cannot be activated.
 
     Wrong NIR, code or birth date all give the same error. The account's username is a random id, never the
     NIR; the e-mail is stored unverified until the portal verifies it. The second factor is enrolled by the
@@ -389,9 +387,11 @@ def do_activate_profile(
         validate_password(password, user)
         user.set_password(password)
         user.save(force_insert=True)
+        previous_state = profile.state
         profile.user = user
         profile.state = State.ACTIVE
         profile.activated_at = now
+        profile.opened_at = profile.opened_at or now
         profile.email = email
         profile.email_verified = False
         profile.provisional_code_hash = ""
@@ -401,13 +401,14 @@ def do_activate_profile(
                 "user",
                 "state",
                 "activated_at",
+                "opened_at",
                 "email",
                 "email_verified",
                 "provisional_code_hash",
                 "provisional_code_expires_at",
             ]
         )
-        _trail(profile, TrailAction.ACTIVATION, user, old=State.OPEN, new=State.ACTIVE)
+        _trail(profile, TrailAction.ACTIVATION, user, old=previous_state, new=State.ACTIVE)
     return user
 
 

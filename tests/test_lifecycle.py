@@ -362,21 +362,22 @@ def test_activation_with_an_expired_code_is_refused_then_a_new_code_works__L1_L4
     assert user.profile.state == State.ACTIVE
 
 
-def test_pending_profile_cannot_be_activated_before_it_opens__L4(clock):
+def test_pending_profile_activated_in_its_window_opens_and_activates_at_once__L1_L4(clock):
     profile, code = enrol()
-    error = refused(
+    user = actions.do_activate_profile(
         profile,
-        lambda: actions.do_activate_profile(
-            profile,
-            nir=profile.nir,
-            provisional_code=code,
-            birth_date=profile.birth_date,
-            password=PASSWORD,
-            email="patient@example.org",
-        ),
-        code="activation_not_open",
+        nir=profile.nir,
+        provisional_code=code,
+        birth_date=profile.birth_date,
+        password=PASSWORD,
+        email="patient@example.org",
     )
-    assert "13 avril 2026" in error.messages[0]
+    profile.refresh_from_db()
+    assert profile.state == State.ACTIVE
+    assert profile.opened_at == profile.activated_at
+    assert profile.user == user
+    entry = profile.trail_entries.order_by("-seq").first()
+    assert entry.detail == "pending->active"
 
 
 def test_weak_password_refuses_activation_and_creates_no_account__L4(clock):
