@@ -25,7 +25,9 @@ def do_resend_notice(notice, *, actor) -> Notice:
     """
     with transaction.atomic():
         notice = (
-            Notice.objects.select_for_update().select_related("profile", "recipient_practitioner").get(pk=notice.pk)
+            Notice.objects.select_for_update(of=("self",))
+            .select_related("profile", "recipient_practitioner")
+            .get(pk=notice.pk)
         )
         if notice.status in (Notice.Status.PENDING, Notice.Status.SENDING):
             raise NoticeActionError(_("Cet avis est déjà en cours d'envoi."), code="in_progress")
