@@ -23,3 +23,15 @@ pytest_plugins = ["tests.browser"]
 
 
 from tests.trail_fixtures import _test_flush_is_a_trail_purge  # noqa: E402, F401  (T2: flush as a purge)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, request, tmp_path_factory):
+    """On SQLite, a session that runs worker tests keeps its test database in a file a worker can open."""
+    from django.conf import settings
+
+    default = settings.DATABASES["default"]
+    if default["ENGINE"].endswith("sqlite3") and any(
+        item.get_closest_marker("worker") for item in request.session.items
+    ):
+        default.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
