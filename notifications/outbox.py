@@ -22,7 +22,7 @@ from .models import Notice
 
 logger = logging.getLogger(__name__)
 
-# Kinds that are never folded: each one is told on its own (N3 and the lifecycle confirmations).
+# Kinds that fold (N1); every other kind is told on its own (N3 and the lifecycle confirmations).
 _FOLDED_KINDS = {Notice.Kind.CONSULTATION}
 
 

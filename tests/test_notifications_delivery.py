@@ -309,3 +309,13 @@ def test_task_arguments_carry_ids_only__N5(alice, bernard, david, monkeypatch, d
         assert all(isinstance(value, int) for value in kwargs["args"])
         for personal in ("Alice", "Martin", "Petit", "alice.martin", "Lyon", "69007", "Lambert"):
             assert personal not in payload
+
+
+def test_email_in_the_patient_language__N6(alice, david):
+    alice.preferred_language = "en"
+    alice.save(update_fields=["preferred_language"])
+    deliver(consult(alice, david).pk)
+    message = mail.outbox[0]
+    assert "Your medical record was consulted" in message.subject
+    assert "Dear Madam," in message.body and "Doctor" in message.body  # profession in English too
+    assert "Access mode" in message.alternatives[0][0]

@@ -1,0 +1,269 @@
+"""Benchmark: postal letters rendered with WeasyPrint (N4), and e-mail notices delivered by a real worker.
+
+1. Renders ``--letters`` letters (default 2000) for synthetic patients in this process, the way the letter
+   channel does: stylesheet parsed once, one shared FontConfiguration (``notifications.rendering``). Records
+   the time per letter and the resident memory along the way (bounded memory: the RSS after the first tenth
+   and at the end are both printed).
+2. Naive baseline, in the same run: ``--naive`` letters (default 20), each in a fresh ``python -c`` process
+   that imports Django and WeasyPrint, parses the stylesheet and builds fonts for that one letter.
+3. Unless ``--emails 0``: ``--emails`` consultation notices (default 300) delivered by e-mail through a real
+   ``celery -A config worker`` (2 processes) on Redis (REDIS_URL, else redis://127.0.0.1:6379/5) to an
+   aiosmtpd server on loopback, on a throw-away SQLite database; reports notices/s from commit to the last
+   message received.
+
+The last line printed is one JSON object:
+``{"letters": N, "ms_per_letter": …, "letters_per_s": …, "naive_speedup": …, "peak_rss_mib": …, …}``.
+Target: ≤ 50 ms per letter per process (≥ 20 letters/s/core) with bounded memory (perf anchors: ~43 ms).
+"""
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MASTER_KEY = "bench:" + "QkVOQ0hCRU5DSEJFTkNIQkVOQ0hCRU5DSEJFTkNIQkU="
+SURNAMES = ["Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau", "Laurent"]
+FIRST = ["Jean", "Marie", "Pierre", "Nathalie", "Michel", "Isabelle", "André", "Sylvie", "Philippe", "Catherine"]
+STREETS = ["rue de la République", "avenue Jean Jaurès", "boulevard Victor Hugo", "place de la Mairie"]
+CITIES = [("69007", "Lyon"), ("13005", "Marseille"), ("31000", "Toulouse"), ("59000", "Lille"), ("44000", "Nantes")]
+PRACTITIONERS = [("Dr David Lambert", "Médecin"), ("Emma Girard", "Pharmacien"), ("Dr Claire Dubois", "Médecin")]
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def synthetic_letter(n: int):
+    """(message, address lines) for synthetic patient ``n``: a consultation notice with 1-3 accesses."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from django.utils import timezone, translation
+
+    from notifications.address import address_lines
+    from notifications.content import Access, Message, _consultation, _day, _when
+    from records.models import Profile
+
+    postal_code, city = CITIES[n % len(CITIES)]
+    profile = Profile(
+        birth_name=SURNAMES[n % len(SURNAMES)],
+        first_names=FIRST[(n // 10) % len(FIRST)],
+        sex=Profile.Sex.FEMALE if n % 2 else Profile.Sex.MALE,
+        address_building="Résidence Les Tilleuls" if n % 3 == 0 else "",
+        address_street=f"{1 + n % 120} {STREETS[n % len(STREETS)]}",
+        postal_code=postal_code,
+        city=city,
+        state=Profile.State.OPEN,
+    )
+    now = timezone.now()
+    with translation.override("fr"):
+        message = Message(
+            kind="consultation",
+            language="fr",
+            reference=f"C{now:%Y%m%d}-{n:08d}",
+            date=_day(now),
+            subject="",
+            greeting="Madame," if n % 2 else "Monsieur,",
+            recipient_name=profile.display_name,
+            signature="L'équipe Carnet — Assurance Maladie",
+            footer="Ce message ne contient aucune information médicale.",
+        )
+        _consultation(SimpleNamespace(profile=profile), message)
+        for k in range(1 + n % 3):
+            who, profession = PRACTITIONERS[(n + k) % len(PRACTITIONERS)]
+            at = now - timedelta(hours=3 - k)
+            message.accesses.append(Access(who, profession, at, _when(at), "Normal", False))
+    return message, address_lines(profile)
+
+
+NAIVE_SNIPPET = """
+import os, sys
+sys.path.insert(0, {root!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+import django
+django.setup()
+sys.path.insert(0, {bench!r})
+from letters import synthetic_letter
+from notifications.rendering import render_letter
+message, address = synthetic_letter({n})
+assert render_letter(message, address, reuse=False).pdf.startswith(b"%PDF")
+"""
+
+
+def bench_render(count: int) -> dict:
+    from notifications.rendering import render_letter
+
+    render_letter(*synthetic_letter(0))  # warm-up: the stylesheet is parsed and the fonts loaded here
+    pages = 0
+    rss_early = None
+    start = time.perf_counter()
+    for n in range(1, count + 1):
+        rendered = render_letter(*synthetic_letter(n))
+        pages += rendered.page_count
+        if n == max(1, count // 10):
+            rss_early = rss_mib()
+    elapsed = time.perf_counter() - start
+    return {
+        "letters": count,
+        "pages": pages,
+        "ms_per_letter": round(elapsed * 1000 / count, 2),
+        "letters_per_s": round(count / elapsed, 1),
+        "rss_mib_after_first_tenth": round(rss_early or 0.0, 1),
+        "rss_mib_at_end": round(rss_mib(), 1),
+    }
+
+
+def bench_naive(count: int, env: dict) -> float:
+    """Milliseconds per letter when each letter is a fresh process with nothing reused."""
+    start = time.perf_counter()
+    for n in range(count):
+        code = NAIVE_SNIPPET.format(root=str(ROOT), bench=str(ROOT / "bench"), n=n)
+        subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+    return (time.perf_counter() - start) * 1000 / count
+
+
+class _Mailbox:
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        with self.lock:
+            self.count += 1
+        return "250 OK"
+
+
+def bench_emails(count: int, env: dict) -> dict:
+    """Notices/s through a real worker: commit ``count`` consultation notices, wait for ``count`` e-mails."""
+    from aiosmtpd.controller import Controller
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from access_control.trail import record_entry
+    from config.celery import app
+    from notifications.outbox import queue_notice
+    from practitioners.models import Practitioner, Profession
+    from records.models import Profile
+
+    call_command("migrate", verbosity=0)
+    mailbox = _Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    queue = f"carnet-bench-{uuid.uuid4().hex[:8]}"
+    app.conf.task_default_queue = queue
+    worker_env = {**env, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(port)}
+    log = open(Path(env["CARNET_VAR_DIR"]) / "worker.log", "ab")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-n", f"{queue}@%h",
+         "--concurrency", "2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=0.5):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise SystemExit("the Celery worker did not start; see worker.log")
+        profession, _ = Profession.objects.get_or_create(
+            code="10", defaults={"label_fr": "Médecin", "label_en": "Doctor", "is_doctor": True}
+        )
+        doctor = Practitioner.objects.create(
+            rpps="10005173140", title="Dr", first_name="David", last_name="Lambert", profession=profession
+        )
+        profiles = Profile.objects.bulk_create(
+            Profile(
+                nir=f"{1_000_000_000_000 + n}",
+                birth_name=SURNAMES[n % len(SURNAMES)],
+                first_names=FIRST[n % len(FIRST)],
+                birth_date="1970-01-01",
+                sex=Profile.Sex.MALE,
+                email=f"patient{n}@example.org",
+                email_verified=True,
+                preferred_channel=Profile.Channel.EMAIL,
+                state=Profile.State.ACTIVE,
+            )
+            for n in range(count)
+        )
+        with transaction.atomic():
+            for profile in profiles:
+                entry = record_entry(profile=profile, action="record_opened", actor=doctor)
+                queue_notice(profile, "consultation", practitioner=doctor, trail_entry=entry)
+            start = time.perf_counter()  # the ids go to Redis when this block commits
+        while mailbox.count < count:
+            if time.perf_counter() - start > 600:
+                raise SystemExit(f"only {mailbox.count}/{count} e-mails after 600 s; see worker.log")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=30)
+        smtp.stop()
+        import redis
+
+        redis.Redis.from_url(app.conf.broker_url).delete(queue)
+    return {"emails": count, "email_notices_per_s": round(count / elapsed, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--letters", type=int, default=2000)
+    parser.add_argument("--naive", type=int, default=20)
+    parser.add_argument("--emails", type=int, default=300)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="carnet-bench-"))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+        "CARNET_VAR_DIR": str(workdir),
+        "CARNET_MASTER_KEY": MASTER_KEY,
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/5",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("CARNET_NOTICE_CHANNEL_OVERRIDE", None)
+    os.environ.update(env)
+    import logging
+
+    import django
+
+    django.setup()
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP line at INFO
+    import ctypes.util
+
+    if not ctypes.util.find_library("harfbuzz-subset"):
+        print("warning: libharfbuzz-subset0 is missing: expect ~240 ms per letter (carnet.W010)", file=sys.stderr)
+
+    result = bench_render(args.letters)
+    print(f"reused stylesheet and fonts: {result}", file=sys.stderr)
+    naive_ms = bench_naive(args.naive, env) if args.naive else None
+    if naive_ms is not None:
+        print(f"naive (fresh process per letter, {args.naive} letters): {naive_ms:.0f} ms/letter", file=sys.stderr)
+        result["naive_ms_per_letter"] = round(naive_ms, 1)
+        result["naive_speedup"] = round(naive_ms / result["ms_per_letter"], 1)
+    # Peak of the rendering process (before the e-mail part, which migrates a database in this process).
+    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if args.emails:
+        result.update(bench_emails(args.emails, env))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
