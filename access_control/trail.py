@@ -61,13 +61,23 @@ def entry_hash(entry: TrailEntry) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _lock_chain(profile_id: int | None) -> None:
-    if connection.vendor == "postgresql":
-        # The two-int4 form keeps our keys apart from one-bigint locks; ids past 2**31 share a key with a
-        # smaller one, which only serialises two chains needlessly.
-        key = (profile_id or 0) % 2**31
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, key])
+def _lock_chain_tail(profile_id: int | None) -> tuple[int, str] | None:
+    """Serialise the chain's writers, then read its last (seq, hash). Raw SQL: this runs on every traced read."""
+    table = TrailEntry._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The two-int4 form keeps our keys apart from one-bigint locks; ids past 2**31 share a key with a
+            # smaller one, which only serialises two chains needlessly. The tail is read by the next statement,
+            # whose snapshot (READ COMMITTED) is taken after the lock is held: it sees the previous writer's row.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, (profile_id or 0) % 2**31])
+        if profile_id is None:
+            cursor.execute(f"SELECT seq, hash FROM {table} WHERE profile_id IS NULL ORDER BY seq DESC LIMIT 1")  # noqa: S608
+        else:
+            cursor.execute(
+                f"SELECT seq, hash FROM {table} WHERE profile_id = %s ORDER BY seq DESC LIMIT 1",  # noqa: S608
+                [profile_id],
+            )
+        return cursor.fetchone()
 
 
 def actor_snapshot(actor) -> dict:
@@ -116,8 +126,7 @@ def record_entry(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_entry must be called inside the action's transaction (rule T1).")
     profile_id = profile.pk if profile is not None else None
-    _lock_chain(profile_id)
-    last = TrailEntry.objects.filter(profile_id=profile_id).order_by("-seq").values_list("seq", "hash").first()
+    last = _lock_chain_tail(profile_id)
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = TrailEntry(
         at=timezone.now(),
