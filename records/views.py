@@ -1,4 +1,8 @@
-"""Patient-facing pages: home, sign-in (password, then second factor), sign-out, dashboard."""
+"""Patient-facing pages: home, sign-in (password, then second factor), sign-out, dashboard.
+
+The other portal pages live in ``views_public`` (opposition, activation), ``views_documents``, ``views_access``
+(who can see my record), ``views_trail`` (trail, notices) and ``views_account`` (my data, step-up, profiles).
+"""
 
 import smtplib
 
@@ -10,18 +14,26 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access_control.models import TrailEntry
+from access_control.queries import trail_for_patient
+from access_control.rules import Action
+from notifications.queries import notices_for_profile
+
 from .auth import (
     Door,
     begin_pending_sign_in,
     complete_sign_in,
-    patient_required,
     pending_user,
     safe_next,
     session_is_current,
     sign_out_everywhere,
 )
 from .forms import PatientLoginForm, SecondFactorForm
+from .models import Profile
+from .portal import patient_documents, pending_holds_count, portal_view
 from .second_factors import confirmed_totp_device, send_sign_in_code
+
+DASHBOARD_ITEMS = 5
 
 
 @require_GET
@@ -94,11 +106,22 @@ def logout_everywhere(request):
 
 
 @require_GET
-@patient_required
+@portal_view
 def dashboard(request):
-    profile = request.profile
-    return render(
-        request,
-        "records/dashboard.html",
-        {"profile": profile, "first_name": profile.first_names.split(" ")[0]},
+    """Latest documents, latest named accesses (T3), holds the patient was told of (A8), notices sent (N7)."""
+    profile = request.current_profile
+    accesses = trail_for_patient(profile, as_legal_representative=request.acting_as_representative).filter(
+        actor_kind=TrailEntry.ActorKind.PRACTITIONER,
+        action__in=[Action.OPEN_RECORD, Action.OPEN_DOCUMENT],
+        outcome=TrailEntry.Outcome.ALLOWED,
     )
+    context = {
+        "profile": profile,
+        "first_name": profile.first_names.split(" ")[0],
+        "documents": list(patient_documents(request)[:DASHBOARD_ITEMS]),
+        "accesses": list(accesses[:DASHBOARD_ITEMS]),
+        "held": pending_holds_count(request),
+        "notices": list(notices_for_profile(profile)[:DASHBOARD_ITEMS]),
+        "child_to_activate": request.acting_as_representative and profile.state == Profile.State.OPEN,
+    }
+    return render(request, "records/dashboard.html", context)
