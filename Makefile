@@ -34,7 +34,6 @@ seed: migrate
 
 # Web server and a Celery worker (with its beat scheduler) on SQLite, a file-system broker and a file mailbox.
 run: system-deps seed
-	@mkdir -p var/mail var/broker/queue var/broker/processed
 	@echo "Carnet: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, mailbox: var/mail/)"
 	@CARNET_DEBUG=1 $(BIN)/celery -A config worker --beat --loglevel=WARNING --concurrency=2 \
 		--schedule=var/celerybeat-schedule & worker=$$!; \

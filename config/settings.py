@@ -98,6 +98,8 @@ if REDIS_URL:
 else:
     # Embedded broker for `make run`: messages are files under var/broker, shared by web and worker.
     _broker_dir = VAR_DIR / "broker"
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)  # kombu's file-system transport needs them
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
