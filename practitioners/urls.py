@@ -11,4 +11,27 @@ urlpatterns = [
     path("connexion/application/", views.enrol, name="enrol"),
     path("codes-de-secours/", views.backup_codes, name="backup_codes"),
     path("codes-de-secours/renouveler/", views.renew_backup_codes, name="renew_backup_codes"),
+    # The portal: the patient travels as a session token, never as a NIR (practitioners.session).
+    path("recherche/", views.find_patient, name="find"),
+    path("patient/<str:token>/", views.patient, name="patient"),
+    path("patient/<str:token>/urgence/", views.emergency, name="emergency"),
+    path("patient/<str:token>/dossier/", views.record, name="record"),
+    path("patient/<str:token>/documents/<int:document_id>/", views.document, name="document"),
+    path("patient/<str:token>/documents/<int:document_id>/contenu/", views.document_content, name="document_content"),
+    path(
+        "patient/<str:token>/documents/<int:document_id>/telecharger/",
+        views.document_download,
+        name="document_download",
+    ),
+    path(
+        "patient/<str:token>/documents/<int:document_id>/rendre-visible/",
+        views.release_hold,
+        name="release_hold",
+    ),
+    path("patient/<str:token>/depot/", views.deposit, name="deposit"),
+    path("depot/", views.deposit_by_identity, name="deposit_by_identity"),
+    path("mes-patients/", views.my_patients, name="my_patients"),
+    path("mes-patients/<int:profile_id>/ouvrir/", views.my_patient_open, name="my_patient_open"),
+    path("mes-patients/<int:profile_id>/trace/", views.patient_trail, name="patient_trail"),
+    path("activite/", views.activity, name="activity"),
 ]
