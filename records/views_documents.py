@@ -53,13 +53,19 @@ EXTENSIONS = {
 }
 
 
+def category_masks(profile) -> tuple[set[int], set[int]]:
+    """A12: the profile's masked categories and the document types they cover (one query)."""
+    rows = CategoryMask.objects.filter(profile=profile).values_list("category_id", "category__document_types")
+    categories, types = set(), set()
+    for category_id, type_id in rows:
+        categories.add(category_id)
+        if type_id is not None:
+            types.add(type_id)
+    return categories, types
+
+
 def masked_type_ids(profile) -> set[int]:
-    """A12: the document types covered by the profile's category masks (one query)."""
-    return set(
-        CategoryMask.objects.filter(profile=profile)
-        .exclude(category__document_types=None)
-        .values_list("category__document_types", flat=True)
-    )
+    return category_masks(profile)[1]
 
 
 def _filtered(documents, form):
@@ -91,7 +97,7 @@ def document_list(request):
     )
     form = DocumentFilterForm(request.GET or None, types=types, authors=authors)
     page = Paginator(_filtered(visible, form), PAGE_SIZE).get_page(request.GET.get("page"))
-    masked_types = masked_type_ids(request.current_profile)
+    masked_categories, masked_types = category_masks(request.current_profile)
     for document in page:
         document.category_masked = document.document_type_id in masked_types
     query = {key: value for key, value in request.GET.items() if key != "page" and value}
@@ -100,7 +106,7 @@ def document_list(request):
         "form": form,
         "page": page,
         "query": urlencode(query),
-        "categories": _categories(profile),
+        "categories": _categories(masked_categories),
         "treating_doctor": profile.treating_doctor,
         "may_mask": profile.state == profile.State.ACTIVE,
         "back": request.get_full_path(),
@@ -108,8 +114,7 @@ def document_list(request):
     return render(request, "records/documents/list.html", context)
 
 
-def _categories(profile) -> list:
-    masked = set(CategoryMask.objects.filter(profile=profile).values_list("category_id", flat=True))
+def _categories(masked: set[int]) -> list:
     categories = list(DocumentCategory.objects.order_by("label_fr"))
     for category in categories:
         category.is_masked = category.pk in masked

@@ -1,5 +1,6 @@
 """Helpers for the patient portal's tests: signed-in patients, fresh pending profiles, form tokens."""
 
+import html
 import io
 import re
 from datetime import date, timedelta
@@ -16,7 +17,7 @@ from records.portal import STEP_UP_SESSION_KEY
 from tests.signin_fixtures import verified_client
 
 FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
-GENERIC_IDENTITY_ERROR = "Les informations saisies ne permettent pas d&#x27;identifier votre profil"
+GENERIC_IDENTITY_ERROR = "Les informations saisies ne permettent pas d'identifier votre profil"
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +86,8 @@ def past(days: int):
 
 def url(name, *args):
     return reverse(f"records:{name}", args=args)
+
+
+def text(response) -> str:
+    """The page's text with HTML entities resolved (templates escape apostrophes, translations may not)."""
+    return html.unescape(response.content.decode())

@@ -13,7 +13,7 @@ from access_control.models import TrailEntry
 from notifications.models import Notice
 from records import actions as profile_actions
 from records.models import Profile, User
-from tests.portal_fixtures import GENERIC_IDENTITY_ERROR, _fresh_cache, enrol_pending, identity, url  # noqa: F401
+from tests.portal_fixtures import GENERIC_IDENTITY_ERROR, _fresh_cache, enrol_pending, identity, text, url  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def emailed_code() -> str:
 def test_opposition_in_the_window_records_it_and_confirms__L2(client, fast_codes):
     profile, code = enrol_pending()
     response = client.get(url("opposition"))
-    assert response.status_code == 200 and "42 jours" in response.text
+    assert response.status_code == 200 and "42 jours" in text(response)
 
     response = client.post(url("opposition"), identity(profile, code))
     assert response.status_code == 302 and response.url == url("opposition_done")
@@ -48,12 +48,12 @@ def test_opposition_in_the_window_records_it_and_confirms__L2(client, fast_codes
     assert TrailEntry.objects.filter(profile=profile, action="opposition").count() == 1
 
     page = client.get(url("opposition_done"))
-    assert "Votre opposition est enregistrée" in page.text
+    assert "Votre opposition est enregistrée" in text(page)
     assert client.get(url("opposition_done")).status_code == 302  # shown once
 
     # A replayed form changes nothing and says why (the code holder only).
     response = client.post(url("opposition"), identity(profile, code))
-    assert "Une opposition est déjà enregistrée" in response.text.replace("&#x27;", "'")
+    assert "Une opposition est déjà enregistrée" in text(response)
     assert TrailEntry.objects.filter(profile=profile, action="opposition").count() == 1
 
 
@@ -64,7 +64,7 @@ def test_opposition_never_reveals_whether_a_nir_exists__L2(client, fast_codes):
     wrong_birth_date = client.post(url("opposition"), identity(profile, code, birth_date="1995-05-18"))
     for response in (unknown, wrong_code, wrong_birth_date):
         assert response.status_code == 200
-        assert GENERIC_IDENTITY_ERROR in response.text
+        assert GENERIC_IDENTITY_ERROR in text(response)
     profile.refresh_from_db()
     assert profile.state == Profile.State.PENDING
 
@@ -73,7 +73,7 @@ def test_opposition_after_the_window_is_refused_clearly__L2(client, fast_codes, 
     bernard = personas.bernard  # opened after the window
     _profile, code = profile_actions.do_reissue_provisional_code(bernard, actor=None)
     response = client.post(url("opposition"), identity(bernard, code))
-    assert "Le délai d" in response.text and "terminé" in response.text
+    assert "Le délai d" in text(response) and "terminé" in text(response)
     bernard.refresh_from_db()
     assert bernard.state == Profile.State.OPEN
 
@@ -84,16 +84,18 @@ def test_opposition_is_throttled_per_nir_and_per_address(client, fast_codes, set
     for _ in range(3):
         client.post(url("opposition"), identity(profile, "WRONGCODE2"))
     response = client.post(url("opposition"), identity(profile, code))  # even the right code
-    assert THROTTLED in response.text
+    assert THROTTLED in text(response)
     profile.refresh_from_db()
     assert profile.state == Profile.State.PENDING
     # Another NIR from the same address is throttled too (per address counter).
-    other, other_code = enrol_pending("1880575114011", first_names="Paul", sex="M", birth_date=__import__("datetime").date(1988, 5, 1))
+    other, other_code = enrol_pending(
+        "1880575114011", first_names="Paul", sex="M", birth_date=__import__("datetime").date(1988, 5, 1)
+    )
     response = client.post(url("opposition"), identity(other, other_code), REMOTE_ADDR="127.0.0.1")
-    assert THROTTLED in response.text
+    assert THROTTLED in text(response)
     # The same NIR from another address is still throttled (per NIR counter).
     response = client.post(url("opposition"), identity(profile, code), REMOTE_ADDR="10.1.2.3")
-    assert THROTTLED in response.text
+    assert THROTTLED in text(response)
 
 
 # --- L4: activation ---------------------------------------------------------------------------------------
@@ -120,7 +122,7 @@ def test_activation_with_totp_enrols_and_shows_backup_codes_once__L4(client, fas
     code_sent = emailed_code()
     wrong = "000000" if code_sent != "000000" else "111111"
     response = client.post(url("activation_email"), {"code": wrong})
-    assert "Code incorrect" in response.text
+    assert "Code incorrect" in text(response)
     response = client.post(url("activation_email"), {"code": code_sent})
     assert response.status_code == 302 and response.url == url("activation_second_factor")
     profile.refresh_from_db()
@@ -128,13 +130,13 @@ def test_activation_with_totp_enrols_and_shows_backup_codes_once__L4(client, fas
 
     # TOTP enrolment with the QR code's secret.
     page = client.get(url("activation_second_factor"))
-    assert "data:image/svg+xml;base64," in page.text
+    assert "data:image/svg+xml;base64," in text(page)
     device = TOTPDevice.objects.get(user=profile.user, confirmed=False)
     token = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
     response = client.post(url("activation_second_factor"), {"method": "totp", "code": token})
     assert response.status_code == 302 and response.url == url("backup_codes")
     page = client.get(url("backup_codes"))
-    codes = re.findall(r"<li><code>([a-z0-9]+)</code></li>", page.text)
+    codes = re.findall(r"<li><code>([a-z0-9]+)</code></li>", text(page))
     assert len(codes) == 10
     assert StaticToken.objects.filter(device__user=profile.user).count() == 10
     assert client.get(url("backup_codes")).status_code == 302  # shown once
@@ -170,16 +172,16 @@ def test_activation_refuses_with_one_generic_message_and_creates_nothing__L4(cli
         _activation_data(profile, code, nir="1 85 05 78 006 084 91"),
     ):
         response = client.post(url("activation"), data)
-        assert GENERIC_IDENTITY_ERROR in response.text
+        assert GENERIC_IDENTITY_ERROR in text(response)
     assert not User.objects.filter(kind=User.Kind.PATIENT).exists()
 
 
 def test_activation_checks_the_password_before_anything(client, fast_codes):
     profile, code = enrol_pending()
     response = client.post(url("activation"), _activation_data(profile, code, password1="court", password2="court"))
-    assert "trop court" in response.text
+    assert "trop court" in text(response)
     response = client.post(url("activation"), _activation_data(profile, code, password2="autre-chose-123"))
-    assert "ne sont pas identiques" in response.text
+    assert "ne sont pas identiques" in text(response)
     profile.refresh_from_db()
     assert profile.user_id is None
 
@@ -188,7 +190,7 @@ def test_activation_of_an_opposed_profile_is_refused_clearly__L4(client, fast_co
     profile, code = enrol_pending()
     profile_actions.do_record_opposition(profile, actor=None, provisional_code=code)
     response = client.post(url("activation"), _activation_data(profile, code))
-    assert "Une opposition a été enregistrée" in response.text
+    assert "Une opposition a été enregistrée" in text(response)
     assert not User.objects.filter(kind=User.Kind.PATIENT).exists()
 
 
@@ -198,7 +200,7 @@ def test_activation_is_throttled(client, fast_codes, settings):
     client.post(url("activation"), _activation_data(profile, "BADBADBAD2"))
     client.post(url("activation"), _activation_data(profile, "BADBADBAD3"))
     response = client.post(url("activation"), _activation_data(profile, code))
-    assert THROTTLED in response.text
+    assert THROTTLED in text(response)
     profile.refresh_from_db()
     assert profile.user_id is None
 
