@@ -43,7 +43,9 @@ MAX_FORM_TOKENS = 20
 def managed_profiles(request) -> list:
     """The user's own profile first, then the minors they represent (one query, cached on the request)."""
     if not hasattr(request, "_carnet_managed_profiles"):
-        request._carnet_managed_profiles = list(profiles_managed_by(request.user).select_related("treating_doctor__profession"))
+        request._carnet_managed_profiles = list(
+            profiles_managed_by(request.user).select_related("treating_doctor__profession")
+        )
     return request._carnet_managed_profiles
 
 
