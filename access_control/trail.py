@@ -200,7 +200,7 @@ class _ChainCheck:
     def __init__(self) -> None:
         self.expected_seq, self.expected_prev = 1, GENESIS_HASH
 
-    def check(self, entry: TrailEntry) -> list[Problem]:
+    def check(self, entry) -> list[Problem]:
         problems = []
         if entry.seq != self.expected_seq:
             what = "missing entries" if entry.seq > self.expected_seq else "repeated position"
@@ -223,7 +223,7 @@ def verify_chain(profile_id: int | None) -> list[Problem]:
     entries = (
         TrailEntry.objects.filter(profile_id=profile_id)
         .order_by("seq", "id")
-        .only(*_VERIFY_FIELDS)
+        .values_list(*_VERIFY_FIELDS, named=True)
         .iterator(chunk_size=2000)
     )
     check = _ChainCheck()
@@ -239,9 +239,16 @@ class VerifyReport:
 
 def iter_problems(report: VerifyReport, *, chunk_size: int = 5000) -> Iterator[Problem]:
     """Walk every chain in one streamed pass (server-side cursor on PostgreSQL), yielding the first problem
-    of each broken chain. Memory stays flat whatever the table size. ``report`` is filled in as it goes."""
+    of each broken chain. Memory stays flat whatever the table size. ``report`` is filled in as it goes.
+
+    Run it inside a transaction: the cursor then streams from one snapshot (outside one, PostgreSQL would
+    materialise the whole result for a WITH HOLD cursor before the first row)."""
+    # Ordered like the (profile, seq) unique index, so PostgreSQL walks it instead of sorting the table.
+    # Named tuples rather than model instances: ~2x faster, and entry_hash reads attributes either way.
     entries = (
-        TrailEntry.objects.order_by("profile_id", "seq", "id").only(*_VERIFY_FIELDS).iterator(chunk_size=chunk_size)
+        TrailEntry.objects.order_by("profile_id", "seq")
+        .values_list(*_VERIFY_FIELDS, named=True)
+        .iterator(chunk_size=chunk_size)
     )
     current: object = object()  # sentinel distinct from every profile id and from None
     check, broken = _ChainCheck(), False

@@ -5,6 +5,7 @@ and positions only (no patient data). Exits 1 when any chain is broken, 0 otherw
 """
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from access_control.trail import VerifyReport, iter_problems, verify_chain
 
@@ -32,8 +33,9 @@ class Command(BaseCommand):
                     report.broken_chains += 1
                     self.stdout.write(f"BROKEN {problems[0]}")
         else:
-            for problem in iter_problems(report, chunk_size=chunk_size):
-                self.stdout.write(f"BROKEN {problem}")
+            with transaction.atomic():  # one snapshot, and a streaming (not WITH HOLD) cursor
+                for problem in iter_problems(report, chunk_size=chunk_size):
+                    self.stdout.write(f"BROKEN {problem}")
         summary = f"{report.chains} chain(s), {report.broken_chains} broken"
         if not profiles:
             summary = f"{report.entries} entries, {summary}"
