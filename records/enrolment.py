@@ -19,7 +19,7 @@ same pieces (``tests/test_enrolment.py`` compares the two row by row):
 
 Only the way rows reach the database differs: ids are drawn from the tables' sequences up front, so every row
 (and every hash that covers an id) is built in Python and the chunk goes in with one PostgreSQL ``COPY`` per
-table; other databases (SQLite in development) get ``bulk_create`` of the same rows. After each chunk commits,
+table; other databases (SQLite in development) get ``executemany`` of the same rows. After each chunk commits,
 its pending notice ids go to the broker in batches (``enqueue_enrolment_notices``, ids only); if the broker
 is down they stay pending and the notice sweep picks them up (N5).
 
@@ -48,7 +48,7 @@ from types import SimpleNamespace
 from celery import shared_task
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
@@ -463,7 +463,7 @@ class _Builder:
                 }
             )
         )
-        rows.links.append((link_id, notice_id, enrol_id))
+        rows.links.append([link_id, notice_id, enrol_id])
         rows.created += 1
         if status == Notice.Status.PENDING:
             rows.pending_notice_ids.append(notice_id)
@@ -509,19 +509,33 @@ class _PostgresWriter:
                     copy.write_row(row)
 
 
-class _OrmWriter:
-    """Other databases (SQLite in development and tests): ids above the highest used, ``bulk_create``.
+class _ExecuteManyWriter:
+    """Other databases (SQLite in development and tests): ids above the highest used, ``executemany``.
 
     SQLite serialises write transactions (``transaction_mode=IMMEDIATE`` in settings), so the highest id
-    cannot move under the chunk's transaction.
+    cannot move under the chunk's transaction. Values are adapted by their field for the types the driver
+    does not take as they are (dates, timestamps, binary, addresses), like an ORM insert.
     """
+
+    _ADAPTED = (models.DateField, models.BinaryField, models.GenericIPAddressField)  # DateTimeField is a DateField
+
+    def __init__(self):
+        self.statements, self.adapters = {}, {}
+        quote = connection.ops.quote_name
+        for model in _TABLES:
+            fields = model._meta.concrete_fields
+            columns = ", ".join(quote(f.column) for f in fields)
+            marks = ", ".join(["%s"] * len(fields))
+            table = quote(model._meta.db_table)
+            self.statements[model] = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
+            self.adapters[model] = [(n, f) for n, f in enumerate(fields) if isinstance(f, self._ADAPTED)]
 
     def allocate(self, model, count: int) -> list[int]:
         if count == 0:
             return []
         table = model._meta.db_table
         with connection.cursor() as cursor:
-            cursor.execute(f'SELECT coalesce(max(id), 0) FROM "{table}"')  # noqa: S608  (our table name)
+            cursor.execute(f"SELECT coalesce(max(id), 0) FROM {connection.ops.quote_name(table)}")  # noqa: S608
             highest = cursor.fetchone()[0]
             if connection.vendor == "sqlite":
                 cursor.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = %s", [table])
@@ -529,12 +543,24 @@ class _OrmWriter:
         return list(range(highest + 1, highest + 1 + count))
 
     def write(self, model, rows: list) -> None:
-        names = _columns(model)
-        model.objects.bulk_create([model(**dict(zip(names, row, strict=True))) for row in rows], batch_size=500)
+        if not rows:
+            return
+        adapters = self.adapters[model]
+        adapted: dict = {}  # a chunk repeats its timestamps in every row: adapt each value once
+        for row in rows:
+            for position, model_field in adapters:
+                value = row[position]
+                if value is not None:
+                    key = (position, value)
+                    if key not in adapted:
+                        adapted[key] = model_field.get_db_prep_save(value, connection)
+                    row[position] = adapted[key]
+        with connection.cursor() as cursor:
+            cursor.executemany(self.statements[model], rows)
 
 
 def _writer():
-    return _PostgresWriter() if connection.vendor == "postgresql" else _OrmWriter()
+    return _PostgresWriter() if connection.vendor == "postgresql" else _ExecuteManyWriter()
 
 
 @dataclass

@@ -28,3 +28,8 @@ def purge_due_profiles_task() -> int:
     from .actions import purge_due_profiles
 
     return purge_due_profiles(timezone.now())
+
+
+# The roster enrolment's batch hand-off to the notice pipeline (N5) lives with the enrolment; imported here so
+# that the worker, which discovers ``<app>.tasks`` modules, registers it.
+from .enrolment import enqueue_enrolment_notices  # noqa: E402, F401
