@@ -4,7 +4,7 @@
 import json
 import smtplib
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -56,11 +56,11 @@ def test_consultation_email_names_practitioner_without_document_title__N1_N6(ali
 
 
 def test_three_consultations_same_day_fold_into_one_notice__N1(alice, david):
-    with time_machine.travel(timezone.make_aware(timezone.datetime(2026, 11, 30, 9, 0)), tick=True):
+    with time_machine.travel(timezone.make_aware(datetime(2026, 11, 30, 9, 0)), tick=True):
         first = consult(alice, david)
-    with time_machine.travel(timezone.make_aware(timezone.datetime(2026, 11, 30, 12, 30)), tick=True):
+    with time_machine.travel(timezone.make_aware(datetime(2026, 11, 30, 12, 30)), tick=True):
         second = consult(alice, david)
-    with time_machine.travel(timezone.make_aware(timezone.datetime(2026, 11, 30, 18, 45)), tick=True):
+    with time_machine.travel(timezone.make_aware(datetime(2026, 11, 30, 18, 45)), tick=True):
         third = consult(alice, david)
         assert first.pk == second.pk == third.pk
         assert Notice.objects.count() == 1
@@ -73,9 +73,9 @@ def test_three_consultations_same_day_fold_into_one_notice__N1(alice, david):
 
 
 def test_next_day_consultation_is_a_new_notice__N1(alice, david):
-    with time_machine.travel(timezone.make_aware(timezone.datetime(2026, 11, 30, 23, 30)), tick=True):
+    with time_machine.travel(timezone.make_aware(datetime(2026, 11, 30, 23, 30)), tick=True):
         first = consult(alice, david)
-    with time_machine.travel(timezone.make_aware(timezone.datetime(2026, 12, 1, 0, 30)), tick=True):
+    with time_machine.travel(timezone.make_aware(datetime(2026, 12, 1, 0, 30)), tick=True):
         second = consult(alice, david)
     assert first.pk != second.pk
 
