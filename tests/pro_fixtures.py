@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from django.urls import reverse
 
 from tests.signin_fixtures import verified_client
@@ -44,3 +45,27 @@ def without_csrf(content: bytes) -> bytes:
 
 def form_token(response) -> str:
     return FORM_TOKEN.search(response.content.decode()).group(1)
+
+
+SEEDS = [  # (data migration, the model it fills), in dependency order
+    ("records.migrations.0002_document_types", "records.DocumentType"),
+    ("practitioners.migrations.0003_professions", "practitioners.Profession"),
+    ("access_control.migrations.0004_access_matrix", "access_control.AccessRule"),
+]
+
+
+@pytest.fixture
+def reference_data(transactional_db):
+    """The data migrations' rows (document types, professions, access matrix, categories), present again.
+
+    A transactional test ends with a flush that empties every table, those filled by data migrations too, and
+    Django's ``serialized_rollback`` cannot restore them after another test's flush re-created the content
+    types. So the seeds run again, in whatever order the transactional tests of the session came.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    for module, model in SEEDS:
+        if not apps.get_model(model).objects.exists():
+            importlib.import_module(module).seed(apps, None)

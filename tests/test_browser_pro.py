@@ -17,10 +17,13 @@ from records.identifiers import make_nir
 from records.models import Document
 from records.personas import DEMO_PASSWORD, minimal_pdf
 from tests.browser import screenshot
+from tests.pro_fixtures import reference_data  # noqa: F401  (fixture)
 
-# serialized_rollback: each test starts from the migrated database (professions, document types, matrix), which
-# the flush at the end of a transactional test empties.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("reference_data"),  # before ``personas``: the seeds a previous flush removed
+]
 
 GENERIC = "Aucun dossier accessible ne correspond à ces informations."
 UNKNOWN_NIR = make_nir("1850575114021")
