@@ -5,6 +5,7 @@ confirmed authenticator device (django_otp's own TOTP), as an authenticator app 
 """
 
 import re
+from pathlib import Path
 
 import pytest
 from django_otp.oath import TOTP
@@ -204,3 +205,76 @@ def test_julien_can_open_nothing__A3(page, personas):
     page.click("nav.pro-nav >> text=Mes patients")
     expect(page.locator("main")).to_contain_text("Aucun patient ne vous a déclaré comme médecin traitant.")
     assert not TrailEntry.objects.filter(actor_practitioner=personas.julien, outcome="allowed").exists()
+
+
+# --- Accessibility and CSP ----------------------------------------------------------------------------------
+
+AXE = Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+INLINE_CODE = """() => ({
+  scripts: document.querySelectorAll('script:not([src])').length,
+  styles: document.querySelectorAll('style, [style]').length,
+  handlers: [...document.querySelectorAll('*')].filter(el => [...el.attributes].some(a => a.name.startsWith('on'))).length,
+})"""
+
+
+@pytest.fixture
+def axe_page(browser, live_server, settings):
+    """A tab whose context lets axe-core be injected (``bypass_csp``); the pages' own CSP is checked apart."""
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    context = browser.new_context(
+        base_url=live_server.url, locale="fr-FR", viewport={"width": 1024, "height": 768}, bypass_csp=True
+    )
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def check_accessibility(tab, label: str) -> None:
+    """No inline script, style or handler (the CSP allows none), and no serious or critical axe-core violation
+    of the WCAG 2.1 A/AA and best-practice rules."""
+    assert tab.evaluate(INLINE_CODE) == {"scripts": 0, "styles": 0, "handlers": 0}, label
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `npm ci --prefix tests/js`.")
+    tab.add_script_tag(path=str(AXE))
+    result = tab.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a',"
+        " 'wcag21aa', 'best-practice']}, resultTypes: ['violations']})"
+    )
+    serious = [
+        f"{violation['id']} ({violation['impact']}): {[node['target'] for node in violation['nodes']][:3]}"
+        for violation in result["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+    assert not serious, f"{label}: {serious}"
+
+
+def test_portal_pages_are_accessible_on_a_tablet(axe_page, personas):
+    tab = axe_page
+    sign_in(tab, personas.claire)
+    check_accessibility(tab, "home")
+    find(tab, UNKNOWN_NIR, "1985-03-12")
+    check_accessibility(tab, "find refused")
+    find(tab, personas.alice.nir, personas.alice.birth_date)
+    check_accessibility(tab, "patient")
+    tab.click("text=Accès en urgence")
+    check_accessibility(tab, "emergency")
+    tab.fill("#id_justification", "Patiente inconsciente.")
+    tab.click("main form button[type=submit]")
+    check_accessibility(tab, "emergency confirmation")
+    tab.click("text=Annuler")
+    tab.click("text=Déposer un document >> nth=1")
+    check_accessibility(tab, "deposit")
+    tab.go_back()
+    tab.check("#id_attests_care_team")
+    tab.click("text=Ouvrir le dossier")
+    check_accessibility(tab, "record")
+    tab.click("text=Bilan sanguin annuel")
+    check_accessibility(tab, "document")
+    tab.click("text=« Retour au dossier")
+    tab.click("text=Trace des accès au dossier")
+    check_accessibility(tab, "trail")
+    for name in ("Déposer un document", "Mes patients", "Mon activité"):
+        tab.click(f"nav.pro-nav >> text={name}")
+        check_accessibility(tab, name)
