@@ -32,7 +32,7 @@ def do_resend_notice(notice, *, actor) -> Notice:
         if notice.status in (Notice.Status.PENDING, Notice.Status.SENDING):
             raise NoticeActionError(_("Cet avis est déjà en cours d'envoi."), code="in_progress")
         now = timezone.now()
-        channel = recipient_channel(notice.profile, notice.recipient_practitioner)
+        channel = recipient_channel(notice.profile, notice.recipient_practitioner, notice.kind)
         status = Notice.Status.UNDELIVERABLE if channel == Notice.Channel.NONE else Notice.Status.PENDING
         if notice.status == Notice.Status.SENT:
             if notice.kind == Notice.Kind.PRE_OPENING:

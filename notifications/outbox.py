@@ -26,10 +26,16 @@ logger = logging.getLogger(__name__)
 _FOLDED_KINDS = {Notice.Kind.CONSULTATION}
 
 
-def choose_channel(profile) -> str:
-    """N2: e-mail for an activated profile with a verified e-mail that prefers it, else a postal letter."""
+def choose_channel(profile, kind: str | None = None) -> str:
+    """N2: e-mail for an activated profile with a verified e-mail that prefers it, else a postal letter.
+
+    L1: the pre-opening notice goes by e-mail when the roster has an address for the person (it cannot have
+    been verified yet: the person has no account), else by post.
+    """
     from records.models import Profile
 
+    if kind == Notice.Kind.PRE_OPENING and profile.email and profile.state == Profile.State.PENDING:
+        return Notice.Channel.EMAIL
     if (
         profile.state == Profile.State.ACTIVE
         and profile.email
@@ -44,11 +50,11 @@ def choose_channel(profile) -> str:
     return Notice.Channel.NONE
 
 
-def recipient_channel(profile, recipient_practitioner=None) -> str:
+def recipient_channel(profile, recipient_practitioner=None, kind: str | None = None) -> str:
     """The patient's channel (N2), or e-mail for a practitioner recipient (the treating doctor, N3)."""
     if recipient_practitioner is not None:
         return Notice.Channel.EMAIL if recipient_practitioner.email else Notice.Channel.NONE
-    return choose_channel(profile)
+    return choose_channel(profile, kind)
 
 
 def _window_start(now):
@@ -87,7 +93,7 @@ def queue_notice(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("queue_notice must be called inside the action's transaction (rule N5).")
     now = timezone.now()
-    channel = recipient_channel(profile, recipient_practitioner)
+    channel = recipient_channel(profile, recipient_practitioner, kind)
     folded = False
     if dedupe_key is None:
         window = _window_start(now) if kind in _FOLDED_KINDS else None
