@@ -449,7 +449,7 @@ class _Builder:
             )
             rows.entries.append(entry)
         # N2, N5: queue_notice's channel choice, status and dedupe key for a notice tied to a trail entry.
-        channel = choose_channel(SimpleNamespace(**{**self.profile.fixed, **values}))
+        channel = choose_channel(SimpleNamespace(**{**self.profile.fixed, **values}), Notice.Kind.PRE_OPENING)
         status = Notice.Status.UNDELIVERABLE if channel == Notice.Channel.NONE else Notice.Status.PENDING
         rows.notices.append(
             self.notice.row(
