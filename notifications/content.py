@@ -282,10 +282,16 @@ def _reopening(notice, message: Message) -> None:
 
 
 def _deletion_done(notice, message: Message) -> None:
-    message.subject = _("Vos données Carnet ont été supprimées")
+    # Sent when the early deletion is requested (L5): the purge follows within the legal delay, and the
+    # profile can be re-opened until then.
+    message.subject = _("Votre demande de suppression de vos données Carnet")
+    deadline = notice.profile.archive_until or notice.created_at
     message.paragraphs.append(
-        _("Comme vous l'avez demandé, les données de votre profil Carnet ont été supprimées le %(date)s.")
-        % {"date": _day(notice.created_at)}
+        _(
+            "Comme vous l'avez demandé, les données de votre profil Carnet seront définitivement supprimées "
+            "au plus tard le %(date)s. D'ici là, vous pouvez encore rouvrir votre profil."
+        )
+        % {"date": _day(deadline)}
     )
 
 
