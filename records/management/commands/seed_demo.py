@@ -56,7 +56,7 @@ class Command(BaseCommand):
         write("Patients — /connexion/ (e-mail + password; a code by e-mail lands in var/mail/, or a backup code)")
         for profile in (cast.alice, cast.etienne):
             write(f"  {profile.display_name:<28} {profile.user.email}")
-        write("Patient to activate — /activation/ (NIR + provisional code + birth date)")
+        write("Patient to activate — /activer/ (NIR + provisional code + birth date)")
         if bernard_code:
             write(
                 f"  {bernard.display_name:<28} NIR {bernard.nir}  code {bernard_code}  born {bernard.birth_date:%d/%m/%Y}"
