@@ -70,6 +70,15 @@ class DateInput(forms.DateInput):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
+# The box before its label; in the app's templates folder, where the default form renderer looks.
+CHECKBOX_TEMPLATE = "practitioners/_checkbox_field.html"
+
+
+class DocumentTypeField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.label_fr
+
+
 DATE_ERRORS = {"invalid": _("Saisissez une date valide, par exemple 12/03/1985.")}
 
 
@@ -110,6 +119,7 @@ class AttestForm(forms.Form):
     """A1: the care-team attestation given when the record is opened."""
 
     attests_care_team = forms.BooleanField(
+        template_name=CHECKBOX_TEMPLATE,
         label=_("J'atteste faire partie de l'équipe de soins de ce patient."),
         error_messages={
             "required": _("Attestez que vous faites partie de l'équipe de soins du patient pour ouvrir son dossier.")
@@ -185,7 +195,7 @@ class DepositForm(forms.Form):
     """A10: type from the catalogue, date of care, title, file; A8 hold; A9 minor's secret (minors only)."""
 
     form_token = forms.CharField(widget=forms.HiddenInput, required=False)
-    document_type = forms.ModelChoiceField(
+    document_type = DocumentTypeField(
         label=_("Type de document"),
         queryset=DocumentType.objects.none(),
         to_field_name="code",
@@ -199,6 +209,7 @@ class DepositForm(forms.Form):
         help_text=_("PDF, JPEG, PNG, TIFF, RTF, texte ou CDA R2 (XML). Le format est vérifié d'après le contenu."),
     )
     hold = forms.BooleanField(
+        template_name=CHECKBOX_TEMPLATE,
         label=_("Invisible au patient jusqu'à la consultation d'annonce"),
         required=False,
         help_text=_(
@@ -207,6 +218,7 @@ class DepositForm(forms.Form):
         ),
     )
     minors_secret = forms.BooleanField(
+        template_name=CHECKBOX_TEMPLATE,
         label=_("Secret du mineur : invisible aux représentants légaux"),
         required=False,
         help_text=_("À la demande du patient mineur ; ses représentants légaux ne verront pas ce document."),
