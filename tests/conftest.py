@@ -25,6 +25,16 @@ pytest_plugins = ["tests.browser"]
 from tests.trail_fixtures import _test_flush_is_a_trail_purge  # noqa: E402, F401  (T2: flush as a purge)
 
 
+@pytest.fixture
+def personas(db, monkeypatch):
+    """The cast of personas.md, built through the actions (records.personas)."""
+    from records.lifecycle import ProvisionalCodeHasher
+    from records.personas import build_personas
+
+    monkeypatch.setattr(ProvisionalCodeHasher, "iterations", 1_000)  # fast hashing, like the password hasher
+    return build_personas()
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, request, tmp_path_factory):
     """On SQLite, a session that runs worker tests keeps its test database in a file a worker can open."""

@@ -1,0 +1,539 @@
+"""Access-control actions: what patients, practitioners and staff change about who sees what (A2-A13).
+
+Each ``do_*`` takes its actor explicitly (a ``records.User`` — patient or staff —, a ``Practitioner``, or
+``None`` for the system where said), owns its transaction, locks what it changes, checks everything before it
+writes, writes its trail entry (T1) and any notice (N5) in that transaction, and returns the changed object.
+A refused action raises ``IllegalAction`` (a ``ValidationError`` with a French message) and changes nothing.
+
+Masking and blocking belong to activated patients (L4): the holder, or the legal representative managing a
+minor's profile from their own account (L10).
+"""
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from notifications.models import Notice
+from notifications.outbox import queue_notice
+from practitioners.models import Practitioner, Profession
+from records import storage
+from records.lifecycle import is_minor
+from records.models import Document, DocumentType, Profile, User
+
+from .api import documents_visible_to_patient
+from .models import AccessRule, Block, CategoryMask, DocumentCategory, OccupationalAuthorisation, Review
+from .rules import OPEN_STATES, Action
+from .trail import record_entry
+
+State = Profile.State
+
+
+class IllegalAction(ValidationError):
+    """An access-control action refused as asked (wrong actor, state or target). Nothing was changed."""
+
+
+# --- Helpers --------------------------------------------------------------------------------------------
+
+
+def _refuse(message, code: str, **params) -> IllegalAction:
+    return IllegalAction(message, code=code, params=params or None)
+
+
+def _not_allowed() -> IllegalAction:
+    return _refuse(_("Vous n'êtes pas autorisé à effectuer cette opération sur ce profil."), "actor_not_allowed")
+
+
+def _is_staff(actor) -> bool:
+    return isinstance(actor, User) and actor.is_active and (actor.kind == User.Kind.STAFF or actor.is_superuser)
+
+
+def _speaks_for(profile: Profile, actor) -> bool:
+    """The holder, or the legal representative managing the profile from their own account (L10)."""
+    if not isinstance(actor, User) or actor.kind != User.Kind.PATIENT or not actor.is_active:
+        return False
+    if profile.user_id is not None and profile.user_id == actor.pk:
+        return True
+    representative = profile.legal_representative
+    return representative is not None and representative.user_id == actor.pk
+
+
+def _lock_profile(profile: Profile) -> Profile:
+    return (
+        Profile.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("legal_representative")
+        .get(pk=profile.pk)
+    )
+
+
+def _lock_document(document: Document) -> Document:
+    return Document.objects.select_for_update(of=("self",)).select_related("profile").get(pk=document.pk)
+
+
+def _require_activated(profile: Profile) -> None:
+    """L4: masking and blocking are for an activated patient."""
+    if profile.state != State.ACTIVE:
+        raise _refuse(
+            _("Cette opération n'est possible que sur un profil activé par son titulaire."), "profile_not_activated"
+        )
+
+
+def _require_open(profile: Profile) -> None:
+    if profile.state not in OPEN_STATES:
+        raise _refuse(
+            _("Opération impossible : ce profil est dans l'état « %(state)s »."),
+            "illegal_state",
+            state=profile.get_state_display(),
+        )
+
+
+def _practitioner_ref(practitioner: Practitioner) -> str:
+    return f"rpps:{practitioner.rpps}"
+
+
+def _document_for_patient(document: Document, actor) -> Document:
+    """The document locked, if the patient acting can see it (A8, A9); else the same error as a forged id."""
+    document = _lock_document(document)
+    profile = Profile.objects.select_related("legal_representative").get(pk=document.profile_id)
+    if (
+        not _speaks_for(profile, actor)
+        or not documents_visible_to_patient(actor, profile).filter(pk=document.pk).exists()
+    ):
+        raise _refuse(_("Ce document est introuvable."), "document_not_found")
+    document.profile = profile
+    return document
+
+
+# --- A5: blocking ---------------------------------------------------------------------------------------
+
+
+def do_block_practitioner(profile: Profile, practitioner: Practitioner, *, actor) -> Block:
+    """A5: the patient denies one named practitioner every listing and opening, emergency included."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not _speaks_for(profile, actor):
+            raise _not_allowed()
+        _require_activated(profile)
+        if profile.treating_doctor_id == practitioner.pk:
+            raise _refuse(
+                _(
+                    "Vous ne pouvez pas bloquer votre médecin traitant : déclarez d'abord un autre médecin "
+                    "traitant ou retirez celui-ci."
+                ),
+                "treating_doctor",
+            )
+        block, created = Block.objects.get_or_create(profile=profile, practitioner=practitioner)
+        if created:
+            record_entry(profile=profile, action=Action.BLOCK, actor=actor, detail=_practitioner_ref(practitioner))
+    return block
+
+
+def do_unblock_practitioner(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
+    """A5: lift a block (possible at any time)."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not _speaks_for(profile, actor):
+            raise _not_allowed()
+        deleted, _rows = Block.objects.filter(profile=profile, practitioner=practitioner).delete()
+        if deleted:
+            record_entry(profile=profile, action=Action.UNBLOCK, actor=actor, detail=_practitioner_ref(practitioner))
+    return profile
+
+
+# --- A6: treating doctor --------------------------------------------------------------------------------
+
+
+def do_declare_treating_doctor(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
+    """A6: the patient (or staff recording a declaration) names the treating doctor, replacing any other."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not (_speaks_for(profile, actor) or _is_staff(actor)):
+            raise _not_allowed()
+        _require_open(profile)
+        practitioner = Practitioner.objects.select_related("profession").get(pk=practitioner.pk)
+        if (
+            not practitioner.profession.is_doctor
+            or practitioner.is_insurer_physician
+            or practitioner.is_occupational_physician
+        ):
+            raise _refuse(
+                _("Le médecin traitant doit être un médecin de soins (ni médecin conseil, ni médecin du travail)."),
+                "not_a_doctor",
+            )
+        if not practitioner.is_active:
+            raise _refuse(_("Ce médecin n'est pas en exercice."), "practitioner_inactive")
+        if Block.objects.filter(profile=profile, practitioner=practitioner).exists():
+            raise _refuse(
+                _("Vous avez bloqué ce médecin : débloquez-le avant de le déclarer comme médecin traitant."),
+                "practitioner_blocked",
+            )
+        if profile.treating_doctor_id == practitioner.pk:
+            return profile
+        profile.treating_doctor = practitioner
+        profile.save(update_fields=["treating_doctor"])
+        record_entry(
+            profile=profile, action=Action.DECLARE_TREATING_DOCTOR, actor=actor, detail=_practitioner_ref(practitioner)
+        )
+    return profile
+
+
+def do_remove_treating_doctor(profile: Profile, *, actor) -> Profile:
+    """A6: the profile has no treating doctor any more (the doctor may then be blocked)."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not (_speaks_for(profile, actor) or _is_staff(actor)):
+            raise _not_allowed()
+        if profile.treating_doctor_id is None:
+            return profile
+        previous = Practitioner.objects.get(pk=profile.treating_doctor_id)
+        profile.treating_doctor = None
+        profile.save(update_fields=["treating_doctor"])
+        record_entry(
+            profile=profile, action=Action.REMOVE_TREATING_DOCTOR, actor=actor, detail=_practitioner_ref(previous)
+        )
+    return profile
+
+
+# --- A7: emergency access opt-out -----------------------------------------------------------------------
+
+
+def do_set_emergency_opt_out(profile: Profile, opt_out: bool, *, actor) -> Profile:
+    """A7: the patient (or staff on their behalf) refuses, or accepts again, emergency access."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not (_speaks_for(profile, actor) or _is_staff(actor)):
+            raise _not_allowed()
+        if profile.state in (State.CLOSED, State.OPPOSED):
+            raise _refuse(
+                _("Opération impossible : ce profil est dans l'état « %(state)s »."),
+                "illegal_state",
+                state=profile.get_state_display(),
+            )
+        if profile.emergency_access_opt_out == opt_out:
+            return profile
+        profile.emergency_access_opt_out = opt_out
+        profile.save(update_fields=["emergency_access_opt_out"])
+        record_entry(
+            profile=profile, action=Action.EMERGENCY_OPT_OUT, actor=actor, detail="refused" if opt_out else "accepted"
+        )
+    return profile
+
+
+# --- A3: occupational physicians ------------------------------------------------------------------------
+
+
+def do_authorise_occupational_physician(
+    profile: Profile, practitioner: Practitioner, *, actor
+) -> OccupationalAuthorisation:
+    """A3: the patient's express authorisation, given in the portal, for one occupational physician."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not _speaks_for(profile, actor):
+            raise _not_allowed()
+        _require_activated(profile)
+        if not practitioner.is_occupational_physician or practitioner.is_insurer_physician:
+            raise _refuse(
+                _("Seul un médecin du travail peut recevoir cette autorisation."), "not_occupational_physician"
+            )
+        authorisation, created = OccupationalAuthorisation.objects.get_or_create(
+            profile=profile, practitioner=practitioner
+        )
+        if created:
+            record_entry(
+                profile=profile,
+                action=Action.AUTHORISE_OCCUPATIONAL,
+                actor=actor,
+                detail=_practitioner_ref(practitioner),
+            )
+    return authorisation
+
+
+def do_revoke_occupational_physician(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
+    """A3: the authorisation is revocable at any time."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not _speaks_for(profile, actor):
+            raise _not_allowed()
+        deleted, _rows = OccupationalAuthorisation.objects.filter(profile=profile, practitioner=practitioner).delete()
+        if deleted:
+            record_entry(
+                profile=profile, action=Action.REVOKE_OCCUPATIONAL, actor=actor, detail=_practitioner_ref(practitioner)
+            )
+    return profile
+
+
+# --- A4, A12: masking -----------------------------------------------------------------------------------
+
+
+def do_mask_document(document: Document, *, actor) -> Document:
+    """A4: hide a document from every practitioner except its author and the treating doctor."""
+    with transaction.atomic():
+        document = _document_for_patient(document, actor)
+        _require_activated(document.profile)
+        if document.masked_at is not None:
+            return document
+        document.masked_at = timezone.now()
+        document.save(update_fields=["masked_at"])
+        record_entry(profile=document.profile, action=Action.MASK_DOCUMENT, actor=actor, document=document)
+    return document
+
+
+def do_unmask_document(document: Document, *, actor) -> Document:
+    """A4: unmasking is allowed at any time."""
+    with transaction.atomic():
+        document = _document_for_patient(document, actor)
+        if document.masked_at is None:
+            return document
+        document.masked_at = None
+        document.save(update_fields=["masked_at"])
+        record_entry(profile=document.profile, action=Action.UNMASK_DOCUMENT, actor=actor, document=document)
+    return document
+
+
+def do_mask_category(profile: Profile, category: DocumentCategory, *, actor) -> CategoryMask:
+    """A12: mask a whole category, for the documents present and those deposited later."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not _speaks_for(profile, actor):
+            raise _not_allowed()
+        _require_activated(profile)
+        mask, created = CategoryMask.objects.get_or_create(profile=profile, category=category)
+        if created:
+            record_entry(profile=profile, action=Action.MASK_CATEGORY, actor=actor, detail=category.code)
+    return mask
+
+
+def do_unmask_category(profile: Profile, category: DocumentCategory, *, actor) -> Profile:
+    """A12: the category's documents are visible again (those masked one by one stay masked, A4)."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not _speaks_for(profile, actor):
+            raise _not_allowed()
+        deleted, _rows = CategoryMask.objects.filter(profile=profile, category=category).delete()
+        if deleted:
+            record_entry(profile=profile, action=Action.UNMASK_CATEGORY, actor=actor, detail=category.code)
+    return profile
+
+
+# --- A8, A9, A10: deposit, holds, deletion ---------------------------------------------------------------
+
+
+def _document_type(value) -> DocumentType:
+    if isinstance(value, DocumentType):
+        return value
+    try:
+        return DocumentType.objects.get(code=value)
+    except DocumentType.DoesNotExist:
+        raise _refuse(_("Type de document inconnu."), "unknown_document_type") from None
+
+
+def _check_depositor(profile: Profile, actor, document_type: DocumentType, *, hold: bool, minors_secret: bool):
+    """A10 (and A8, A9): who may deposit what; returns (author_kind, author_practitioner, limits)."""
+    if isinstance(actor, Practitioner):
+        if not actor.is_active or actor.is_insurer_physician:  # A1, A3: insurers' physicians have no access
+            raise _refuse(_("Vous ne pouvez pas déposer de document dans un dossier."), "practitioner_not_allowed")
+        if minors_secret and not is_minor(profile.birth_date):
+            raise _refuse(_("Le secret du mineur ne s'applique qu'au dossier d'un patient mineur."), "not_a_minor")
+        return (
+            Document.AuthorKind.PRACTITIONER,
+            actor,
+            settings.CARNET_PRACTITIONER_UPLOAD_MAX_BYTES,
+            storage.PRACTITIONER_TYPES,
+        )
+    if not _speaks_for(profile, actor):
+        raise _not_allowed()
+    if not document_type.patient_may_deposit:
+        raise _refuse(
+            _("Ce type de document ne peut être déposé que par un professionnel de santé."), "type_not_for_patients"
+        )
+    if hold or minors_secret:
+        raise _refuse(
+            _("Seul un professionnel de santé peut déposer un document invisible au patient ou sous secret."),
+            "option_not_for_patients",
+        )
+    return Document.AuthorKind.PATIENT, None, settings.CARNET_PATIENT_UPLOAD_MAX_BYTES, storage.PATIENT_TYPES
+
+
+def _refuse_deposit(profile: Profile) -> IllegalAction:
+    return _refuse(
+        _("Impossible de déposer un document : ce dossier n'est pas ouvert (état « %(state)s »)."),
+        "profile_not_open",
+        state=profile.get_state_display(),
+    )
+
+
+def do_deposit_document(
+    profile: Profile,
+    *,
+    actor,
+    fileobj,
+    document_type,
+    title: str,
+    care_date: date | None = None,
+    original_name: str = "",
+    hold: bool = False,
+    minors_secret: bool = False,
+) -> Document:
+    """A10: a practitioner (blocked ones too, A5) or the patient (``DOCPAT*`` types) adds a document.
+
+    ``hold`` (practitioners, A8): hidden from the patient until released, at most CARNET_HOLD_RELEASE_DAYS.
+    ``minors_secret`` (practitioners, on a minor's profile, A9): hidden from the legal representatives.
+    The body is checked and stored encrypted before the transaction; if the transaction fails it is deleted.
+    """
+    document_type = _document_type(document_type)
+    title = (title or "").strip()
+    if not title:
+        raise _refuse(_("Indiquez le titre du document."), "title_required")
+    current = Profile.objects.select_related("legal_representative").get(pk=profile.pk)
+    author_kind, author_practitioner, max_bytes, allowed_types = _check_depositor(
+        current, actor, document_type, hold=hold, minors_secret=minors_secret
+    )
+    if current.state not in OPEN_STATES:
+        raise _refuse_deposit(current)
+    stored = storage.store_body(fileobj, max_bytes=max_bytes, allowed_types=allowed_types)
+    try:
+        with transaction.atomic():
+            locked = _lock_profile(current)
+            if locked.state not in OPEN_STATES:  # changed while the body was stored
+                raise _refuse_deposit(locked)
+            now = timezone.now()
+            document = Document.objects.create(
+                profile=locked,
+                document_type=document_type,
+                title=title[:200],
+                care_date=care_date or timezone.localdate(),
+                author_kind=author_kind,
+                author_practitioner=author_practitioner,
+                deposited_at=now,
+                size=stored.size,
+                content_type=stored.content_type,
+                original_name=(original_name or "")[:200],
+                sha256=stored.sha256,
+                storage_key=stored.storage_key,
+                wrapped_key=stored.wrapped_key,
+                master_key_id=stored.master_key_id,
+                held_until=now + timedelta(days=settings.CARNET_HOLD_RELEASE_DAYS) if hold else None,  # A8
+                hidden_from_representatives=minors_secret,  # A9
+            )
+            detail = ",".join(name for name, on in (("hold", hold), ("minors_secret", minors_secret)) if on)
+            entry = record_entry(profile=locked, action=Action.DEPOSIT, actor=actor, document=document, detail=detail)
+            # N7: a held document is announced when released; one under the minor's secret never (A9).
+            if (
+                locked.new_document_notices
+                and not hold
+                and not minors_secret
+                and author_kind != Document.AuthorKind.PATIENT
+            ):
+                queue_notice(locked, Notice.Kind.NEW_DOCUMENT, trail_entry=entry)
+    except BaseException:
+        storage.delete_body(stored.storage_key)
+        raise
+    return document
+
+
+def do_release_hold(document: Document, *, actor) -> Document:
+    """A8: the document becomes visible to the patient (after the announcement consultation).
+
+    By its author, the treating doctor, or the system (``actor=None``: the scheduled release after
+    CARNET_HOLD_RELEASE_DAYS). Releasing a document that is not held changes nothing.
+    """
+    with transaction.atomic():
+        document = _lock_document(document)
+        profile = document.profile
+        if actor is not None and not (
+            isinstance(actor, Practitioner)
+            and actor.is_active
+            and actor.pk in (document.author_practitioner_id, profile.treating_doctor_id)
+        ):
+            raise _refuse(
+                _("Seul l'auteur du document ou le médecin traitant peut le rendre visible au patient."),
+                "not_author",
+            )
+        if not document.is_held:
+            return document
+        document.hold_released_at = timezone.now()
+        document.save(update_fields=["hold_released_at"])
+        entry = record_entry(profile=profile, action=Action.RELEASE_HOLD, actor=actor, document=document)
+        if profile.new_document_notices and not document.hidden_from_representatives:
+            queue_notice(profile, Notice.Kind.NEW_DOCUMENT, trail_entry=entry)
+    return document
+
+
+def do_delete_own_document(document: Document, *, actor) -> Document:
+    """A10: the patient deletes a document they deposited themselves (practitioners' ones can only be masked).
+
+    The row stays, marked deleted (invisible to everyone, its trail intact); the body is removed after commit.
+    """
+    with transaction.atomic():
+        document = _document_for_patient(document, actor)
+        if document.author_kind != Document.AuthorKind.PATIENT:
+            raise _refuse(
+                _(
+                    "Un document déposé par un professionnel de santé ne peut pas être supprimé ; vous pouvez le masquer."
+                ),
+                "not_own_document",
+            )
+        document.deleted_at = timezone.now()
+        document.save(update_fields=["deleted_at"])
+        record_entry(profile=document.profile, action=Action.DELETE_DOCUMENT, actor=actor, document=document)
+        storage_key = document.storage_key
+        transaction.on_commit(lambda: storage.delete_body(storage_key))
+    return document
+
+
+# --- Staff: A13, A2, reviews ------------------------------------------------------------------------------
+
+
+def do_set_high_profile(profile: Profile, high_profile: bool, *, actor) -> Profile:
+    """A13: staff flag a profile as sensitive; every practitioner access to it is then listed for review."""
+    if not _is_staff(actor):
+        raise _not_allowed()
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if profile.high_profile == high_profile:
+            return profile
+        profile.high_profile = high_profile
+        profile.save(update_fields=["high_profile"])
+        record_entry(profile=profile, action=Action.HIGH_PROFILE, actor=actor, detail="on" if high_profile else "off")
+    return profile
+
+
+def do_set_access_rule(profession: Profession, document_type: DocumentType, may_read: bool, *, actor) -> AccessRule:
+    """A2: staff change one cell of the matrix; traced in the profile-less chain."""
+    if not _is_staff(actor):
+        raise _not_allowed()
+    with transaction.atomic():
+        rule = AccessRule.objects.select_for_update().filter(profession=profession, document_type=document_type).first()
+        if rule is None:
+            rule = AccessRule.objects.create(profession=profession, document_type=document_type, may_read=may_read)
+        elif rule.may_read == may_read:
+            return rule
+        else:
+            rule.may_read = may_read
+            rule.save(update_fields=["may_read"])
+        record_entry(
+            profile=None,
+            action=Action.ACCESS_RULE,
+            actor=actor,
+            detail=f"{profession.code}x{document_type.code}={'read' if may_read else 'deny'}",
+        )
+    return rule
+
+
+def do_review_access(review: Review, *, actor, comment: str = "") -> Review:
+    """A7, A13: staff mark an emergency or high-profile access as reviewed."""
+    if not _is_staff(actor):
+        raise _not_allowed()
+    with transaction.atomic():
+        review = Review.objects.select_for_update().get(pk=review.pk)
+        if review.reviewed_at is not None:
+            raise _refuse(_("Cet accès a déjà été revu."), "already_reviewed")
+        review.reviewed_at = timezone.now()
+        review.reviewed_by = actor
+        review.comment = comment
+        review.save(update_fields=["reviewed_at", "reviewed_by", "comment"])
+        record_entry(profile=review.profile, action=Action.REVIEW, actor=actor, detail=f"review:{review.pk}")
+    return review

@@ -1,0 +1,436 @@
+"""The one door to patient documents (house style 2): what a given actor may find, open and see.
+
+Practitioners: ``find_profile`` (A11) -> ``open_record`` (A1-A7, traced, notified) -> ``visible_documents``
+(the listing, filtered in SQL) -> ``open_document`` (one document, traced). Patients:
+``documents_visible_to_patient`` and ``profiles_managed_by``. No view, serializer or admin page queries
+``records.Document`` for a practitioner otherwise (tests/test_access_contract.py keeps it that way).
+
+``visible_documents`` is a pure query: it does not trace. Callers list a record only after an allowed
+``open_record`` (which writes the trail entry of the listing and the consultation notice, T1, N1), and open a
+document with ``open_document``, which requires such an opening in the same mode within
+``OPENING_VALIDITY``; that is where the care-team attestation (A1) and the emergency justification (A7) were
+given, and where the emergency notices and the review rows were written.
+
+Every function costs a constant number of queries, whatever the size of the record.
+"""
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from notifications.models import Notice
+from notifications.outbox import queue_notice
+from practitioners.models import Practitioner
+from records.identifiers import normalize_nir
+from records.models import Document, Profile
+
+from .models import (
+    AccessMode,
+    AccessRule,
+    Block,
+    CategoryMask,
+    OccupationalAuthorisation,
+    Review,
+    TrailEntry,
+)
+from .rules import (
+    EMERGENCY_MODES,
+    OPEN_STATES,
+    Action,
+    Reason,
+    RecordFacts,
+    check_mode,
+    message_for,
+    practitioner_denial,
+    profile_denial,
+    record_denial,
+)
+from .trail import record_entry
+
+# How long an allowed opening of a record lets the practitioner open its documents in the same mode.
+OPENING_VALIDITY = timedelta(hours=12)
+_LOOKUP_WINDOW_SECONDS = 3600  # A11: CARNET_LOOKUP_ATTEMPTS failed look-ups per practitioner and hour
+
+
+class LookupThrottled(ValidationError):
+    """Too many failed identity look-ups by this practitioner in the last hour (A11)."""
+
+    def __init__(self):
+        super().__init__(
+            _("Trop de recherches infructueuses : réessayez dans une heure."),
+            code="lookup_throttled",
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer of ``open_record``. ``reason`` is for the trail; show the practitioner ``message``."""
+
+    allowed: bool
+    reason: str
+    trail_entry: TrailEntry
+    message: str = ""
+
+
+# --- Practitioners ------------------------------------------------------------------------------------
+
+
+def _fresh_practitioner(practitioner: Practitioner) -> Practitioner:
+    """The actor as the database has it now (a suspension takes effect at once, A1)."""
+    return Practitioner.objects.select_related("profession").get(pk=practitioner.pk)
+
+
+def _with_facts(profiles: QuerySet, practitioner: Practitioner) -> QuerySet:
+    """Annotate profiles with the per-practitioner facts of the record-level decision (one query)."""
+    return profiles.select_related("treating_doctor").annotate(
+        _blocked=Exists(Block.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner.pk)),
+        _occupational_authorised=Exists(
+            OccupationalAuthorisation.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner.pk)
+        ),
+        _profession_authorised=Exists(
+            AccessRule.objects.filter(profession_id=practitioner.profession_id, may_read=True)
+        ),
+    )
+
+
+def _facts(practitioner: Practitioner, profile: Profile) -> RecordFacts:
+    return RecordFacts(
+        practitioner_active=practitioner.status == Practitioner.Status.ACTIVE,
+        profession_authorised=profile._profession_authorised,
+        samu_regulator=practitioner.is_samu_regulator,
+        insurer_physician=practitioner.is_insurer_physician,
+        occupational_physician=practitioner.is_occupational_physician,
+        profile_state=profile.state,
+        occupational_authorised=profile._occupational_authorised,
+        blocked=profile._blocked,
+        emergency_opt_out=profile.emergency_access_opt_out,
+    )
+
+
+def _openable_profiles(practitioner_id: int, mode: str) -> QuerySet:
+    """Profiles this practitioner may open in this mode: ``rules.record_denial`` written in SQL.
+
+    The request checks (attestation, justification) are not here: they belong to ``open_record``.
+    """
+    practitioner_ok = Practitioner.objects.filter(
+        pk=practitioner_id,
+        status=Practitioner.Status.ACTIVE,
+        is_insurer_physician=False,  # A1, A3
+    )
+    if mode == AccessMode.CENTRE_15:
+        practitioner_ok = practitioner_ok.filter(is_samu_regulator=True)  # A7
+    profession_ok = AccessRule.objects.filter(profession__practitioners=practitioner_id, may_read=True)  # A2
+    occupational = Practitioner.objects.filter(pk=practitioner_id, is_occupational_physician=True)
+    profiles = Profile.objects.filter(
+        Exists(practitioner_ok),
+        Exists(profession_ok),
+        # A3: an occupational physician only with the patient's express authorisation.
+        ~Exists(occupational)
+        | Exists(OccupationalAuthorisation.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner_id)),
+        state__in=OPEN_STATES,  # L
+    ).exclude(Exists(Block.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner_id)))  # A5
+    if mode in EMERGENCY_MODES:
+        profiles = profiles.filter(emergency_access_opt_out=False)  # A7
+    return profiles
+
+
+def _lookup_key(practitioner_id: int) -> str:
+    return f"carnet:lookup-failures:{practitioner_id}"
+
+
+def _count_lookup_failure(practitioner_id: int) -> None:
+    key = _lookup_key(practitioner_id)
+    cache.add(key, 0, timeout=_LOOKUP_WINDOW_SECONDS)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=_LOOKUP_WINDOW_SECONDS)
+
+
+def _same_name(given: str, stored: str) -> bool:
+    """Birth names compared without case, accents or punctuation ("Le Gall" = "LE-GALL", "Hélène" = "HELENE")."""
+
+    def fold(value: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", value)
+        letters = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+        return " ".join(letters.casefold().split())
+
+    return fold(given) == fold(stored)
+
+
+def find_profile(
+    practitioner: Practitioner,
+    *,
+    nir: str,
+    birth_date: date,
+    birth_name: str | None = None,
+    client_address: str | None = None,
+) -> Profile | None:
+    """A11: the profile with this NIR and birth date (and birth name if given) that the practitioner may open.
+
+    ``None`` when there is none and when the practitioner may not open it, alike (no oracle, A5). Failures
+    are traced (the profile-less chain for an unknown NIR, the profile's chain otherwise) and throttled.
+    """
+    practitioner = _fresh_practitioner(practitioner)
+    if cache.get(_lookup_key(practitioner.pk), 0) >= settings.CARNET_LOOKUP_ATTEMPTS:
+        with transaction.atomic():
+            record_entry(
+                profile=None,
+                action=Action.LOOKUP,
+                actor=practitioner,
+                outcome=TrailEntry.Outcome.DENIED,
+                reason=Reason.LOOKUP_THROTTLED,
+                client_address=client_address,
+            )
+        raise LookupThrottled()
+    profile = _with_facts(Profile.objects.filter(nir=normalize_nir(nir or "")), practitioner).first()
+    if profile is None:
+        reason = Reason.NOT_FOUND
+    elif profile.birth_date != birth_date or (birth_name and not _same_name(birth_name, profile.birth_name)):
+        reason = Reason.IDENTITY_MISMATCH
+    else:
+        facts = _facts(practitioner, profile)
+        reason = practitioner_denial(facts, AccessMode.NORMAL) or profile_denial(facts, AccessMode.NORMAL)
+    if not reason:
+        return profile
+    with transaction.atomic():
+        record_entry(
+            profile=profile if reason != Reason.NOT_FOUND else None,
+            action=Action.LOOKUP,
+            actor=practitioner,
+            outcome=TrailEntry.Outcome.DENIED,
+            reason=reason,
+            client_address=client_address,
+        )
+    _count_lookup_failure(practitioner.pk)
+    return None
+
+
+def open_record(
+    practitioner: Practitioner,
+    profile: Profile,
+    *,
+    mode: str = AccessMode.NORMAL,
+    justification: str = "",
+    attests_care_team: bool = True,
+    client_address: str | None = None,
+) -> Decision:
+    """Decide whether the practitioner may open the record (A1-A7), trace it, and notify if allowed.
+
+    One transaction: one trail entry (allowed or denied), then for an allowed opening the consultation
+    notice (N1) or, in emergency, a notice to the patient and one to the treating doctor (N3) and a review
+    row (A7); a review row too for a high-profile profile (A13).
+    """
+    check_mode(mode)
+    justification = (justification or "").strip()
+    with transaction.atomic():
+        practitioner = _fresh_practitioner(practitioner)
+        current = _with_facts(Profile.objects.filter(pk=profile.pk), practitioner).first()
+        if current is None:  # purged meanwhile: nothing to open
+            reason = Reason.PROFILE_STATE
+        else:
+            reason = record_denial(
+                _facts(practitioner, current),
+                mode,
+                justification=justification,
+                attests_care_team=attests_care_team,
+            )
+        entry = record_entry(
+            profile=current,
+            action=Action.OPEN_RECORD,
+            actor=practitioner,
+            mode=mode,
+            outcome=TrailEntry.Outcome.DENIED if reason else TrailEntry.Outcome.ALLOWED,
+            reason=reason,
+            justification=justification,
+            client_address=client_address,
+        )
+        if reason:
+            return Decision(allowed=False, reason=reason, trail_entry=entry, message=str(message_for(reason)))
+        if mode in EMERGENCY_MODES:
+            # N3: at once, never folded, to the patient and to the treating doctor.
+            queue_notice(current, Notice.Kind.EMERGENCY, practitioner=practitioner, trail_entry=entry)
+            doctor = current.treating_doctor
+            if doctor is not None and doctor.pk != practitioner.pk:
+                queue_notice(
+                    current,
+                    Notice.Kind.EMERGENCY,
+                    practitioner=practitioner,
+                    trail_entry=entry,
+                    recipient_practitioner=doctor,
+                )
+            Review.objects.create(
+                kind=Review.Kind.EMERGENCY, trail_entry=entry, profile=current, practitioner=practitioner
+            )  # A7
+        else:
+            queue_notice(current, Notice.Kind.CONSULTATION, practitioner=practitioner, trail_entry=entry)  # N1
+        if current.high_profile:
+            Review.objects.create(
+                kind=Review.Kind.HIGH_PROFILE, trail_entry=entry, profile=current, practitioner=practitioner
+            )  # A13
+    return Decision(allowed=True, reason="", trail_entry=entry)
+
+
+def visible_documents(practitioner: Practitioner, profile: Profile, *, mode: str = AccessMode.NORMAL) -> QuerySet:
+    """The documents of the record this practitioner may see in this mode, filtered in SQL, newest first.
+
+    Precedence: profile state, forbidden actor (A3), block (A5), emergency opt-out (A7) -> matrix (A2) ->
+    mask and category masks (A4, A12), which hold in emergency too, except for the document's author and the
+    treating doctor (A6). Documents the patient deleted (A10) are gone. Holds (A8) and the minor's secret (A9)
+    concern the patient's side only. An empty queryset when the record may not be opened.
+    """
+    check_mode(mode)
+    practitioner_id = practitioner.pk
+    privileged = Q(author_practitioner_id=practitioner_id) | Q(profile__treating_doctor_id=practitioner_id)  # A4, A6
+    return (
+        Document.objects.filter(
+            Exists(_openable_profiles(practitioner_id, mode).filter(pk=OuterRef("profile_id"))),
+            Exists(
+                AccessRule.objects.filter(
+                    profession__practitioners=practitioner_id,
+                    document_type_id=OuterRef("document_type_id"),
+                    may_read=True,
+                )
+            ),  # A2: default-deny
+            privileged | Q(masked_at__isnull=True),  # A4
+            privileged
+            | ~Exists(
+                CategoryMask.objects.filter(
+                    profile_id=OuterRef("profile_id"), category__document_types=OuterRef("document_type_id")
+                )
+            ),  # A12: present and future documents of a masked category
+            profile_id=profile.pk,
+            deleted_at__isnull=True,  # A10
+        )
+        .select_related("document_type", "author_practitioner__profession")
+        .order_by("-deposited_at", "-pk")
+    )
+
+
+def _has_current_opening(practitioner_id: int, profile_id: int, mode: str) -> bool:
+    return TrailEntry.objects.filter(
+        actor_practitioner_id=practitioner_id,
+        profile_id=profile_id,
+        action=Action.OPEN_RECORD,
+        mode=mode,
+        outcome=TrailEntry.Outcome.ALLOWED,
+        at__gte=timezone.now() - OPENING_VALIDITY,
+    ).exists()
+
+
+def open_document(
+    practitioner: Practitioner,
+    document_id,
+    *,
+    mode: str = AccessMode.NORMAL,
+    client_address: str | None = None,
+) -> Document | None:
+    """One document for the practitioner, or ``None`` (unknown id, another record, invisible: alike). Traced.
+
+    Requires an allowed ``open_record`` by this practitioner on this profile in the same mode within
+    ``OPENING_VALIDITY``, and the record-level decision still holding now (a block takes effect at once).
+    """
+    check_mode(mode)
+    try:
+        document_id = int(document_id)
+    except (TypeError, ValueError):
+        document_id = None
+    with transaction.atomic():
+        practitioner = _fresh_practitioner(practitioner)
+        profile_id = (
+            Document.objects.filter(pk=document_id).values_list("profile_id", flat=True).first()
+            if document_id is not None
+            else None
+        )
+        profile = None
+        document = None
+        if profile_id is None:
+            reason = Reason.DOCUMENT_NOT_FOUND
+        else:
+            profile = _with_facts(Profile.objects.filter(pk=profile_id), practitioner).first()
+            facts = _facts(practitioner, profile)
+            reason = practitioner_denial(facts, mode) or profile_denial(facts, mode)
+            if not reason and not _has_current_opening(practitioner.pk, profile_id, mode):
+                reason = Reason.RECORD_NOT_OPENED
+            if not reason:
+                document = visible_documents(practitioner, profile, mode=mode).filter(pk=document_id).first()
+                if document is None:
+                    reason = Reason.DOCUMENT_NOT_VISIBLE
+        record_entry(
+            profile=profile,
+            action=Action.OPEN_DOCUMENT,
+            actor=practitioner,
+            document=document or (Document(pk=document_id) if document_id is not None else None),
+            mode=mode,
+            outcome=TrailEntry.Outcome.DENIED if reason else TrailEntry.Outcome.ALLOWED,
+            reason=reason,
+            client_address=client_address,
+        )
+    return document
+
+
+def profiles_treated_by(practitioner: Practitioner) -> QuerySet:
+    """A6: the open or active profiles whose treating doctor this practitioner is (a doctor's patient list)."""
+    return Profile.objects.filter(treating_doctor_id=practitioner.pk, state__in=OPEN_STATES).order_by(
+        "birth_name", "first_names", "pk"
+    )
+
+
+def may_see_trail(practitioner: Practitioner, profile: Profile) -> bool:
+    """T3, A6: the treating doctor sees the profile's trail (other practitioners see only their own actions)."""
+    return profile.treating_doctor_id == practitioner.pk and profile.state in OPEN_STATES
+
+
+# --- Patients -------------------------------------------------------------------------------------------
+
+PATIENT_STATES = OPEN_STATES  # a closed, suspended or opposed profile shows nothing (L2, L5, L7)
+
+
+def documents_visible_to_patient(user, profile: Profile) -> QuerySet:
+    """What the holder, or a legal representative (L10), sees of the record, newest first.
+
+    Everything except documents on hold (A8: until released or past ``held_until``) and deleted own uploads
+    (A10); a legal representative does not see documents under the minor's secret either (A9). Anyone else
+    sees nothing. Masks (A4, A12) concern practitioners only.
+    """
+    if user is None or not user.is_authenticated:
+        return Document.objects.none()
+    now = timezone.now()
+    holder = Q(profile__user_id=user.pk)
+    representative = Q(profile__legal_representative__user_id=user.pk, hidden_from_representatives=False)  # A9
+    not_held = Q(held_until__isnull=True) | Q(hold_released_at__isnull=False) | Q(held_until__lte=now)  # A8
+    return (
+        Document.objects.filter(
+            holder | representative,
+            not_held,
+            profile_id=profile.pk,
+            profile__state__in=PATIENT_STATES,
+            deleted_at__isnull=True,
+        )
+        .select_related("document_type", "author_practitioner__profession")
+        .order_by("-deposited_at", "-pk")
+    )
+
+
+def profiles_managed_by(user) -> QuerySet:
+    """L10: the user's own profile and the profiles they manage as legal representative, own first."""
+    if user is None or not user.is_authenticated:
+        return Profile.objects.none()
+    return (
+        Profile.objects.filter(Q(user_id=user.pk) | Q(legal_representative__user_id=user.pk))
+        .select_related("legal_representative")
+        .order_by(F("legal_representative_id").asc(nulls_first=True), "birth_date", "pk")
+    )
+
+
+def manages_profile(user, profile: Profile) -> bool:
+    """The user is the profile's holder or its legal representative (L10)."""
+    return profiles_managed_by(user).filter(pk=profile.pk).exists()

@@ -1,0 +1,56 @@
+"""The one-door rule (house style 2): only access_control reads documents for a practitioner.
+
+Every practitioner-facing module (all of practitioners/, notifications/ and config/) and every view, serializer,
+form and admin module of records/ is scanned for a direct query of ``records.Document``: its managers, the
+reverse accessor ``profile.documents``, or ``apps.get_model("records", "Document")``. Such a query belongs in
+``access_control.api`` (what an actor may see), ``records.actions`` / ``records.storage`` / the actions of
+access_control (writes), never in a page.
+"""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DIRECT_QUERY = re.compile(
+    r"""\bDocument\s*\.\s*(?:objects|_default_manager|_base_manager)\b"""
+    r"""|\.documents\s*\.\s*(?:all|filter|exclude|get|first|last|count|exists|order_by|select_related|values|values_list|iterator|in_bulk|aggregate|annotate)\b"""
+    r"""|get_model\(\s*["']records["']\s*,\s*["']Document["']\s*\)""",
+)
+PAGE_MODULE = re.compile(r"^(?:views|serializers|forms|admin|api|urls)(?:_\w+)?\.py$")
+
+
+def _scanned_files() -> list[Path]:
+    files = []
+    for package in ("practitioners", "notifications", "config"):
+        files += [p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts]
+    for path in (ROOT / "records").rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        if PAGE_MODULE.match(path.name) or "views" in path.parts or "api" in path.parts:
+            files.append(path)
+    return sorted(files)
+
+
+def test_the_pattern_catches_every_way_around_the_door():
+    for line in (
+        "Document.objects.filter(profile=profile)",
+        "Document._default_manager.all()",
+        "profile.documents.all()",
+        "request.profile.documents.filter(masked_at=None)",
+        'apps.get_model("records", "Document")',
+    ):
+        assert DIRECT_QUERY.search(line), line
+    for line in ("access_control.api.visible_documents(practitioner, profile)", 'storages["documents"]'):
+        assert not DIRECT_QUERY.search(line), line
+
+
+def test_no_page_queries_documents_outside_access_control():
+    files = _scanned_files()
+    assert any(path.name == "views.py" for path in files)  # the scan is not vacuous
+    offences = []
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if DIRECT_QUERY.search(line) and not line.lstrip().startswith("#"):
+                offences.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offences == [], "Read documents through access_control.api:\n" + "\n".join(offences)
