@@ -88,6 +88,15 @@ def do_reinstate_practitioner(practitioner: Practitioner, *, actor, reason: str)
     return practitioner
 
 
+def check_markers(*, is_samu_regulator: bool, is_occupational_physician: bool, is_insurer_physician: bool) -> None:
+    """An insurer's physician has no access at all (A3): no other marker may give them one."""
+    if is_insurer_physician and (is_samu_regulator or is_occupational_physician):
+        raise PractitionerActionError(
+            _("Un médecin conseil ou d'assurance n'a aucun accès (A3) : il ne peut pas porter un autre marqueur."),
+            code="markers_conflict",
+        )
+
+
 def do_set_practitioner_markers(
     practitioner: Practitioner,
     *,
@@ -103,11 +112,7 @@ def do_set_practitioner_markers(
         "is_occupational_physician": bool(is_occupational_physician),
         "is_insurer_physician": bool(is_insurer_physician),
     }
-    if wanted["is_insurer_physician"] and (wanted["is_samu_regulator"] or wanted["is_occupational_physician"]):
-        raise PractitionerActionError(
-            _("Un médecin conseil ou d'assurance n'a aucun accès (A3) : il ne peut pas porter un autre marqueur."),
-            code="markers_conflict",
-        )
+    check_markers(**wanted)
     with transaction.atomic():
         practitioner = _lock(practitioner)
         changed = [name for name, value in wanted.items() if getattr(practitioner, name) != value]
