@@ -31,7 +31,7 @@ class PreferenceRefused(ValidationError):
 
 
 def _lock(profile: Profile) -> Profile:
-    return Profile.objects.select_for_update().select_related("legal_representative").get(pk=profile.pk)
+    return Profile.objects.select_for_update(of=("self",)).select_related("legal_representative").get(pk=profile.pk)
 
 
 def _speaks_for(profile: Profile, actor) -> bool:

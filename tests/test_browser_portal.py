@@ -26,8 +26,13 @@ from records import actions as profile_actions
 from records.identifiers import make_nir
 from records.models import Document, Profile
 from tests.browser import screenshot
+from tests.pro_fixtures import reference_data  # noqa: F401  (fixture)
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("reference_data"),  # before ``personas``: the seeds a previous flush removed
+]
 
 AXE = Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "Tilleul-Pivoine-2024!"
