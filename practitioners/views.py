@@ -336,10 +336,13 @@ def record(request, token):
     ref, profile = opened
     practitioner = request.practitioner
     visible = visible_documents(practitioner, profile, mode=_mode(ref))
-    types = visible.order_by("document_type__label_fr").values_list("document_type__code", "document_type__label_fr")
-    authors = (
-        visible.order_by("author_kind", "author_practitioner__last_name", "author_practitioner_id")
+    # The filters' choices, from the visible documents only (A4: a masked type or author leaves no option): one
+    # query for the distinct (type, author) pairs.
+    facets = (
+        visible.order_by()
         .values_list(
+            "document_type__code",
+            "document_type__label_fr",
             "author_kind",
             "author_practitioner_id",
             "author_practitioner__title",
@@ -348,12 +351,15 @@ def record(request, token):
         )
         .distinct()
     )
-    author_choices = [
-        ("patient" if kind == Document.AuthorKind.PATIENT else str(pk), _author_label(kind, title, first, last))
-        for kind, pk, title, first, last in authors
-    ]
+    types, authors = set(), set()
+    for code, label, kind, author_id, title, first, last in facets:
+        types.add((code, label))
+        key = "patient" if kind == Document.AuthorKind.PATIENT else str(author_id)
+        authors.add((key, _author_label(kind, title, first, last), "" if key == "patient" else last))
     form = RecordFilterForm(
-        data=request.GET or None, types=dict.fromkeys(types.distinct()).keys(), authors=author_choices
+        data=request.GET or None,
+        types=sorted(types, key=lambda choice: choice[1]),
+        authors=[(key, label) for key, label, _last in sorted(authors, key=lambda a: (a[0] != "patient", a[2], a[1]))],
     )
     page = Paginator(form.apply(visible), PAGE_SIZE).get_page(request.GET.get("page"))
     context = _patient_context(

@@ -328,9 +328,9 @@ def test_record_page_paginates_in_a_pinned_number_of_queries(personas, django_as
     assert "type=11502-2" in html and "page=3" in html  # the pagination keeps the filters
 
 
-# session, user, OTP device, practitioner (practitioner_required); profile; authors, types, count, page;
+# session, user, OTP device, practitioner (practitioner_required); profile; the filters' choices, count, page;
 # the session save (savepoint, update, release).
-QUERIES_RECORD = 12
+QUERIES_RECORD = 11
 
 
 # --- Documents: viewer, download, forged ids --------------------------------------------------------------
