@@ -159,3 +159,16 @@ def test_expired_or_ended_sessions_go_back_to_sign_in(client, personas):
     # A form posted from an expired session acts on nothing.
     response = third.post(url("block"), {"practitioner": personas.david.pk})
     assert response.status_code == 302 and response.url.startswith(url("login"))
+
+
+def test_an_idle_session_expires(client, personas, settings):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    signed_in(client, personas.alice)
+    assert client.get(url("documents")).status_code == 200
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE + 60)):
+        response = client.get(url("documents"))
+    assert response.status_code == 302 and response.url.startswith(url("login"))

@@ -268,3 +268,17 @@ def test_portal_pages_need_a_signed_in_patient(client, personas):
                  url("notices"), url("my_data"), url("export")):  # fmt: skip
         response = client.get(path)
         assert response.status_code == 302 and response.url.startswith(reverse("records:login"))
+
+
+def test_dashboard_pins_its_queries(client, personas, django_assert_num_queries):
+    from access_control.api import open_record
+
+    signed_in(client, personas.alice)
+    client.get(url("dashboard"))
+    with django_assert_num_queries(13):
+        client.get(url("dashboard"))
+    for practitioner in (personas.david, personas.emma, personas.claire, personas.francois):
+        open_record(practitioner, personas.alice)
+    with django_assert_num_queries(13):
+        page = client.get(url("dashboard"))
+    assert "Emma Girard" in text(page) and "Pharmacien" in text(page)
