@@ -185,3 +185,35 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+
+class ApiToken(models.Model):
+    """A named API token of a practitioner or a patient (``access_control.tokens``).
+
+    Only the SHA-256 of the secret is stored: the secret is 32 random bytes, so a fast hash is enough (nothing
+    to brute-force, unlike a password) and one indexed look-up finds the token. ``prefix`` is the start of the
+    token, kept to recognise it in the list; it is not secret and identifies nothing on its own.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", _("Lecture seule")
+        WRITE = "write", _("Lecture et écriture")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("nom"), max_length=80)
+    scope = models.CharField(_("droits"), max_length=8, choices=Scope.choices, default=Scope.READ)
+    prefix = models.CharField(_("début du jeton"), max_length=16)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(_("créé le"))
+    expires_at = models.DateTimeField(_("expire le"))
+    last_used_at = models.DateTimeField(_("dernière utilisation"), null=True, blank=True)
+    last_used_address = models.GenericIPAddressField(_("dernière adresse"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("révoqué le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("jeton d'API")
+        verbose_name_plural = _("jetons d'API")
+        indexes = [models.Index(fields=["user", "-created_at"], name="api_token_user_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

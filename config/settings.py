@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_email",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "csp",
     "records",
     "practitioners",
@@ -287,11 +289,36 @@ CELERY_BEAT_SCHEDULE["notifications.close_letter_batches"] = {
     "schedule": crontab(hour=CARNET_LETTER_BATCH_HOUR, minute=0),  # N4, local time (CELERY_TIMEZONE)
 }
 
+# --- REST API and FHIR (issue 8: docs/api.md) ------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Bearer API tokens first (a 401 then names the Bearer scheme), then the portal session (second factor passed).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access_control.tokens.TokenAuthentication",
+        "access_control.tokens.VerifiedSessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.api_support.Pagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "access_control.tokens.TokenRateThrottle",
+        "access_control.tokens.AddressRateThrottle",
+    ],
+    "EXCEPTION_HANDLER": "config.api_support.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+CARNET_API_TOKEN_RATE = env_str("CARNET_API_TOKEN_RATE", "1200/min")  # per token (or per portal session's account)
+CARNET_API_ADDRESS_RATE = env_str("CARNET_API_ADDRESS_RATE", "3000/min")  # per client address
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Carnet API",
+    "DESCRIPTION": "REST API of Carnet for practice software and patient apps. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: the CSP allows no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

@@ -16,6 +16,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin_site.urls),
+    path("", include("config.api_urls")),  # /api/ and /fhir/ (issue 8)
     path("pro/", include("practitioners.urls")),
     path("", include("records.urls")),
 ]

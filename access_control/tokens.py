@@ -1,0 +1,238 @@
+"""API tokens: create, verify, revoke, list; the DRF authentication class and the per-token throttle.
+
+A token is ``carnet_`` followed by 43 URL-safe characters: 32 bytes from ``secrets``. It is shown once, at
+creation; the database keeps its SHA-256 only (``ApiToken.digest``). A fast hash is the right tool here: the
+secret has 256 bits of entropy, so there is no dictionary to try and nothing a slow hash (PBKDF2, Argon2)
+would protect, while the request path stays one indexed look-up (the digest is unique). A leaked database
+therefore gives no usable token.
+
+A token belongs to one practitioner or patient account (staff get none: they have no API access, their door is
+the admin site). It has a name, a scope (``read`` or ``write``), an expiry (at most ``MAX_LIFETIME_DAYS``),
+may be revoked at any time, and records its last use (at most one write a minute per token, so that a busy
+client does not turn every read into a write). A wrong, expired or revoked token, or one whose account was
+deactivated or whose practitioner was suspended, is answered 401, the same way for each.
+"""
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, throttling
+
+from records.models import User
+
+from .models import ApiToken
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "carnet_"  # noqa: S105  a prefix, not a secret
+DEFAULT_LIFETIME_DAYS = 90
+MAX_LIFETIME_DAYS = 365
+MAX_ACTIVE_TOKENS = 20
+LAST_USE_PRECISION = timedelta(minutes=1)
+KEYWORD = "Bearer"
+
+
+class TokenRefused(ValidationError):
+    """A token cannot be created as asked. Nothing was created."""
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A freshly created token: ``secret`` is the only copy of the token in clear; show it once."""
+
+    token: ApiToken
+    secret: str
+
+
+def digest_of(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def may_hold_tokens(user) -> bool:
+    """Practitioners in practice and patients with a profile; never staff (no API write access for them)."""
+    if user is None or not user.is_active:
+        return False
+    if user.kind == User.Kind.PRACTITIONER:
+        practitioner = getattr(user, "practitioner", None)
+        return practitioner is not None and practitioner.is_active
+    return user.kind == User.Kind.PATIENT and getattr(user, "profile", None) is not None
+
+
+def do_create_token(user, *, name: str, scope: str, lifetime_days: int = DEFAULT_LIFETIME_DAYS, actor) -> NewToken:
+    """Create a named token for ``user`` (who must be ``actor``); returns it with its secret, shown once."""
+    name = (name or "").strip()
+    if actor is None or actor.pk != user.pk or not may_hold_tokens(user):
+        raise TokenRefused(_("Ce compte ne peut pas créer de jeton d'API."), code="not_allowed")
+    if not name:
+        raise TokenRefused(_("Donnez un nom au jeton (par exemple le nom du logiciel)."), code="name_required")
+    if scope not in ApiToken.Scope.values:
+        raise TokenRefused(_("Choisissez les droits du jeton."), code="scope_unknown")
+    if not 1 <= lifetime_days <= MAX_LIFETIME_DAYS:
+        raise TokenRefused(
+            _("La durée de validité doit être comprise entre 1 et %(max)s jours."),
+            code="lifetime",
+            params={"max": MAX_LIFETIME_DAYS},
+        )
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=user.pk)  # serialises the count below per account
+        if active_tokens(user).count() >= MAX_ACTIVE_TOKENS:
+            raise TokenRefused(
+                _("Vous avez déjà %(max)s jetons actifs : révoquez-en un d'abord."),
+                code="too_many",
+                params={"max": MAX_ACTIVE_TOKENS},
+            )
+        token = ApiToken.objects.create(
+            user=user,
+            name=name[:80],
+            scope=scope,
+            prefix=secret[: len(TOKEN_PREFIX) + 6],
+            digest=digest_of(secret),
+            created_at=now,
+            expires_at=now + timedelta(days=lifetime_days),
+        )
+    logger.info("API token %s created for user %s.", token.pk, user.pk)
+    return NewToken(token=token, secret=secret)
+
+
+def do_revoke_token(token: ApiToken, *, actor) -> ApiToken:
+    """Revoke one of the actor's own tokens (at once: the next request with it is refused). Idempotent."""
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(pk=token.pk, user_id=actor.pk).first()
+        if token is None:
+            raise TokenRefused(_("Ce jeton est introuvable."), code="not_found")
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            logger.info("API token %s revoked by user %s.", token.pk, actor.pk)
+    return token
+
+
+def tokens_of(user):
+    """The user's tokens, newest first, revoked and expired ones included (the list shows their state)."""
+    return ApiToken.objects.filter(user_id=user.pk).order_by("-created_at", "-pk")
+
+
+def active_tokens(user):
+    return tokens_of(user).filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+def verify_token(secret: str, *, client_address: str | None = None) -> ApiToken | None:
+    """The live token for this secret with its user (and practitioner) loaded in one query, or None."""
+    if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+        return None
+    token = (
+        ApiToken.objects.select_related("user__practitioner__profession", "user__profile")
+        .filter(digest=digest_of(secret))
+        .first()
+    )
+    now = timezone.now()
+    if token is None or token.revoked_at is not None or token.expires_at <= now or not may_hold_tokens(token.user):
+        return None
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USE_PRECISION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_address=client_address)
+        token.last_used_at, token.last_used_address = now, client_address
+    return token
+
+
+# --- DRF ------------------------------------------------------------------------------------------------
+
+
+class TokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer carnet_…``. No header: not this class's business (the session may apply)."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != KEYWORD.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("En-tête d'autorisation invalide."), code="invalid_token")
+        try:
+            secret = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            secret = ""
+        token = verify_token(secret, client_address=request.META.get("REMOTE_ADDR") or None)
+        if token is None:
+            raise exceptions.AuthenticationFailed(_("Jeton d'API invalide, expiré ou révoqué."), code="invalid_token")
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return f'{KEYWORD} realm="carnet"'
+
+
+class VerifiedSessionAuthentication(authentication.SessionAuthentication):
+    """A portal session counts only when it passed its second factor and is current ("sign out everywhere").
+
+    Imported lazily: ``records.auth`` depends on the sign-in views' helpers.
+    """
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        from records.auth import session_is_current
+
+        user = result[0]
+        django_request = request._request
+        if not session_is_current(django_request) or not user.is_verified():
+            return None
+        return result
+
+
+def _rate(name: str) -> str:
+    return getattr(settings, name)
+
+
+class TokenRateThrottle(throttling.SimpleRateThrottle):
+    """Per token (or per account for a session), with the cache: ``CARNET_API_TOKEN_RATE``."""
+
+    scope = "api_token"
+
+    def get_rate(self):
+        return _rate("CARNET_API_TOKEN_RATE")
+
+    def get_cache_key(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return None
+        ident = f"t{request.auth.pk}" if isinstance(request.auth, ApiToken) else f"u{request.user.pk}"
+        return f"carnet:throttle:{self.scope}:{ident}"
+
+
+class AddressRateThrottle(throttling.SimpleRateThrottle):
+    """Per client address, whoever the caller: ``CARNET_API_ADDRESS_RATE``."""
+
+    scope = "api_address"
+
+    def get_rate(self):
+        return _rate("CARNET_API_ADDRESS_RATE")
+
+    def get_cache_key(self, request, view):
+        return f"carnet:throttle:{self.scope}:{self.get_ident(request)}"
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """The token in the OpenAPI schema (drf-spectacular finds extensions once this module is imported)."""
+
+    target_class = TokenAuthentication
+    name = "token"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "carnet_…"}
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    target_class = VerifiedSessionAuthentication
+    name = "session"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}

@@ -1,0 +1,161 @@
+"""What every REST endpoint shares: the error shape, the permissions by kind of account, and pagination.
+
+Errors: always ``{"error": {"code": "<stable code>", "message": "<translated sentence>"}}``, plus ``fields``
+(field name -> list of messages) for an invalid request body or query. Codes are part of the interface: clients
+branch on them, never on the message. A refused action (``ValidationError`` from an action or the document
+store) keeps the action's own code (``profile_not_activated``, ``file_type``…) and answers 400, or 409 for the
+state conflicts listed in ``CONFLICT_CODES``.
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, pagination, permissions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from access_control.models import ApiToken
+from records.models import User
+
+CONFLICT_CODES = {
+    "profile_not_activated",
+    "illegal_state",
+    "profile_not_open",
+    "treating_doctor",
+    "practitioner_blocked",
+    "not_own_document",
+    "not_author",
+}
+
+# DRF's default codes renamed where ours read better; an exception raised with its own code keeps it.'s default codes renamed where ours read better; an exception raised with its own code keeps it.
+_RENAMED = {"permission_denied": "forbidden", "authentication_failed": "invalid_token"}
+
+NOT_FOUND_MESSAGE = _("Ressource introuvable.")
+
+
+def error_body(code: str, message, **extra) -> dict:
+    return {"error": {"code": code, "message": str(message), **extra}}
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, dict):
+        for value in detail.values():
+            return _first_message(value)
+        return ""
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else ""
+    return str(detail)
+
+
+def _fields(detail) -> dict:
+    if isinstance(detail, dict):
+        return {
+            key: [str(item) for item in (value if isinstance(value, list) else [value])]
+            for key, value in detail.items()
+        }
+    return {"non_field_errors": [str(item) for item in (detail if isinstance(detail, list) else [detail])]}
+
+
+def exception_handler(exc, context):
+    """DRF's ``EXCEPTION_HANDLER``: every error in the stable shape."""
+    headers = {}
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(NOT_FOUND_MESSAGE)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, DjangoValidationError):
+        set_rollback()
+        code = getattr(exc, "code", None) or "invalid"
+        status_code = status.HTTP_409_CONFLICT if code in CONFLICT_CODES else status.HTTP_400_BAD_REQUEST
+        return Response(error_body(code, " ".join(exc.messages)), status=status_code)
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a bug: Django's 500 (logged), never details to the client
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body("invalid", _("La requête est invalide."), fields=_fields(exc.detail))
+    else:
+        code = exc.get_codes() if isinstance(exc.detail, str) else exc.default_code
+        body = error_body(_RENAMED.get(code, code), _first_message(exc.detail))
+    set_rollback()
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+def not_found(request, *args, **kwargs):
+    """Unknown paths under /api/: the same JSON shape as every other error."""
+    return JsonResponse(error_body("not_found", NOT_FOUND_MESSAGE), status=404)
+
+
+# --- Permissions ----------------------------------------------------------------------------------------
+
+
+class _Kind(permissions.BasePermission):
+    kind = ""
+    message = _("Ce compte n'a pas accès à cette partie de l'API.")
+    code = "wrong_account_kind"
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and user.kind == self.kind and self.check(request, user))
+
+    def check(self, request, user) -> bool:
+        return True
+
+
+class IsPractitioner(_Kind):
+    """An active practitioner (``request.practitioner`` is set). Staff and patients: 403."""
+
+    kind = User.Kind.PRACTITIONER
+
+    def check(self, request, user) -> bool:
+        practitioner = getattr(user, "practitioner", None)
+        if practitioner is None or not practitioner.is_active:
+            return False
+        request.practitioner = practitioner
+        return True
+
+
+class IsPatient(_Kind):
+    """A patient with a profile (the holder, possibly also a legal representative, L10). Staff: 403."""
+
+    kind = User.Kind.PATIENT
+
+    def check(self, request, user) -> bool:
+        return getattr(user, "profile", None) is not None
+
+
+class TokenScope(permissions.BasePermission):
+    """A ``read`` token may only read; writes need a ``write`` token (or a verified portal session)."""
+
+    message = _("Ce jeton ne donne que le droit de lecture.")
+    code = "insufficient_scope"
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS or not isinstance(request.auth, ApiToken):
+            return True
+        return request.auth.scope == ApiToken.Scope.WRITE
+
+
+PRACTITIONER = [IsPractitioner, TokenScope]
+PATIENT = [IsPatient, TokenScope]
+
+
+class Pagination(pagination.PageNumberPagination):
+    """``?page=`` and ``?page_size=`` (at most 100); the body carries ``count``, ``next``, ``previous``."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class NeverCached:
+    """Mixin for API views: no response of the API may be kept by a cache (patient data)."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response

@@ -1,0 +1,60 @@
+"""URLs of the REST API (``/api/v1/``, its OpenAPI schema and documentation page) and of FHIR (``/fhir/``).
+
+Included from ``config.urls``. Unknown paths under /api/ and /fhir/ answer in the interface's own error shape.
+"""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from practitioners import api as pro
+from records import api as patient
+from records.fhir import views as fhir
+from records.fhir.http import not_found as fhir_not_found
+
+from .api_support import not_found
+
+PRO = "api/v1/practitioner/"
+PATIENT = "api/v1/patient/profiles/<int:profile_id>/"
+DOCUMENT = "documents/<int:document_id>/"
+
+urlpatterns = [
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Practitioners: the patient travels as a handle (practitioners.handles), never as a NIR.
+    path(f"{PRO}patients/search/", pro.PatientSearch.as_view(), name="api-pro-search"),
+    path(f"{PRO}patients/<str:handle>/open/", pro.OpenRecord.as_view(), name="api-pro-open"),
+    path(f"{PRO}patients/<str:handle>/documents/", pro.DocumentList.as_view(), name="api-pro-documents"),
+    path(f"{PRO}patients/<str:handle>/{DOCUMENT}", pro.DocumentDetail.as_view(), name="api-pro-document"),
+    path(f"{PRO}patients/<str:handle>/{DOCUMENT}content/", pro.DocumentContent.as_view(), name="api-pro-content"),
+    path(f"{PRO}patients/<str:handle>/{DOCUMENT}release-hold/", pro.ReleaseHold.as_view(), name="api-pro-release"),
+    path(f"{PRO}patients/<str:handle>/trail/", pro.PatientTrail.as_view(), name="api-pro-trail"),
+    path(f"{PRO}deposits/", pro.IdentityDeposit.as_view(), name="api-pro-deposit"),
+    path(f"{PRO}my-patients/", pro.MyPatients.as_view(), name="api-pro-my-patients"),
+    path(f"{PRO}activity/", pro.Activity.as_view(), name="api-pro-activity"),
+    # Patients: the profiles they manage (L10).
+    path("api/v1/patient/profiles/", patient.Profiles.as_view(), name="api-patient-profiles"),
+    path(PATIENT, patient.ProfileDetail.as_view(), name="api-patient-profile"),
+    path(f"{PATIENT}documents/", patient.Documents.as_view(), name="api-patient-documents"),
+    path(f"{PATIENT}{DOCUMENT}", patient.DocumentDetail.as_view(), name="api-patient-document"),
+    path(f"{PATIENT}{DOCUMENT}content/", patient.DocumentContent.as_view(), name="api-patient-content"),
+    path(f"{PATIENT}{DOCUMENT}mask/", patient.DocumentMask.as_view(), name="api-patient-mask"),
+    path(f"{PATIENT}categories/", patient.Categories.as_view(), name="api-patient-categories"),
+    path(f"{PATIENT}categories/<slug:code>/mask/", patient.CategoryMaskView.as_view(), name="api-patient-category"),
+    path(f"{PATIENT}blocks/", patient.Blocks.as_view(), name="api-patient-blocks"),
+    path(f"{PATIENT}blocks/<str:rpps>/", patient.BlockDetail.as_view(), name="api-patient-block"),
+    path(f"{PATIENT}treating-doctor/", patient.TreatingDoctor.as_view(), name="api-patient-treating-doctor"),
+    path(f"{PATIENT}emergency-access/", patient.EmergencyAccess.as_view(), name="api-patient-emergency"),
+    path(f"{PATIENT}preferences/", patient.Preferences.as_view(), name="api-patient-preferences"),
+    path(f"{PATIENT}trail/", patient.Trail.as_view(), name="api-patient-trail"),
+    path(f"{PATIENT}notices/", patient.Notices.as_view(), name="api-patient-notices"),
+    path(f"{PATIENT}letters/<int:letter_id>/", patient.LetterPdf.as_view(), name="api-patient-letter"),
+    re_path(r"^api/", not_found),
+    # FHIR R4
+    path("fhir/metadata", fhir.Metadata.as_view(), name="fhir-metadata"),
+    path("fhir/Patient", fhir.PatientSearch.as_view(), name="fhir-patient"),
+    path("fhir/DocumentReference", fhir.DocumentReferences.as_view(), name="fhir-documents"),
+    path("fhir/DocumentReference/<str:resource_id>", fhir.DocumentReferenceRead.as_view(), name="fhir-document"),
+    path("fhir/Binary/<str:resource_id>", fhir.BinaryRead.as_view(), name="fhir-binary"),
+    path("fhir/AuditEvent", fhir.AuditEvents.as_view(), name="fhir-audit-events"),
+    re_path(r"^fhir/", fhir_not_found),
+]

@@ -1,0 +1,153 @@
+"""Request and response bodies of the practitioner API (``practitioners.api``). Plain serializers: they
+validate input and shape output; the rules live in the door and the actions, never here."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from access_control.models import AccessMode
+from records.identifiers import validate_nir
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """``{"error": {"code": "...", "message": "..."}}``: the shape of every error of the API."""
+
+    error = ErrorDetailSerializer()
+
+
+def _check_birth_date(value):
+    if value > timezone.localdate():
+        raise serializers.ValidationError(_("La date de naissance ne peut pas être dans le futur."))
+    return value
+
+
+class IdentityTraitsSerializer(serializers.Serializer):
+    """A11: NIR and birth date required, birth name where known. No name-only search exists."""
+
+    nir = serializers.CharField(max_length=30, help_text=_("NIR à 15 caractères (espaces permis)."))
+    birth_date = serializers.DateField(validators=[_check_birth_date])
+    birth_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    def validate_nir(self, value):
+        try:
+            return validate_nir(value)
+        except DjangoValidationError as exc:  # I1, with the identifier's own French message
+            raise serializers.ValidationError(exc.messages) from None
+
+
+class PatientSerializer(serializers.Serializer):
+    """The found patient. ``handle`` stands for the profile in every following URL (``practitioners.handles``)."""
+
+    handle = serializers.CharField()
+    first_names = serializers.CharField()
+    birth_name = serializers.CharField()
+    usual_name = serializers.CharField()
+    birth_date = serializers.DateField()
+    sex = serializers.CharField()
+    opened_mode = serializers.CharField(allow_blank=True, help_text=_("Mode d'accès de l'ouverture, vide sinon."))
+
+
+class OpenRecordSerializer(serializers.Serializer):
+    """A1: normal access with the care-team attestation; A7: emergency with a mode (and a justification)."""
+
+    mode = serializers.ChoiceField(choices=AccessMode.choices, default=AccessMode.NORMAL)
+    attests_care_team = serializers.BooleanField(default=False)
+    justification = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class DocumentTypeSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    system = serializers.CharField(source="code_system")
+    label = serializers.CharField(source="label_fr")
+    class_code = serializers.CharField()
+
+
+class AuthorSerializer(serializers.Serializer):
+    kind = serializers.CharField(source="author_kind")
+    rpps = serializers.CharField(source="author_practitioner.rpps", default=None, allow_null=True)
+    name = serializers.CharField(source="author_practitioner.display_name", default=None, allow_null=True)
+    profession = serializers.CharField(source="author_practitioner.profession.label_fr", default=None, allow_null=True)
+
+
+class DocumentSerializer(serializers.Serializer):
+    """One visible document's metadata (A2, A4, A12 already applied by the door)."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    type = DocumentTypeSerializer(source="document_type")
+    author = AuthorSerializer(source="*")
+    care_date = serializers.DateField()
+    deposited_at = serializers.DateTimeField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    held_from_patient = serializers.BooleanField(source="is_held", help_text=_("A8 : invisible au patient."))
+    minors_secret = serializers.BooleanField(source="hidden_from_representatives")
+
+
+class DocumentFilterSerializer(serializers.Serializer):
+    type = serializers.CharField(required=False, max_length=20, help_text=_("Code du type (JDV_J66)."))
+    document_class = serializers.CharField(required=False, max_length=2, help_text=_("Code de classe (JDV_J57)."))
+    date_from = serializers.DateField(required=False, help_text=_("Date des soins, à partir de."))
+    date_to = serializers.DateField(required=False, help_text=_("Date des soins, jusqu'au."))
+
+
+class DepositSerializer(serializers.Serializer):
+    """A10 (with A8 ``hold`` and A9 ``minors_secret``), as multipart/form-data."""
+
+    file = serializers.FileField()
+    document_type = serializers.CharField(max_length=20)
+    title = serializers.CharField(max_length=200)
+    care_date = serializers.DateField(required=False, allow_null=True, default=None)
+    hold = serializers.BooleanField(default=False)
+    minors_secret = serializers.BooleanField(default=False)
+
+
+class IdentityDepositSerializer(DepositSerializer, IdentityTraitsSerializer):
+    """A10 by identity traits, without opening the record (blocked practitioners too, A5)."""
+
+    birth_name = serializers.CharField(max_length=100)
+
+
+class DepositReceiptSerializer(serializers.Serializer):
+    """``confirmed``: deposited, the patient is named. ``received``: the same answer whether or not an open
+    profile had exactly these traits (A5, no oracle)."""
+
+    status = serializers.ChoiceField(choices=["confirmed", "received"])
+    message = serializers.CharField()
+    patient = PatientSerializer(required=False)
+    document = DocumentSerializer(required=False)
+
+
+class ActivitySerializer(serializers.Serializer):
+    """T3: one of the practitioner's own actions. Refused attempts name no patient (A5)."""
+
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    action = serializers.CharField()
+    mode = serializers.CharField()
+    outcome = serializers.CharField()
+    patient_name = serializers.CharField(allow_blank=True)
+    document_id = serializers.IntegerField(allow_null=True)
+
+
+class TrailEntrySerializer(serializers.Serializer):
+    """T3: one entry of a profile's trail, as the patient and the treating doctor see it."""
+
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    actor_kind = serializers.CharField()
+    actor_name = serializers.CharField()
+    actor_profession = serializers.CharField(allow_blank=True)
+    action = serializers.CharField()
+    mode = serializers.CharField()
+    outcome = serializers.CharField()
+    document_id = serializers.IntegerField(allow_null=True)
+    justification = serializers.CharField(allow_blank=True)

@@ -1,0 +1,1 @@
+"""FHIR R4 interface (``/fhir/``): resources, HTTP conventions and views. See docs/api.md."""

@@ -1,0 +1,273 @@
+"""Carnet's objects as FHIR R4 resources (plain dicts, ``application/fhir+json``): Patient, DocumentReference,
+Binary, AuditEvent, Bundle, OperationOutcome and the CapabilityStatement.
+
+Codes follow the French document-sharing framework where it has them: the INS NIR OID for identifiers (I3),
+JDV_J66 type codes (LOINC, or TRE_A05 by its OID), TRE_A07 visibility codes in ``securityLabel``, the RPPS
+national practitioner identifier (IDNPS), JDV_J38 access modes. The JDV_J57 class codes and the trail's action
+names have no system we could confirm: they go under Carnet's own ``urn:carnet:fhir:`` systems.
+"""
+
+import base64
+
+from django.conf import settings
+from django.utils import timezone
+
+from access_control.models import AccessMode, TrailEntry
+from access_control.rules import EMERGENCY_MODES
+
+FHIR_VERSION = "4.0.1"
+NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"  # I3
+RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national identifier of health professionals (8 + RPPS, I2)
+LOINC_SYSTEM = "http://loinc.org"
+TRE_A05_SYSTEM = "urn:oid:1.2.250.1.213.1.1.4.12"
+TRE_A07_SYSTEM = "urn:oid:1.2.250.1.213.1.1.4.13"  # visibility codes: MASQUE_PS, INVISIBLE_PATIENT, …
+CLASS_SYSTEM = "urn:carnet:fhir:classcode"  # JDV_J57 codes (10, 11, 42…)
+ACTION_SYSTEM = "urn:carnet:fhir:trail-action"
+MODE_SYSTEM = "urn:carnet:fhir:access-mode"  # JDV_J38: normal, bris_de_glace, centre_15
+ERROR_SYSTEM = "urn:carnet:fhir:error-code"
+ACT_REASON_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+DICOM_SYSTEM = "http://dicom.nema.org/resources/ontology/DCM"
+HOLD_CODE = "INVISIBLE_PATIENT"  # A8
+MINORS_SECRET_CODE = "INVISIBLE_REPRESENTANTS_LEGAUX"  # noqa: S105  A9 (a code)
+MASKED_CODE = "MASQUE_PS"  # A4
+
+
+def type_system(code_system: str) -> str:
+    return LOINC_SYSTEM if code_system.upper() == "LOINC" else TRE_A05_SYSTEM
+
+
+def _instant(moment) -> str:
+    return timezone.localtime(moment).isoformat(timespec="seconds")
+
+
+def patient(profile, resource_id: str) -> dict:
+    names = [{"use": "official", "family": profile.birth_name, "given": profile.first_names.split()}]
+    if profile.usual_name:
+        names.append({"use": "usual", "family": profile.usual_name, "given": profile.first_names.split()[:1]})
+    return {
+        "resourceType": "Patient",
+        "id": resource_id,
+        "identifier": [{"use": "official", "system": NIR_SYSTEM, "value": profile.nir}],
+        "name": names,
+        "gender": {"M": "male", "F": "female"}.get(profile.sex, "unknown"),
+        "birthDate": profile.birth_date.isoformat(),
+    }
+
+
+def document_reference(document, patient_id: str, *, for_practitioner: bool) -> dict:
+    """One document's metadata. Its content is the Binary of the same id (read traced on its own)."""
+    kind = document.document_type
+    labels = []
+    if document.is_held:
+        labels.append(HOLD_CODE)
+    if document.hidden_from_representatives:
+        labels.append(MINORS_SECRET_CODE)
+    if document.masked_at is not None and not for_practitioner:
+        labels.append(MASKED_CODE)  # practitioners are never told of masks (A4)
+    resource = {
+        "resourceType": "DocumentReference",
+        "id": str(document.pk),
+        "status": "current",
+        "type": {"coding": [{"system": type_system(kind.code_system), "code": kind.code, "display": kind.label_fr}]},
+        "category": [
+            {"coding": [{"system": CLASS_SYSTEM, "code": kind.class_code, "display": kind.get_class_code_display()}]}
+        ],
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "date": _instant(document.deposited_at),
+        "description": document.title,
+        "content": [
+            {
+                "attachment": {
+                    "contentType": document.content_type,
+                    "url": f"Binary/{document.pk}",
+                    "size": document.size,
+                    "hash": base64.b64encode(bytes.fromhex(document.sha256)).decode("ascii"),
+                    "title": document.title,
+                }
+            }
+        ],
+        "context": {"period": {"start": document.care_date.isoformat()}},
+    }
+    author = document.author_practitioner
+    if author is not None:
+        resource["author"] = [
+            {
+                "identifier": {"system": RPPS_SYSTEM, "value": author.national_id},
+                "display": author.display_name,
+            }
+        ]
+    if labels:
+        resource["securityLabel"] = [{"coding": [{"system": TRE_A07_SYSTEM, "code": code}]} for code in labels]
+    return resource
+
+
+def binary(document, data: bytes) -> dict:
+    return {
+        "resourceType": "Binary",
+        "id": str(document.pk),
+        "contentType": document.content_type,
+        "data": base64.b64encode(data).decode("ascii"),
+    }
+
+
+_ACTION_CODES = {"open_record": "R", "open_document": "R", "lookup_profile": "E", "deposit_document": "C"}
+
+
+def audit_event(entry: TrailEntry, patient_id: str) -> dict:
+    """A trail entry (T1) as an AuditEvent; emergency access carries the break-glass purpose of use (A7)."""
+    emergency = entry.mode in EMERGENCY_MODES
+    purpose = (
+        {"system": ACT_REASON_SYSTEM, "code": "BTG", "display": "break the glass"}
+        if emergency
+        else {"system": ACT_REASON_SYSTEM, "code": "TREAT", "display": "treatment"}
+    )
+    agent = {
+        "type": {"text": entry.get_actor_kind_display()},
+        "who": {"display": entry.actor_name},
+        "name": entry.actor_name,
+        "requestor": True,
+    }
+    if entry.actor_rpps:
+        agent["who"]["identifier"] = {"system": RPPS_SYSTEM, "value": f"8{entry.actor_rpps}"}
+        agent["role"] = [{"text": entry.actor_profession}] if entry.actor_profession else []
+        if not agent["role"]:
+            del agent["role"]
+    if entry.actor_kind == TrailEntry.ActorKind.PRACTITIONER:
+        agent["purposeOfUse"] = [{"coding": [purpose]}]
+    entity = [{"what": {"reference": f"Patient/{patient_id}"}, "type": {"code": "1", "display": "Person"}}]
+    if entry.document_id:
+        entity.append({"what": {"reference": f"DocumentReference/{entry.document_id}"}, "type": {"code": "2"}})
+    resource = {
+        "resourceType": "AuditEvent",
+        "id": str(entry.pk),
+        "type": {"system": DICOM_SYSTEM, "code": "110110", "display": "Patient Record"},
+        "subtype": [{"system": ACTION_SYSTEM, "code": entry.action}],
+        "action": _ACTION_CODES.get(
+            entry.action, "U" if entry.actor_kind != TrailEntry.ActorKind.PRACTITIONER else "R"
+        ),
+        "recorded": _instant(entry.at),
+        "outcome": "0" if entry.outcome == TrailEntry.Outcome.ALLOWED else "4",
+        "purposeOfEvent": [{"coding": [purpose, {"system": MODE_SYSTEM, "code": entry.mode}]}],
+        "agent": [agent],
+        "source": {"observer": {"display": "Carnet"}},
+        "entity": entity,
+    }
+    if entry.justification:
+        resource["outcomeDesc"] = entry.justification if emergency else ""
+        if not resource["outcomeDesc"]:
+            del resource["outcomeDesc"]
+    return resource
+
+
+def bundle(resources: list[dict], *, total: int, base: str, links: dict[str, str]) -> dict:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": [{"relation": relation, "url": url} for relation, url in links.items()],
+        "entry": [
+            {"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
+    }
+
+
+ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    409: "business-rule",
+    413: "too-costly",
+    415: "not-supported",
+    429: "throttled",
+}
+
+
+def operation_outcome(status_code: int, code: str, message: str) -> dict:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": ISSUE_CODES.get(status_code, "processing"),
+                "details": {"coding": [{"system": ERROR_SYSTEM, "code": code}], "text": message},
+            }
+        ],
+    }
+
+
+def capability_statement(base: str) -> dict:
+    def search(name: str, kind: str, doc: str) -> dict:
+        return {"name": name, "type": kind, "documentation": doc}
+
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": timezone.localdate().isoformat(),
+        "publisher": "Carnet",
+        "kind": "instance",
+        "software": {"name": "Carnet"},
+        "implementation": {"description": "Carnet FHIR R4 interface", "url": base.rstrip("/")},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "Bearer API tokens (created in the portals). Every read goes through Carnet's access rules, "
+                    "is traced and, for practitioners, notified to the patient."
+                ),
+                "security": {
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "OAuth",
+                                }
+                            ],
+                            "text": "Bearer token",
+                        }
+                    ]
+                },
+                "resource": [
+                    {
+                        "type": "Patient",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": [
+                            search("identifier", "token", f"{NIR_SYSTEM}|<NIR>, required with birthdate (A11)"),
+                            search("birthdate", "date", "YYYY-MM-DD, required with identifier (A11)"),
+                        ],
+                    },
+                    {
+                        "type": "DocumentReference",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
+                        "searchParam": [
+                            search("patient", "reference", "Patient id from a Patient search (required)"),
+                            search("type", "token", "JDV_J66 type code, [system|]code"),
+                            search("category", "token", "JDV_J57 class code, [system|]code"),
+                            search("date", "date", "deposit date with ge/le/gt/lt/eq prefixes"),
+                        ],
+                    },
+                    {"type": "Binary", "interaction": [{"code": "read"}]},
+                    {
+                        "type": "AuditEvent",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": [search("patient", "reference", "Patient id (patient, treating doctor)")],
+                    },
+                ],
+            }
+        ],
+    }
+
+
+def emergency_mode(mode: str) -> bool:
+    return mode in (AccessMode.BRIS_DE_GLACE, AccessMode.CENTRE_15)
+
+
+def max_body_bytes() -> int:
+    """The largest JSON body a create may send: the practitioners' file limit in base64, plus metadata."""
+    return settings.CARNET_PRACTITIONER_UPLOAD_MAX_BYTES * 4 // 3 + 64 * 1024
