@@ -67,8 +67,7 @@ def test_block_then_unblock_after_the_step_up__A5(client, personas):
     assert TrailEntry.objects.filter(profile=alice, action="unblock_practitioner").count() == 1
 
 
-def test_step_up_expires(client, personas, settings):
-    settings.CARNET_STEP_UP_SESSION_SECONDS = 1
+def test_step_up_expires(client, personas):
     signed_in(client, personas.alice)
     session = client.session
     session["carnet_step_up_until"] = 1  # long ago
