@@ -44,8 +44,12 @@ worker: install
 	CARNET_DEBUG=1 $(BIN)/celery -A config worker --beat --loglevel=INFO --schedule=var/celerybeat-schedule
 
 # The whole suite. With DATABASE_URL / REDIS_URL set it runs on PostgreSQL and Redis.
-test: install
+test: install tests/js/node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest
+
+# axe-core, injected into pages by the accessibility browser tests (pinned in tests/js/package-lock.json).
+tests/js/node_modules/axe-core/axe.min.js: tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
 
 lint: install
 	$(BIN)/ruff check .

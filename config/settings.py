@@ -159,6 +159,8 @@ OTP_EMAIL_THROTTLE_FACTOR = 1
 OTP_TOTP_THROTTLE_FACTOR = 1
 CARNET_LOGIN_ATTEMPTS = env_int("CARNET_LOGIN_ATTEMPTS", 5, minimum=1)
 CARNET_LOGIN_WINDOW_SECONDS = env_int("CARNET_LOGIN_WINDOW_SECONDS", 900, minimum=1)
+CARNET_PRACTITIONER_IDLE_SECONDS = env_int("CARNET_PRACTITIONER_IDLE_SECONDS", 15 * 60, minimum=60)
+CARNET_STEP_UP_SECONDS = env_int("CARNET_STEP_UP_SECONDS", 300, minimum=30)  # re-check before sensitive acts
 
 # --- Security -----------------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
