@@ -5,7 +5,8 @@
 ``ROSTER_COLUMNS``), validates every row on its own and loads the good rows in chunks of ``CHUNK_ROWS``, one
 transaction per chunk. A bad row is reported with its line number and the reason (``RowError``) and never
 stops the others; a NIR already enrolled (a re-run, or a row repeated in the file) is counted and skipped, so
-running the same file twice creates nothing the second time. Memory stays flat whatever the file size: one
+running the same file twice creates nothing the second time. A minor may come before their legal
+representative in the file: such rows are set aside (at most ``MAX_DEFERRED``) and loaded at the end. Memory stays flat whatever the file size: one
 chunk of rows at a time, and only the first ``MAX_KEPT_ERRORS`` errors are kept (``on_error`` sees them all).
 
 What a chunk writes is exactly what ``records.actions.do_enrol_profile`` writes for one person, built from the
@@ -38,9 +39,12 @@ import csv
 import io
 import itertools
 import logging
+import multiprocessing
 import re
 import secrets
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import SimpleNamespace
@@ -48,7 +52,7 @@ from types import SimpleNamespace
 from celery import shared_task
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, OperationalError, connection, connections, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
@@ -69,6 +73,7 @@ logger = logging.getLogger(__name__)
 CHUNK_ROWS = 5000  # rows per transaction
 ENQUEUE_BATCH = 1000  # notice ids per broker message
 MAX_KEPT_ERRORS = 1000  # errors kept in the report (on_error sees every one)
+MAX_DEFERRED = 50_000  # minors kept aside until their representative's row is loaded (bounded memory)
 BULK_CODE_ROUNDS = 100  # see the module docstring
 ADDRESS_LINE_MAX = 38  # NF Z10-011: 38 characters a line
 
@@ -94,6 +99,9 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _PLACE_CODE = re.compile(r"[0-9A-Z]{0,5}")
 _OLDEST_BIRTH_YEAR = 1890
+
+
+UNKNOWN_REPRESENTATIVE = _("Représentant légal inconnu : il doit être inscrit (dans ce fichier ou avant).")
 
 
 class RosterFormatError(ValueError):
@@ -281,7 +289,10 @@ def _header(line: str) -> tuple[str, list[str]]:
 
 
 def read_roster(fileobj, *, today: date | None = None) -> Iterator[RosterRow | RowError]:
-    """Stream a binary roster file as validated rows and per-line errors (blank lines are skipped)."""
+    """Stream a binary roster file as validated rows and per-line errors (blank lines are skipped).
+
+    The header is read at once: a file that is not a roster raises ``RosterFormatError`` here.
+    """
     today = today or timezone.localdate()
     # utf-8-sig drops a BOM; newline="" hands "\r\n" to csv, which treats it as one line end; a byte that is
     # not UTF-8 becomes U+FFFD and fails that row only.
@@ -292,9 +303,13 @@ def read_roster(fileobj, *, today: date | None = None) -> Iterator[RosterRow | R
     if not first:
         raise RosterFormatError(_t("Le fichier est vide."))
     delimiter, names = _header(first)
-    width = len(names)
     reader = csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)
     next(reader)  # the header
+    return _rows(reader, names, today)
+
+
+def _rows(reader, names: list[str], today: date) -> Iterator[RosterRow | RowError]:
+    width = len(names)
     while True:
         try:
             fields = next(reader)
@@ -568,6 +583,7 @@ class _ChunkResult:
     rows: _ChunkRows
     already_enrolled: int
     errors: list[RowError]
+    deferred: list[RosterRow]  # minors whose representative is not enrolled yet
 
 
 def _representatives(fresh: dict[str, RosterRow], new_ids: dict[str, int], now: datetime) -> dict[str, Profile]:
@@ -578,7 +594,7 @@ def _representatives(fresh: dict[str, RosterRow], new_ids: dict[str, int], now: 
     in_chunk = {nir for nir in wanted & fresh.keys() if not fresh[nir].representative_nir}
     found = {
         profile.nir: profile
-        for profile in Profile.objects.select_for_update()
+        for profile in Profile.objects.select_for_update(no_key=True)  # keeps FK inserts of other chunks going
         .filter(nir__in=wanted - fresh.keys())
         .order_by("pk")
         .only("pk", "nir", "birth_date", "state", "deceased_at")
@@ -590,8 +606,12 @@ def _representatives(fresh: dict[str, RosterRow], new_ids: dict[str, int], now: 
     return found
 
 
-def _write_chunk(rows: list[RosterRow], *, actor, writer) -> _ChunkResult:
-    """One chunk in the caller's transaction: skip known NIRs, check representatives, write everything."""
+def _write_chunk(rows: list[RosterRow], *, actor, writer, defer: bool = False) -> _ChunkResult:
+    """One chunk in the caller's transaction: skip known NIRs, check representatives, write everything.
+
+    With ``defer``, a minor whose representative is not enrolled yet is handed back instead of refused: the
+    representative may be in a chunk another process is loading.
+    """
     known = set(Profile.objects.filter(nir__in=[row.nir for row in rows]).values_list("nir", flat=True))
     fresh: dict[str, RosterRow] = {}
     already = 0
@@ -604,6 +624,7 @@ def _write_chunk(rows: list[RosterRow], *, actor, writer) -> _ChunkResult:
     profile_ids = dict(zip(fresh, writer.allocate(Profile, len(fresh)), strict=True))
     representatives = _representatives(fresh, profile_ids, now)
     errors: list[RowError] = []
+    deferred: list[RosterRow] = []
     accepted: list[tuple[RosterRow, int | None]] = []
     for row in fresh.values():
         representative_id = None
@@ -614,16 +635,11 @@ def _write_chunk(rows: list[RosterRow], *, actor, writer) -> _ChunkResult:
                     RowError(row.line, _t("Le représentant légal est mineur ou sa propre ligne est refusée."))
                 )
                 continue
+            if representative is None and defer:
+                deferred.append(row)
+                continue
             if representative is None:
-                errors.append(
-                    RowError(
-                        row.line,
-                        _t(
-                            "Représentant légal inconnu : inscrivez-le d'abord (ou relancez le fichier, "
-                            "les lignes déjà inscrites seront ignorées)."
-                        ),
-                    )
-                )
+                errors.append(RowError(row.line, str(UNKNOWN_REPRESENTATIVE)))
                 continue
             try:
                 _check_representation(row.birth_date, representative, None)
@@ -646,27 +662,103 @@ def _write_chunk(rows: list[RosterRow], *, actor, writer) -> _ChunkResult:
     writer.write(TrailEntry, built.entries)
     writer.write(Notice, built.notices)
     writer.write(_NOTICE_LINK, built.links)
-    return _ChunkResult(rows=built, already_enrolled=already, errors=errors)
+    return _ChunkResult(rows=built, already_enrolled=already, errors=errors, deferred=deferred)
 
 
 _RACE_ATTEMPTS = 3
 
 
-def _load_chunk(rows: list[RosterRow], *, actor, writer) -> _ChunkResult:
+@dataclass
+class _ChunkSummary:
+    """What a loaded chunk reports back (small: it crosses processes when loading in parallel)."""
+
+    created: int
+    already_enrolled: int
+    undeliverable: int
+    errors: list[RowError]
+    deferred: list[RosterRow]
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) in ("40P01", "40001")  # deadlock, serialization failure
+
+
+def _load_chunk(rows: list[RosterRow], *, actor, writer, defer: bool = False) -> _ChunkSummary:
     for attempt in range(_RACE_ATTEMPTS):
         try:
             with transaction.atomic():
-                result = _write_chunk(rows, actor=actor, writer=writer)
+                result = _write_chunk(rows, actor=actor, writer=writer, defer=defer)
                 ids = result.rows.pending_notice_ids
                 transaction.on_commit(lambda ids=ids: enqueue_notices(ids))
-            return result
-        except IntegrityError:
-            # A NIR enrolled meanwhile by someone else (do_enrol_profile, another import): the chunk rolled
-            # back whole; the next attempt sees that NIR as known and skips it.
-            if attempt == _RACE_ATTEMPTS - 1:
+            built = result.rows
+            return _ChunkSummary(
+                built.created, result.already_enrolled, built.undeliverable, result.errors, result.deferred
+            )
+        except (IntegrityError, OperationalError) as exc:
+            # A NIR enrolled meanwhile by someone else (do_enrol_profile, a parallel chunk): the chunk rolled
+            # back whole; the next attempt sees that NIR as known and skips it. Same for a deadlock between
+            # parallel chunks (a representative locked by one, referenced by the other).
+            if attempt == _RACE_ATTEMPTS - 1 or (isinstance(exc, OperationalError) and not _is_deadlock(exc)):
                 raise
             logger.info("Enrolment chunk hit a concurrent enrolment; retrying.")
     raise AssertionError("unreachable")
+
+
+class _SerialLoader:
+    """Chunks loaded one after the other in this process (the admin page, SQLite, ``workers=1``)."""
+
+    def __init__(self, actor):
+        self.actor, self.writer = actor, _writer()
+
+    def submit(self, rows: list[RosterRow], *, defer: bool = True) -> list[_ChunkSummary]:
+        return [_load_chunk(rows, actor=self.actor, writer=self.writer, defer=defer)]
+
+    def finish(self) -> list[_ChunkSummary]:
+        return []
+
+
+_worker_state: dict = {}
+
+
+def _load_chunk_in_worker(rows: list[RosterRow], actor_id: int | None) -> _ChunkSummary:
+    if "writer" not in _worker_state:
+        from .models import User
+
+        _worker_state["actor"] = User.objects.get(pk=actor_id) if actor_id is not None else None
+        _worker_state["writer"] = _writer()
+    return _load_chunk(rows, actor=_worker_state["actor"], writer=_worker_state["writer"], defer=True)
+
+
+class _ParallelLoader:
+    """Chunks loaded by ``workers`` forked processes, each with its own connection and transactions.
+
+    At most ``2 x workers`` chunks are in flight (memory stays bounded); results come back in file order.
+    Rows of different chunks may now be loaded concurrently: a NIR repeated across two of them is caught by
+    the unique index and its chunk retried (``_load_chunk``); a minor whose representative is not enrolled
+    yet (it may sit in a chunk another process is loading) comes back deferred, and ``enrol_roster`` loads
+    the deferred rows once every chunk is in (they are few: families that straddle two chunks).
+    """
+
+    def __init__(self, actor, workers: int):
+        connections.close_all()  # the children must not share this process's connection
+        context = multiprocessing.get_context("fork")
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self.actor_id = actor.pk if actor is not None else None
+        self.window = 2 * workers
+        self.pending: deque = deque()
+
+    def submit(self, rows: list[RosterRow]) -> list[_ChunkSummary]:
+        self.pending.append(self.pool.submit(_load_chunk_in_worker, rows, self.actor_id))
+        done = []
+        while len(self.pending) >= self.window or (self.pending and self.pending[0].done()):
+            done.append(self.pending.popleft().result())
+        return done
+
+    def finish(self) -> list[_ChunkSummary]:
+        try:
+            return [future.result() for future in self.pending]
+        finally:
+            self.pool.shutdown(cancel_futures=True)
 
 
 def enrol_roster(
@@ -674,13 +766,15 @@ def enrol_roster(
     *,
     actor=None,
     chunk_rows: int = CHUNK_ROWS,
+    workers: int = 1,
     on_error: Callable[[RowError], None] | None = None,
     on_progress: Callable[[EnrolmentReport], None] | None = None,
 ) -> EnrolmentReport:
     """L1: enrol every valid row of a roster file (binary stream); returns the report. See the module doc.
 
     ``actor`` is the staff member running the import (``None``: the system, e.g. the nightly roster job).
-    Raises ``RosterFormatError`` when the file has no usable header; row problems never raise.
+    ``workers`` > 1 loads chunks in that many processes (PostgreSQL, outside any transaction; otherwise
+    serially). Raises ``RosterFormatError`` when the file has no usable header; row problems never raise.
     """
     _require(actor is None or _is_staff(actor))
     report = EnrolmentReport()
@@ -692,25 +786,46 @@ def enrol_roster(
         if on_error is not None:
             on_error(error)
 
-    writer = _writer()
-    for batch in _batches(read_roster(fileobj), chunk_rows):
-        good = []
-        for item in batch:
-            report.rows += 1
-            if isinstance(item, RowError):
-                reject(item)
-            else:
-                good.append(item)
-        if good:
-            result = _load_chunk(good, actor=actor, writer=writer)
-            report.created += result.rows.created
-            report.already_enrolled += result.already_enrolled
-            report.notices += result.rows.created
-            report.undeliverable += result.rows.undeliverable
-            for error in sorted(result.errors, key=lambda e: e.line):
+    deferred: list[RosterRow] = []
+
+    def merge(summaries: list[_ChunkSummary]) -> None:
+        for summary in summaries:
+            for row in summary.deferred:
+                if len(deferred) < MAX_DEFERRED:
+                    deferred.append(row)
+                else:
+                    reject(RowError(row.line, str(UNKNOWN_REPRESENTATIVE)))
+            report.created += summary.created
+            report.already_enrolled += summary.already_enrolled
+            report.notices += summary.created
+            report.undeliverable += summary.undeliverable
+            for error in sorted(summary.errors, key=lambda e: e.line):
                 reject(error)
-        if on_progress is not None:
-            on_progress(report)
+
+    rows = read_roster(fileobj)  # reads the header now: a bad file fails before any process starts
+    parallel = workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
+    loader = _ParallelLoader(actor, workers) if parallel else _SerialLoader(actor)
+    try:
+        for batch in _batches(rows, chunk_rows):
+            good = []
+            for item in batch:
+                report.rows += 1
+                if isinstance(item, RowError):
+                    reject(item)
+                else:
+                    good.append(item)
+            if good:
+                merge(loader.submit(good))
+            if on_progress is not None:
+                on_progress(report)
+    finally:
+        merge(loader.finish())
+    if deferred:  # minors named before their representative: every other row is in by now
+        serial = _SerialLoader(actor)
+        for batch in _batches(deferred, chunk_rows):
+            merge(serial.submit(batch, defer=False))
+    if on_progress is not None:
+        on_progress(report)
     return report
 
 

@@ -339,6 +339,19 @@ def test_minors_get_their_legal_representative_from_the_file_or_the_database__L1
         assert verify_chain(minor.pk) == []
 
 
+def test_a_minor_may_come_chunks_before_the_representative__L10(clock):
+    parent = next_nir("2", 78, 3)
+    minor = next_nir("2", 14, 9)
+    rows = [
+        line(minor, birth_date="2014-09-01", representative_nir=parent),
+        line(next_nir()),
+        line(parent, birth_date="1978-03-10", sex="F"),
+    ]
+    report = enrol_roster(roster(*rows), chunk_rows=1)
+    assert (report.created, report.rejected) == (3, 0)
+    assert Profile.objects.get(nir=minor).legal_representative.nir == parent
+
+
 def test_a_minor_cannot_represent_a_minor__L10(clock):
     older_minor = next_nir("1", 10, 1)
     report = enrol_roster(
@@ -468,3 +481,25 @@ def test_enroll_patients_command_reports_and_writes_the_rejected_lines__L1(clock
     with mock.patch.object(command, "enrol_roster", wraps=enrol_roster) as spy:
         call_command("enroll_patients", str(path), "--actor", make_staff().username, "--no-progress", stdout=out)
     assert spy.call_args.kwargs["actor"].username == "karim.benali"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_workers_load_the_same_rows_and_catch_repeats_across_chunks__L1_L10(tmp_path):
+    """On PostgreSQL two processes load chunks side by side; elsewhere the same call runs serially."""
+    path = tmp_path / "roster.csv"
+    write_roster_file(path, 1_200, start=300_000)
+    repeated = make_nir(f"1{80 + 300_001 % 20:02d}{1 + 300_001 % 12:02d}75300001")  # also in the first chunk
+    parent, minor = next_nir("2", 78, 3), next_nir("2", 14, 9)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line(repeated) + "\n")
+        handle.write(line(minor, birth_date="2014-09-01", representative_nir=parent) + "\n")
+        for _ in range(150):  # the representative comes a chunk or two later
+            handle.write(line(next_nir()) + "\n")
+        handle.write(line(parent, birth_date="1978-03-10", sex="F") + "\n")
+    with open(path, "rb") as fileobj:
+        report = enrol_roster(fileobj, chunk_rows=100, workers=2)
+    assert (report.rows, report.created, report.already_enrolled, report.rejected) == (1_353, 1_352, 1, 0)
+    assert Profile.objects.count() == 1_352 and Notice.objects.count() == 1_352
+    assert TrailEntry.objects.filter(profile__isnull=False).count() == 1_353  # the minor's second entry (L10)
+    assert Profile.objects.get(nir=minor).legal_representative.nir == parent
+    assert all(not verify_chain(pk) for pk in Profile.objects.values_list("pk", flat=True)[:50])

@@ -24,6 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--actor", help="username of the staff member running the import (default: system)")
         parser.add_argument("--errors", help="write every rejected line to this CSV file (line;reason)")
         parser.add_argument("--chunk-size", type=int, default=CHUNK_ROWS, help="rows per transaction")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=min(2, os.cpu_count() or 1),
+            help="processes loading chunks in parallel (PostgreSQL; default: 2, or 1 on a single core)",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args, **options):
@@ -52,6 +58,7 @@ class Command(BaseCommand):
                         fileobj,
                         actor=actor,
                         chunk_rows=options["chunk_size"],
+                        workers=options["workers"],
                         on_error=on_error,
                         on_progress=(lambda r: bar.update(r.rows)) if bar else None,
                     )
