@@ -152,15 +152,13 @@ class TokenAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer carnet_…``. No header: not this class's business (the session may apply)."""
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != KEYWORD.lower().encode():
+        # The header as a str (DRF's helper would fail on a character outside latin-1: a 500, not a 401).
+        header = str(request.META.get("HTTP_AUTHORIZATION", "")).split()
+        if not header or header[0].lower() != KEYWORD.lower():
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(_("En-tête d'autorisation invalide."), code="invalid_token")
-        try:
-            secret = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            secret = ""
+        secret = header[1] if header[1].isascii() else ""
         token = verify_token(secret, client_address=request.META.get("REMOTE_ADDR") or None)
         if token is None:
             raise exceptions.AuthenticationFailed(_("Jeton d'API invalide, expiré ou révoqué."), code="invalid_token")

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import views
+from . import api_token_views, views
 
 app_name = "practitioners"
 
@@ -34,4 +34,5 @@ urlpatterns = [
     path("mes-patients/<int:profile_id>/ouvrir/", views.my_patient_open, name="my_patient_open"),
     path("mes-patients/<int:profile_id>/trace/", views.patient_trail, name="patient_trail"),
     path("activite/", views.activity, name="activity"),
+    path("jetons-api/", include(api_token_views)),  # API tokens (issue 8, docs/api.md)
 ]

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import views, views_access, views_account, views_documents, views_public, views_trail
+from . import api_token_views, views, views_access, views_account, views_documents, views_public, views_trail
 
 app_name = "records"
 
@@ -49,4 +49,5 @@ urlpatterns = [
     path("mes-donnees/suppression/", views_account.early_deletion, name="early_deletion"),
     path("mes-donnees/reouverture/", views_account.reopen, name="reopen"),
     path("mes-donnees/courriel/", views_account.email_change, name="email_change"),
+    path("jetons-api/", include(api_token_views)),  # API tokens (issue 8, docs/api.md)
 ]
