@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -85,6 +86,7 @@ def exception_handler(exc, context):
     return Response(body, status=exc.status_code, headers=headers)
 
 
+@csrf_exempt  # an unknown path is a 404 for every method, not a CSRF failure
 def not_found(request, *args, **kwargs):
     """Unknown paths under /api/: the same JSON shape as every other error."""
     return JsonResponse(error_body("not_found", NOT_FOUND_MESSAGE), status=404)

@@ -93,6 +93,7 @@ def _patient_body(practitioner, profile: Profile, mode: str = "") -> dict:
 
 class PractitionerView(NeverCached, GenericAPIView):
     permission_classes = PRACTITIONER
+    pagination_class = None  # list views that page say so
 
     def handle(self, *, opened: bool = False) -> handles.Handle:
         handle = handles.read(handles.practitioner_key(self.request.practitioner), self.kwargs["handle"])

@@ -121,9 +121,11 @@ def _with_masked_categories(profiles: list[Profile]) -> list[Profile]:
 
 class PatientView(NeverCached, GenericAPIView):
     permission_classes = PATIENT
+    pagination_class = None  # list views that page say so
 
     def profile(self) -> Profile:
-        profile = _managed(self.request.user).filter(pk=self.kwargs["profile_id"]).first()
+        profile_id = self.kwargs["profile_id"]
+        profile = _managed(self.request.user).filter(pk=profile_id).first() if profile_id <= MAX_ID else None
         if profile is None:
             raise ProfileNotFound()
         return profile

@@ -3,6 +3,7 @@ OperationOutcome (built from the REST API's stable error codes, ``config.api_sup
 
 from django.http import JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, negotiation, parsers, permissions, renderers
 
 from config.api_support import NOT_FOUND_MESSAGE, IsPatient, IsPractitioner
@@ -71,6 +72,7 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # an unknown path is a 404 for every method, not a CSRF failure
 def not_found(request, *args, **kwargs):
     """Unknown paths under /fhir/."""
     body = operation_outcome(404, "not_found", str(NOT_FOUND_MESSAGE))
