@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .auth import THROTTLED_MESSAGE, SignInRefused, check_patient_password, check_second_factor, client_address
 from .identifiers import NIRField
+from .labels import localized_label
 from .models import DocumentType, User
 from .second_factors import confirmed_totp_device
 from .throttling import SignInGate, account_name
@@ -207,7 +208,7 @@ class DocumentFilterForm(forms.Form):
     def __init__(self, *args, types=(), authors=(), **kwargs):
         super().__init__(*args, **kwargs)
         everything = [("", _("Tous"))]
-        self.fields["type"].choices = everything + [(t.code, t.label_fr) for t in types]
+        self.fields["type"].choices = everything + [(t.code, localized_label(t)) for t in types]
         self.fields["document_class"].choices = everything + list(DocumentType.DocumentClass.choices)
         self.fields["author"].choices = (
             everything
@@ -230,7 +231,8 @@ class UploadForm(forms.Form):
     def __init__(self, *args, max_bytes: int, formats: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["document_type"].choices = [
-            (t.code, t.label_fr) for t in DocumentType.objects.filter(code__startswith="DOCPAT").order_by("code")
+            (t.code, localized_label(t))
+            for t in DocumentType.objects.filter(code__startswith="DOCPAT").order_by("code")
         ]
         megabytes = max_bytes / (1024 * 1024)
         self.fields["file"].help_text = _("Formats acceptés : %(formats)s. Taille maximale : %(size)s Mo.") % {
@@ -248,7 +250,7 @@ class DirectorySearchForm(forms.Form):
 
     def __init__(self, *args, professions=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["profession"].choices = [("", _("Toutes"))] + [(p.code, p.label_fr) for p in professions]
+        self.fields["profession"].choices = [("", _("Toutes"))] + [(p.code, localized_label(p)) for p in professions]
 
     def clean(self):
         cleaned = super().clean()

@@ -35,6 +35,7 @@ from . import content_types
 from .account_actions import do_trace_denied_document, do_trace_patient_read
 from .auth import client_address
 from .forms import DocumentFilterForm, UploadForm
+from .labels import localized_label
 from .models import Document, DocumentType
 from .portal import issue_form_token, patient_document_or_404, patient_documents, portal_view, spend_form_token
 from .storage import PATIENT_TYPES, RejectedFile, read_body
@@ -247,12 +248,12 @@ def mask_category(request):
             messages.success(
                 request,
                 _("La catégorie « %(label)s » est masquée, y compris pour les documents à venir.")
-                % {"label": category.label_fr},
+                % {"label": localized_label(category)},
             )
         else:
             do_unmask_category(request.current_profile, category, actor=request.user)
             messages.success(
-                request, _("La catégorie « %(label)s » n'est plus masquée.") % {"label": category.label_fr}
+                request, _("La catégorie « %(label)s » n'est plus masquée.") % {"label": localized_label(category)}
             )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))

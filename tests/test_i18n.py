@@ -16,6 +16,8 @@ import pytest
 from django.conf import settings
 from django.utils import translation
 
+from tests.signin_fixtures import verified_client
+
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "en" / "LC_MESSAGES" / "django.po"
 COMPILED = CATALOGUE.with_suffix(".mo")
 # Python %-placeholders (named or not), str.format fields and HTML tags: a translation keeps exactly these.
@@ -187,3 +189,21 @@ def test_a_form_error_is_english_under_english(client):
     page = _text(response)
     assert "Incorrect e-mail address or password." in page
     assert "Adresse électronique ou mot de passe incorrect." not in page
+
+
+@pytest.mark.django_db
+def test_a_signed_in_patients_pages_show_reference_labels_in_english(client, personas):
+    """Document types, professions and categories are data with both labels: English pages show label_en."""
+    verified_client(client, personas.alice.user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    documents = _text(client.get("/documents/"))
+    assert "My documents" in documents and "Hide the selected documents" in documents
+    assert "Consultation note" in documents and "CR ou fiche de consultation ou de visite" not in documents
+    assert "Doctor" in documents and "Médecin" not in documents
+    trail = _text(client.get("/trace/"))
+    assert "Access history of my record" in trail and "Document added: " in trail and "Document added : " not in trail
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    documents = _text(client.get("/documents/"))
+    assert "CR ou fiche de consultation ou de visite" in documents and "Médecin" in documents
+    assert "Dépôt d'un document : " in _text(client.get("/trace/"))
