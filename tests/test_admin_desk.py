@@ -279,3 +279,43 @@ def test_a_death_date_in_the_future_is_refused_clearly__L8_L9(supervisor_client)
     response = act(supervisor_client, profile, "death", {"date_of_death": "2026-03-05"})
     assert messages_of(response) == ["La date de décès doit être comprise entre la date de naissance et aujourd'hui."]
     assert Profile.objects.get(pk=profile.pk).state == State.ACTIVE
+
+
+# --- L1: the roster upload --------------------------------------------------------------------------------
+
+
+def test_an_agent_uploads_a_small_roster_and_sees_the_report__L1(agent_client, agent):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.lifecycle_fixtures import next_nir
+    from tests.test_enrolment import line, roster
+
+    data = roster(line(next_nir()), line("1800175"), line(next_nir())).getvalue()
+    response = agent_client.post(
+        "/admin/records/profile/enrol/", {"roster": SimpleUploadedFile("roster.csv", data, "text/csv")}
+    )
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert (report.created, report.rejected, report.notices) == (2, 1, 2)
+    content = response.content.decode()
+    assert "Le NIR compte 15 caractères" in content
+    assert set(TrailEntry.objects.filter(action="enrol").values_list("actor_user_id", flat=True)) == {agent.pk}
+    again = agent_client.post(
+        "/admin/records/profile/enrol/", {"roster": SimpleUploadedFile("roster.csv", data, "text/csv")}
+    )
+    assert (again.context["report"].created, again.context["report"].already_enrolled) == (0, 2)
+
+
+def test_the_roster_upload_refuses_a_file_that_is_not_a_roster_or_too_big__L1(agent_client, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = agent_client.post(
+        "/admin/records/profile/enrol/", {"roster": SimpleUploadedFile("x.csv", b"name,city\nA,B\n", "text/csv")}
+    )
+    assert "Colonnes obligatoires absentes" in response.content.decode()
+    monkeypatch.setattr("records.admin.ENROL_UPLOAD_MAX_BYTES", 10)
+    response = agent_client.post(
+        "/admin/records/profile/enrol/", {"roster": SimpleUploadedFile("x.csv", b"x" * 20, "text/csv")}
+    )
+    assert "enroll_patients" in response.content.decode()
+    assert not Profile.objects.exists()
