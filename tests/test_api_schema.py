@@ -9,6 +9,7 @@ examples per operation (``SCHEMATHESIS_EXAMPLES``), well under a minute.
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,13 @@ def test_every_operation_answers_as_documented(actors, wsgi_app):
 
         check.kind = kind
         check()
+
+
+def test_the_documentation_page_loads_swagger_from_our_static_files(client):
+    """/api/docs/: no CDN and no inline script (the CSP allows neither)."""
+    page = client.get("/api/docs/").content.decode()
+    scripts = re.findall(r"<script([^>]*)>", page)
+    assert scripts and all("src=" in attributes for attributes in scripts)
+    assert all("://" not in attributes for attributes in scripts)
+    assert client.get("/api/docs/?script=").status_code == 200
+    assert client.get("/api/schema/").status_code == 200
