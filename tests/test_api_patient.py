@@ -213,3 +213,13 @@ def test_a_practitioner_token_cannot_use_the_patient_api(personas):
 def test_unknown_api_paths_answer_in_the_error_shape():
     response = APIClient().get("/api/v1/nowhere/")
     assert response.status_code == 404 and error_code(response) == "not_found"
+
+
+def test_patient_document_list_costs_a_constant_number_of_queries(personas, django_assert_num_queries):
+    alice = client_for(personas.alice.user)
+    alice.get(url("api-patient-documents", personas.alice))  # the token's last use is recorded now
+    for size in (1, 8):
+        # token, profile (managed, with treating doctor), count, page, masked categories
+        with django_assert_num_queries(5):
+            response = alice.get(url("api-patient-documents", personas.alice), {"page_size": size})
+        assert len(response.json()["results"]) == size

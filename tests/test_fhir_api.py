@@ -223,3 +223,12 @@ def test_errors_are_operation_outcomes(personas):
     assert outcome_code(client.get("/fhir/DocumentReference/abc")) == "not_found"
     assert outcome_code(client.get("/fhir/DocumentReference", {"patient": "1.f00.forged"})) == "no_match"
     assert client.get(reverse("fhir-documents")).status_code == 400
+
+
+def test_a_patient_id_opened_in_emergency_keeps_its_mode_without_a_new_opening__A7(personas):
+    client = client_for(personas.david)
+    opened = open_handle(client, personas.bernard, mode="bris_de_glace", justification="Malaise en consultation.")
+    before = TrailEntry.objects.filter(profile=personas.bernard, action=Action.OPEN_RECORD).count()
+    bundle = valid(references(client, opened), "Bundle")
+    assert descriptions(bundle) == {"Bilan lipidique"}
+    assert TrailEntry.objects.filter(profile=personas.bernard, action=Action.OPEN_RECORD).count() == before
