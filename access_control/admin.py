@@ -107,7 +107,12 @@ class ReviewAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     actions = ["mark_reviewed"]
 
-    @admin.action(description=_("Marquer comme revu"))
+    def has_change_permission(self, request, obj=None):
+        # The changelist and its action for those allowed to change reviews; never an edit form (the action
+        # is the only way a review changes, and it is traced).
+        return obj is None and super(ReadOnlyAdmin, self).has_change_permission(request)
+
+    @admin.action(description=_("Marquer comme revu"), permissions=["change"])
     def mark_reviewed(self, request, queryset):
         done = 0
         for review in queryset.filter(reviewed_at__isnull=True):

@@ -41,7 +41,7 @@ settings.register_profile("thorough", max_examples=1000, deadline=None, suppress
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 TYPES = ["11502-2", "68599-0", "89233-1", "57833-6", "60593-1", "51969-4", "ATTEST-RESID", "DOCPAT04"]
-PROFESSIONS = ["10", "21", "50", "60", "70"]
+PROFESSIONS = ["10", "21", "40", "50", "60", "70", "80"]
 STATES = [choice.value for choice in Profile.State]
 MODES = ["normal", "bris_de_glace", "centre_15"]
 CATEGORIES = ["cat-a", "cat-b"]
