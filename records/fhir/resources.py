@@ -12,7 +12,7 @@ import base64
 from django.conf import settings
 from django.utils import timezone
 
-from access_control.models import AccessMode, TrailEntry
+from access_control.models import TrailEntry
 from access_control.rules import EMERGENCY_MODES
 
 FHIR_VERSION = "4.0.1"
@@ -81,7 +81,6 @@ def document_reference(document, patient_id: str, *, for_practitioner: bool) -> 
                     "contentType": document.content_type,
                     "url": f"Binary/{document.pk}",
                     "size": document.size,
-                    "hash": base64.b64encode(bytes.fromhex(document.sha256)).decode("ascii"),
                     "title": document.title,
                 }
             }
@@ -129,9 +128,8 @@ def audit_event(entry: TrailEntry, patient_id: str) -> dict:
     }
     if entry.actor_rpps:
         agent["who"]["identifier"] = {"system": RPPS_SYSTEM, "value": f"8{entry.actor_rpps}"}
-        agent["role"] = [{"text": entry.actor_profession}] if entry.actor_profession else []
-        if not agent["role"]:
-            del agent["role"]
+    if entry.actor_profession:
+        agent["role"] = [{"text": entry.actor_profession}]
     if entry.actor_kind == TrailEntry.ActorKind.PRACTITIONER:
         agent["purposeOfUse"] = [{"coding": [purpose]}]
     entity = [{"what": {"reference": f"Patient/{patient_id}"}, "type": {"code": "1", "display": "Person"}}]
@@ -142,9 +140,7 @@ def audit_event(entry: TrailEntry, patient_id: str) -> dict:
         "id": str(entry.pk),
         "type": {"system": DICOM_SYSTEM, "code": "110110", "display": "Patient Record"},
         "subtype": [{"system": ACTION_SYSTEM, "code": entry.action}],
-        "action": _ACTION_CODES.get(
-            entry.action, "U" if entry.actor_kind != TrailEntry.ActorKind.PRACTITIONER else "R"
-        ),
+        "action": _ACTION_CODES.get(entry.action, "U"),
         "recorded": _instant(entry.at),
         "outcome": "0" if entry.outcome == TrailEntry.Outcome.ALLOWED else "4",
         "purposeOfEvent": [{"coding": [purpose, {"system": MODE_SYSTEM, "code": entry.mode}]}],
@@ -152,10 +148,8 @@ def audit_event(entry: TrailEntry, patient_id: str) -> dict:
         "source": {"observer": {"display": "Carnet"}},
         "entity": entity,
     }
-    if entry.justification:
-        resource["outcomeDesc"] = entry.justification if emergency else ""
-        if not resource["outcomeDesc"]:
-            del resource["outcomeDesc"]
+    if emergency and entry.justification:
+        resource["outcomeDesc"] = entry.justification  # A7: the written justification of the break-glass
     return resource
 
 
@@ -262,10 +256,6 @@ def capability_statement(base: str) -> dict:
             }
         ],
     }
-
-
-def emergency_mode(mode: str) -> bool:
-    return mode in (AccessMode.BRIS_DE_GLACE, AccessMode.CENTRE_15)
 
 
 def max_body_bytes() -> int:
