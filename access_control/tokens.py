@@ -217,6 +217,11 @@ class AddressRateThrottle(throttling.SimpleRateThrottle):
     def get_cache_key(self, request, view):
         return f"carnet:throttle:{self.scope}:{self.get_ident(request)}"
 
+    def get_ident(self, request):
+        # REMOTE_ADDR only, as everywhere in Carnet (records.auth.client_address): DRF's default would trust a
+        # client-supplied X-Forwarded-For, and each forged value would get a fresh allowance.
+        return request.META.get("REMOTE_ADDR") or "unknown"
+
 
 class TokenScheme(OpenApiAuthenticationExtension):
     """The token in the OpenAPI schema (drf-spectacular finds extensions once this module is imported)."""
