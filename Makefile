@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format install system-deps migrate seed worker messages check-deploy compose-config bench-quick clean
+.PHONY: run test lint format install system-deps migrate seed worker messages check-deploy compose-config bench-quick clean api-schema api-schema-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,15 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	CARNET_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory api-schema-check
+
+# The OpenAPI description in docs/openapi.yaml: regenerate it, or check it has not drifted from the code.
+api-schema: install
+	CARNET_DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
+api-schema-check: install
+	mkdir -p var && CARNET_DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
+	diff -u docs/openapi.yaml var/openapi.yaml
 
 format: install
 	$(BIN)/ruff format .
