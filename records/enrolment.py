@@ -42,6 +42,7 @@ import logging
 import multiprocessing
 import re
 import secrets
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -803,7 +804,14 @@ def enrol_roster(
                 reject(error)
 
     rows = read_roster(fileobj)  # reads the header now: a bad file fails before any process starts
-    parallel = workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
+    # Forking copies only the calling thread: a process running other threads (a web server, a test session
+    # with a live server) could hand its children locks held forever. The command is single-threaded.
+    parallel = (
+        workers > 1
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and threading.active_count() == 1
+    )
     loader = _ParallelLoader(actor, workers) if parallel else _SerialLoader(actor)
     try:
         for batch in _batches(rows, chunk_rows):
