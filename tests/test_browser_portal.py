@@ -98,13 +98,16 @@ def emailed_code() -> str:
 
 
 def sign_in(tab, email: str, password: str) -> None:
-    """Password, then the code e-mailed to the patient (the live server shares the test's mailbox)."""
+    """Password, then the code e-mailed to the patient (the live server shares the test's mailbox).
+
+    Fields are found by name, not by label, so that the same steps work in French and in English.
+    """
     tab.goto("/connexion/")
-    tab.get_by_label("Adresse électronique").fill(email)
-    tab.get_by_label("Mot de passe").fill(password)
-    tab.get_by_role("button", name="Continuer").click()
-    tab.get_by_label("Code de vérification").fill(emailed_code())
-    tab.get_by_role("button", name="Valider").click()
+    tab.locator('input[name="email"]').fill(email)
+    tab.locator('input[name="password"]').fill(password)
+    tab.locator('main form button[type="submit"]').first.click()
+    tab.locator('input[name="code"]').fill(emailed_code())
+    tab.locator('main form button[type="submit"]:not([name="resend"])').first.click()
     tab.wait_for_url("**/espace/")
 
 
