@@ -5,6 +5,7 @@ fixed single-use backup codes per account) and re-issues Bernard's provisional c
 activated, so the printed logins always work.
 """
 
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -40,6 +41,8 @@ class Command(BaseCommand):
             practitioners = [
                 cast.claire, cast.david, cast.emma, cast.francois, cast.hugo, cast.ines, cast.gilles, cast.julien,
             ]  # fmt: skip
+            # Karim works the lifecycle desk, letters and reviews: the supervisors' rights (records migration 0003).
+            cast.karim.groups.add(*Group.objects.filter(name__in=["Agents", "Superviseurs"]))
             for account in [cast.karim, cast.alice.user, cast.etienne.user, *(p.user for p in practitioners)]:
                 restore_demo_second_factor(account)
             bernard = Profile.objects.get(pk=cast.bernard.pk)
