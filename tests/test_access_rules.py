@@ -224,6 +224,11 @@ def test_blocked_practitioner_sees_same_as_unknown__A5(personas):
         api.open_record(p.hugo, p.denise).message,  # closed: "no such profile" too
         api.open_record(p.hugo, p.camille).message,  # opposed
     }
+    # The block comes before the emergency opt-out: a blocked practitioner is not told about the opt-out.
+    do_block_practitioner(p.etienne, p.hugo, actor=p.etienne.user)
+    blocked_in_emergency = api.open_record(p.hugo, p.etienne, mode="bris_de_glace", justification=JUSTIFICATION)
+    assert blocked_in_emergency.reason == "blocked"
+    refusals.add(blocked_in_emergency.message)
     assert refusals == {str(GENERIC_REFUSAL)}
     assert not api.visible_documents(p.hugo, p.alice).exists()
     assert not api.visible_documents(p.hugo, p.alice, mode="bris_de_glace").exists()
