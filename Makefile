@@ -35,8 +35,9 @@ seed: migrate
 # Web server and a Celery worker (with its beat scheduler) on SQLite, a file-system broker and a file mailbox.
 run: system-deps seed
 	@echo "Carnet: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, mailbox: var/mail/)"
+	@echo "Worker log: var/worker.log — try 'CARNET_DEBUG=1 $(BIN)/python manage.py demo_consultation' for a notice."
 	@CARNET_DEBUG=1 $(BIN)/celery -A config worker --beat --loglevel=WARNING --concurrency=2 \
-		--schedule=var/celerybeat-schedule & worker=$$!; \
+		--schedule=var/celerybeat-schedule >var/worker.log 2>&1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	CARNET_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
