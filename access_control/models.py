@@ -23,9 +23,7 @@ class AccessRule(models.Model):
     class Meta:
         verbose_name = _("règle de la matrice d'accès")
         verbose_name_plural = _("matrice d'accès")
-        constraints = [
-            models.UniqueConstraint(fields=["profession", "document_type"], name="access_rule_unique_pair")
-        ]
+        constraints = [models.UniqueConstraint(fields=["profession", "document_type"], name="access_rule_unique_pair")]
 
     def __str__(self) -> str:
         return f"{self.profession.code} × {self.document_type.code}: {'oui' if self.may_read else 'non'}"
