@@ -88,6 +88,12 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+elif DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DATABASE_SERVER_SIDE_BINDING", True):
+    # psycopg 3 binds parameters on the server and prepares a statement from its 5th execution on a connection:
+    # the access queries are then planned once per connection, not on every call (~1.2 ms each, bench/README.md).
+    # Named prepared statements need a session (a direct connection, or PgBouncer >= 1.21 with
+    # max_prepared_statements); turn this off behind an older transaction-pooling PgBouncer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SILENCED_SYSTEM_CHECKS = ["models.W040"]  # covering indexes are PostgreSQL-only; SQLite is development only
 
