@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from access_control.trail import record_entry
 
-from .models import Notice
+from .models import Notice, PrintBatch
 from .outbox import enqueue_delivery, recipient_channel
 
 
@@ -79,3 +79,22 @@ def do_resend_notice(notice, *, actor) -> Notice:
             target_id = target.pk
             transaction.on_commit(lambda: enqueue_delivery(target_id))
     return target
+
+
+class BatchActionError(ValidationError):
+    """The print batch cannot be marked handed in its current state. Nothing changed."""
+
+
+def do_mark_batch_handed(batch, *, actor) -> PrintBatch:
+    """Record that the staff member ``actor`` handed a closed batch's files to the mail house (N4), once (T1)."""
+    with transaction.atomic():
+        batch = PrintBatch.objects.select_for_update().get(pk=batch.pk)
+        if batch.status != PrintBatch.Status.CLOSED:
+            raise BatchActionError(_("Seul un lot clôturé peut être remis au routeur."), code="not_closed")
+        if batch.handed_at is not None:
+            raise BatchActionError(_("Ce lot a déjà été remis au routeur."), code="already_handed")
+        batch.handed_at = timezone.now()
+        batch.handed_by = actor
+        batch.save(update_fields=["handed_at", "handed_by"])
+        record_entry(profile=None, action="batch_handed", actor=actor, detail=f"batch {batch.pk}")
+    return batch

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from access_control.trail import record_entry
 
-from .actions import NoticeActionError, do_resend_notice
+from .actions import BatchActionError, NoticeActionError, do_mark_batch_handed, do_resend_notice
 from .batches import batch_file_chunks, close_letter_batch, letter_pdf
 from .models import BatchFile, Letter, Notice, PrintBatch
 
@@ -177,13 +177,37 @@ class LetterAdmin(ReadOnlyAdmin):
 
 @admin.register(PrintBatch)
 class PrintBatchAdmin(ReadOnlyAdmin):
-    list_display = ("day", "status", "letter_count", "page_count", "closed_at", "downloads")
-    list_filter = ("status",)
+    list_display = ("day", "status", "letter_count", "page_count", "closed_at", "handed", "downloads")
+    list_filter = ("status", ("handed_at", admin.EmptyFieldListFilter))
+    list_select_related = ("handed_by",)
     ordering = ("-day",)
-    actions = ["close"]
+    actions = ["close", "mark_handed"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("files")
+
+    @admin.display(description=_("remis au routeur"), ordering="handed_at")
+    def handed(self, batch):
+        if batch.handed_at is None:
+            return _("Non")
+        when = timezone.localtime(batch.handed_at)
+        return _("Le %(when)s par %(who)s") % {
+            "when": f"{when:%d/%m/%Y %H:%M}",
+            "who": batch.handed_by.get_full_name() or batch.handed_by.get_username(),
+        }
+
+    @admin.action(description=_("Marquer comme remis au routeur (N4)"), permissions=["close"])
+    def mark_handed(self, request, queryset):
+        done = 0
+        for batch in queryset.order_by("day"):
+            try:
+                do_mark_batch_handed(batch, actor=request.user)
+            except BatchActionError as exc:
+                self.message_user(request, f"{batch.day:%d/%m/%Y} : {' '.join(exc.messages)}", messages.WARNING)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, _("%(n)s lot(s) marqué(s) remis au routeur.") % {"n": done}, messages.SUCCESS)
 
     @admin.display(description=_("fichiers"))
     def downloads(self, batch):
@@ -230,3 +254,21 @@ class PrintBatchAdmin(ReadOnlyAdmin):
             filename=f"carnet-lot-{batch.day:%Y%m%d}.{'pdf' if is_pdf else 'csv'}",
             content_type="application/pdf" if is_pdf else "text/csv; charset=utf-8",
         )
+
+
+@admin.register(BatchFile)
+class BatchFileAdmin(ReadOnlyAdmin):
+    """A closed batch's two files, listed without their content or keys (download from the batch list)."""
+
+    list_display = ("batch", "part", "size")
+    list_filter = ("part",)
+    list_select_related = ("batch",)
+    fields = ("batch", "part", "size")
+    ordering = ("-batch__day", "part")
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may see the print batches may see their files' list (the content stays behind the batch).
+        return super().has_view_permission(request, obj) or request.user.has_perm("notifications.view_printbatch")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)

@@ -1,5 +1,6 @@
 """The notice outbox (N5): one row per thing to tell, written in the transaction of the action it reports."""
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -85,6 +86,16 @@ class PrintBatch(models.Model):
     closed_at = models.DateTimeField(_("clôturé le"), null=True, blank=True)
     letter_count = models.PositiveIntegerField(_("lettres"), default=0)
     page_count = models.PositiveIntegerField(_("pages"), default=0)
+    # N4: when a staff member handed the closed batch's files to the mail house (``do_mark_batch_handed``).
+    handed_at = models.DateTimeField(_("remis au routeur le"), null=True, blank=True)
+    handed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("remis par"),
+    )
 
     class Meta:
         verbose_name = _("lot d'impression")
