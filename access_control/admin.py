@@ -5,12 +5,32 @@ emergency and high-profile accesses as reviewed (A7, A13) through ``do_review_ac
 a patient's decision or the trail itself, shown read-only (T2: the trail is append-only).
 """
 
+from datetime import datetime, time, timedelta
+
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .actions import do_review_access, do_set_access_rule
-from .models import AccessRule, Block, CategoryMask, DocumentCategory, OccupationalAuthorisation, Review, TrailEntry
+from .models import (
+    AccessRule,
+    ApiToken,
+    Block,
+    CategoryMask,
+    DocumentCategory,
+    OccupationalAuthorisation,
+    Review,
+    TrailEntry,
+)
+from .queries import curiosity_report
+from .tokens import do_revoke_token_by_staff
+
+CURIOSITY_DAYS = 30
+CURIOSITY_MAX_ROWS = 500
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -106,6 +126,7 @@ class ReviewAdmin(ReadOnlyAdmin):
     ordering = ("reviewed_at", "created_at")
     show_full_result_count = False
     actions = ["mark_reviewed"]
+    change_list_template = "admin/access_control/review/change_list.html"
 
     def has_change_permission(self, request, obj=None):
         # The changelist and its action for those allowed to change reviews; never an edit form (the action
@@ -123,3 +144,88 @@ class ReviewAdmin(ReadOnlyAdmin):
                 return
             done += 1
         self.message_user(request, _("%(count)d accès revus.") % {"count": done}, messages.SUCCESS)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.curiosity_view)
+        return [path("curiosite/", view, name="access_control_review_curiosity"), *super().get_urls()]
+
+    def curiosity_view(self, request):
+        """Issue 7 item 6: practitioners who open many records and deposit little, or open high-profile ones."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = CuriosityForm(request.GET or None)
+        today = timezone.localdate()
+        start, end = today - timedelta(days=CURIOSITY_DAYS), today
+        min_openings, min_ratio = CuriosityForm.MIN_OPENINGS, CuriosityForm.MIN_RATIO
+        rows = []
+        if form.is_bound and not form.is_valid():
+            pass  # the errors are shown; no report for a bad period
+        else:
+            if form.is_bound:
+                data = form.cleaned_data
+                start, end = data["since"] or start, data["until"] or end
+                min_openings = data["min_openings"] if data["min_openings"] is not None else min_openings
+                min_ratio = data["min_ratio"] if data["min_ratio"] is not None else min_ratio
+            since = timezone.make_aware(datetime.combine(start, time.min))
+            until = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
+            rows = list(
+                curiosity_report(since, until, min_openings=min_openings, min_ratio=min_ratio)[:CURIOSITY_MAX_ROWS]
+            )
+        if not form.is_bound:
+            form = CuriosityForm(
+                initial={"since": start, "until": end, "min_openings": min_openings, "min_ratio": min_ratio}
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Rapport de curiosité"),
+            "form": form,
+            "rows": rows,
+            "since": start,
+            "until": end,
+            "min_openings": min_openings,
+            "min_ratio": min_ratio,
+            "max_rows": CURIOSITY_MAX_ROWS,
+        }
+        return TemplateResponse(request, "admin/access_control/curiosity_report.html", context)
+
+
+class CuriosityForm(forms.Form):
+    MIN_OPENINGS = 20
+    MIN_RATIO = 10.0
+
+    since = forms.DateField(label=_("Du"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("Au (inclus)"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    min_openings = forms.IntegerField(label=_("Consultations au moins"), required=False, min_value=1)
+    min_ratio = forms.FloatField(label=_("Consultations par dépôt au moins"), required=False, min_value=0)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise ValidationError(_("La date de début doit précéder la date de fin."), code="period")
+        return data
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """API tokens, read-only; the secret's digest is never shown. Staff may revoke a token (traced, T1)."""
+
+    list_display = ("user", "name", "scope", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("scope", ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("user",)
+    search_fields = ("=prefix", "=user__username")
+    fields = ("user", "name", "scope", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
+    ordering = ("-created_at", "-pk")
+    show_full_result_count = False
+    actions = ["revoke"]
+
+    def has_revoke_permission(self, request):
+        return request.user.is_active and request.user.is_staff and self.has_view_permission(request)
+
+    @admin.action(description=_("Révoquer les jetons sélectionnés"), permissions=["revoke"])
+    def revoke(self, request, queryset):
+        done = 0
+        for token in queryset.filter(revoked_at__isnull=True).select_related("user").order_by("pk"):
+            do_revoke_token_by_staff(token, actor=request.user)
+            done += 1
+        self.message_user(request, _("%(count)d jeton(s) révoqué(s).") % {"count": done}, messages.SUCCESS)

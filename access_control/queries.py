@@ -4,9 +4,11 @@ The actor's name and profession are snapshots stored on each entry (T1), so no l
 per row. Reading the trail is not itself one of the traced actions of T1; views that show it may trace it.
 """
 
-from django.db.models import Case, F, QuerySet, When
+from django.db.models import Case, Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Cast, Greatest
 
-from .models import TrailEntry
+from .models import Review, TrailEntry
+from .rules import Action
 
 
 def trail_for_patient(profile, *, as_legal_representative: bool = False) -> QuerySet[TrailEntry]:
@@ -46,4 +48,48 @@ def own_actions(practitioner) -> QuerySet:
             shown_document_id=Case(When(outcome=allowed, then=F("document_id")), default=None),
         )
         .values("id", "at", "action", "mode", "outcome", "shown_profile_id", "shown_document_id")
+    )
+
+
+def curiosity_report(since, until, *, min_openings: int = 20, min_ratio: float = 10.0) -> QuerySet:
+    """Practitioners to look at for the period [since, until) (issue 7, A13): one aggregate query, as dicts.
+
+    A practitioner is listed when their allowed record openings are unusually many relative to their deposits
+    (``openings >= min_openings`` and ``openings / max(deposits, 1) >= min_ratio``), or when they opened a
+    high-profile profile (an opening that raised an A13 review). Rows hold the practitioner's name, profession
+    and RPPS and the counts only: no patient is named. Sorted by ratio, then openings, highest first.
+    """
+    allowed = TrailEntry.Outcome.ALLOWED
+    opening = Q(action=Action.OPEN_RECORD, outcome=allowed)
+    high_profile = Exists(Review.objects.filter(trail_entry_id=OuterRef("pk"), kind=Review.Kind.HIGH_PROFILE))
+    return (
+        TrailEntry.objects.filter(
+            at__gte=since,
+            at__lt=until,
+            actor_practitioner__isnull=False,
+            action__in=[Action.OPEN_RECORD, Action.DEPOSIT],
+        )
+        .order_by()
+        .values(
+            "actor_practitioner_id",
+            "actor_practitioner__rpps",
+            "actor_practitioner__title",
+            "actor_practitioner__first_name",
+            "actor_practitioner__last_name",
+            "actor_practitioner__profession__label_fr",
+        )
+        .annotate(
+            openings=Count("pk", filter=opening),
+            deposits=Count("pk", filter=Q(action=Action.DEPOSIT, outcome=allowed)),
+            high_profile_openings=Count("pk", filter=opening & Q(high_profile)),
+        )
+        .annotate(ratio=Cast("openings", FloatField()) / Cast(Greatest("deposits", Value(1)), FloatField()))
+        .annotate(
+            unusual=Case(
+                When(Q(openings__gte=min_openings, ratio__gte=min_ratio), then=Value(True)),
+                default=Value(False),
+            )
+        )
+        .filter(Q(unusual=True) | Q(high_profile_openings__gt=0))
+        .order_by("-ratio", "-openings", "actor_practitioner__rpps")
     )

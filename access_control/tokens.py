@@ -118,6 +118,23 @@ def do_revoke_token(token: ApiToken, *, actor) -> ApiToken:
     return token
 
 
+def do_revoke_token_by_staff(token: ApiToken, *, actor) -> ApiToken:
+    """Revoke any account's token on a staff member's decision (admin), traced with the staff member (T1).
+
+    Idempotent: an already revoked token is left as it was, and nothing is traced.
+    """
+    from .trail import record_entry
+
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            record_entry(profile=None, action="api_token_revoked", actor=actor, detail=f"token {token.pk}")
+            logger.info("API token %s revoked by staff user %s.", token.pk, actor.pk)
+    return token
+
+
 def tokens_of(user):
     """The user's tokens, newest first, revoked and expired ones included (the list shows their state)."""
     return ApiToken.objects.filter(user_id=user.pk).order_by("-created_at", "-pk")
