@@ -158,23 +158,20 @@ class ReviewAdmin(ReadOnlyAdmin):
         start, end = today - timedelta(days=CURIOSITY_DAYS), today
         min_openings, min_ratio = CuriosityForm.MIN_OPENINGS, CuriosityForm.MIN_RATIO
         rows = []
-        if form.is_bound and not form.is_valid():
-            pass  # the errors are shown; no report for a bad period
-        else:
-            if form.is_bound:
-                data = form.cleaned_data
-                start, end = data["since"] or start, data["until"] or end
-                min_openings = data["min_openings"] if data["min_openings"] is not None else min_openings
-                min_ratio = data["min_ratio"] if data["min_ratio"] is not None else min_ratio
+        valid = not form.is_bound or form.is_valid()  # a bad period shows its errors and no report
+        if form.is_bound and valid:
+            data = form.cleaned_data
+            start, end = data["since"] or start, data["until"] or end
+            min_openings = data["min_openings"] if data["min_openings"] is not None else min_openings
+            min_ratio = data["min_ratio"] if data["min_ratio"] is not None else min_ratio
+        if valid:
             since = timezone.make_aware(datetime.combine(start, time.min))
             until = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
-            rows = list(
-                curiosity_report(since, until, min_openings=min_openings, min_ratio=min_ratio)[:CURIOSITY_MAX_ROWS]
-            )
+            report = curiosity_report(since, until, min_openings=min_openings, min_ratio=min_ratio)
+            rows = list(report[:CURIOSITY_MAX_ROWS])
         if not form.is_bound:
-            form = CuriosityForm(
-                initial={"since": start, "until": end, "min_openings": min_openings, "min_ratio": min_ratio}
-            )
+            initial = {"since": start, "until": end, "min_openings": min_openings, "min_ratio": min_ratio}
+            form = CuriosityForm(initial=initial)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
