@@ -37,3 +37,13 @@ def test_seed_demo_is_idempotent_and_prints_the_logins():
     assert "demo-0001" in text
     karim = User.objects.get(username="karim.benali")
     assert set(karim.groups.values_list("name", flat=True)) == {"Agents", "Superviseurs"}
+
+
+def test_supervisors_may_view_api_tokens_and_agents_may_not():
+    from django.contrib.auth.models import Group
+
+    def codenames(name: str) -> set[str]:
+        return set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
+
+    assert "view_apitoken" in codenames("Superviseurs")
+    assert "view_apitoken" not in codenames("Agents")
