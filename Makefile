@@ -56,7 +56,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	CARNET_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	CARNET_DEBUG=1 DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory api-schema-check
 
 # The OpenAPI description in docs/openapi.yaml: regenerate it, or check it has not drifted from the code.
