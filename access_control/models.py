@@ -26,7 +26,8 @@ class AccessRule(models.Model):
         constraints = [models.UniqueConstraint(fields=["profession", "document_type"], name="access_rule_unique_pair")]
 
     def __str__(self) -> str:
-        return f"{self.profession.code} × {self.document_type.code}: {'oui' if self.may_read else 'non'}"
+        may_read = _("oui") if self.may_read else _("non")
+        return f"{self.profession.code} × {self.document_type.code}: {may_read}"
 
 
 class Block(models.Model):
@@ -44,7 +45,7 @@ class Block(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"blocage #{self.pk}"
+        return f"{self._meta.verbose_name} #{self.pk}"
 
 
 class DocumentCategory(models.Model):
@@ -74,7 +75,7 @@ class CategoryMask(models.Model):
         constraints = [models.UniqueConstraint(fields=["profile", "category"], name="category_mask_unique")]
 
     def __str__(self) -> str:
-        return f"masquage de catégorie #{self.pk}"
+        return f"{self._meta.verbose_name} #{self.pk}"
 
 
 class OccupationalAuthorisation(models.Model):
@@ -92,7 +93,7 @@ class OccupationalAuthorisation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"autorisation #{self.pk}"
+        return f"{self._meta.verbose_name} #{self.pk}"
 
 
 class TrailEntry(models.Model):
