@@ -15,7 +15,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from .models import Notice
@@ -74,6 +74,65 @@ def _window_start(now):
 _DEAD = {Notice.Status.FAILED, Notice.Status.UNDELIVERABLE}
 
 
+_upsert_sql: dict[str, tuple[str, list, list]] = {}
+
+
+def _get_or_create_locked(
+    dedupe_key: str, defaults: dict, *, trail_entry=None, folded: bool = False
+) -> tuple[Notice, bool, bool]:
+    """The notice with this key, locked, created from ``defaults`` if there is none: ``(notice, created, linked)``.
+
+    PostgreSQL: one statement — ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (the no-op update locks an
+    existing row like ``select_for_update``) and, when the notice is the one ``queue_notice`` keeps (new, not
+    folded, or not dead), the link to ``trail_entry`` — instead of a select, a savepoint, an insert, its release
+    and the link. Elsewhere ``get_or_create`` on a locked queryset, and ``linked`` is False (the caller links).
+    """
+    using = Notice.objects.db
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        notice, created = Notice.objects.select_for_update().get_or_create(dedupe_key=dedupe_key, defaults=defaults)
+        return notice, created, False
+    if using not in _upsert_sql:
+        quote = connection.ops.quote_name
+        fields = [f for f in Notice._meta.concrete_fields if not f.primary_key]
+        key = quote(Notice._meta.get_field("dedupe_key").column)
+        through = Notice.trail_entries.through._meta
+        link_columns = (quote(through.get_field("notice").column), quote(through.get_field("trailentry").column))
+        returned = ", ".join(quote(f.column) for f in Notice._meta.concrete_fields)
+        status = quote(Notice._meta.get_field("status").column)
+        sql = (
+            f"WITH n AS (INSERT INTO {quote(Notice._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({key}) DO UPDATE SET {key} = EXCLUDED.{key} "
+            f"RETURNING {returned}, (xmax = 0) AS carnet_created), "
+            f"link AS (INSERT INTO {quote(through.db_table)} ({', '.join(link_columns)}) "
+            f"SELECT n.id, %s FROM n WHERE %s::bigint IS NOT NULL "
+            f"AND (n.carnet_created OR NOT %s OR n.{status} NOT IN ({', '.join(['%s'] * len(_DEAD))})) "
+            f"ON CONFLICT DO NOTHING) "
+            f"SELECT {returned}, carnet_created FROM n"
+        )
+        _upsert_sql[using] = (sql, fields, [f.get_col(Notice._meta.db_table) for f in Notice._meta.concrete_fields])
+    sql, fields, cols = _upsert_sql[using]
+    notice = Notice(dedupe_key=dedupe_key, **defaults)
+    params = [f.get_db_prep_save(f.pre_save(notice, True), connection) for f in fields]
+    entry_id = trail_entry.pk if trail_entry is not None else None
+    params += [entry_id, entry_id, folded, *sorted(_DEAD)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    *values, created = rows[0]
+    compiler = Notice.objects.none().query.get_compiler(using)
+    converters = compiler.get_converters(cols)
+    if converters:
+        values = next(iter(compiler.apply_converters([values], converters)))
+    found = Notice.from_db(using, [f.attname for f in Notice._meta.concrete_fields], list(values))
+    if created:  # what save() leaves on a new instance: the related objects given in ``defaults``
+        for name in ("profile", "practitioner", "recipient_practitioner"):
+            if defaults.get(name) is not None:
+                Notice._meta.get_field(name).set_cached_value(found, defaults[name])
+    linked = entry_id is not None and (created or not folded or found.status not in _DEAD)
+    return found, bool(created), linked
+
+
 def queue_notice(
     profile,
     kind: str,
@@ -120,11 +179,11 @@ def queue_notice(
     }
     key = dedupe_key
     for follow_up in range(2, 100):
-        notice, created = Notice.objects.select_for_update().get_or_create(dedupe_key=key, defaults=defaults)
+        notice, created, linked = _get_or_create_locked(key, defaults, trail_entry=trail_entry, folded=folded)
         if created or not folded or notice.status not in _DEAD:
             break
         key = f"{dedupe_key}:{follow_up}"
-    if trail_entry is not None:
+    if trail_entry is not None and not linked:
         notice.trail_entries.add(trail_entry)
     if created and status == Notice.Status.PENDING:
         notice_id = notice.pk
