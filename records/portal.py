@@ -16,7 +16,6 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -24,8 +23,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.http import urlencode
 
-from access_control.api import documents_visible_to_patient, profiles_managed_by
-from records.models import Document
+from access_control.api import documents_visible_to_patient, pending_holds_for_patient, profiles_managed_by
 
 from .account_actions import do_trace_denied_document
 from .auth import client_address, patient_required
@@ -203,14 +201,4 @@ def pending_holds_count(request) -> int:
     The patient learns of a hold only once the 14-day reminder was sent (A8); before that, and under the
     minor's secret for a representative (A9), nothing is said. Only a count: the document stays hidden.
     """
-    now = timezone.now()
-    held = Document.objects.filter(
-        profile_id=request.current_profile.pk,
-        held_until__gt=now,
-        hold_released_at__isnull=True,
-        hold_reminder_sent_at__isnull=False,
-        deleted_at__isnull=True,
-    )
-    if request.acting_as_representative:
-        held = held.filter(Q(hidden_from_representatives=False))
-    return held.count()
+    return pending_holds_for_patient(request.user, request.current_profile).count()

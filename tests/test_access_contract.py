@@ -1,7 +1,7 @@
 """The one-door rule (house style 2): only access_control reads documents for a practitioner.
 
 Every practitioner-facing module (all of practitioners/, notifications/ and config/) and every view, serializer,
-form and admin module of records/ is scanned for a direct query of ``records.Document``: its managers, the
+form and admin module of records/ (and its portal helpers, records/portal.py) is scanned for a direct query of ``records.Document``: its managers, the
 reverse accessor ``profile.documents``, or ``apps.get_model("records", "Document")``. Such a query belongs in
 ``access_control.api`` (what an actor may see), ``records.actions`` / ``records.storage`` / the actions of
 access_control (writes), never in a page.
@@ -27,7 +27,7 @@ def _scanned_files() -> list[Path]:
     for path in (ROOT / "records").rglob("*.py"):
         if "migrations" in path.parts:
             continue
-        if PAGE_MODULE.match(path.name) or "views" in path.parts or "api" in path.parts:
+        if PAGE_MODULE.match(path.name) or path.name == "portal.py" or "views" in path.parts or "api" in path.parts:
             files.append(path)
     return sorted(files)
 
