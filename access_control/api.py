@@ -352,20 +352,23 @@ def open_record(
     return Decision(allowed=True, reason="", trail_entry=entry)
 
 
-# A practitioner id no real row has: the visibility condition is compiled once per mode and database vendor with
-# it, and the real id is put in its parameter slots on each call (building and compiling the nested EXISTS cost
-# ~4.5 ms of Python a call, bench/README.md).
+# Ids no real row has: the visibility condition is compiled once per mode and database vendor with them, and the
+# real ids are put in their parameter slots on each call (building and compiling the nested EXISTS cost ~4.5 ms of
+# Python a call, bench/README.md).
 _PRACTITIONER_SLOT = -(2**62) + 7
-_visibility_sql: dict[tuple[str, str], tuple[str, tuple, tuple[int, ...]]] = {}
+_PROFILE_SLOT = -(2**62) + 11
+_visibility_sql: dict[tuple[str, str], tuple[str, tuple, tuple[int, ...], tuple[int, ...]]] = {}
 
 
-def _visibility_conditions(practitioner_id: int, mode: str) -> list:
-    """What makes a document of the filtered profile visible to the practitioner, as ORM conditions.
+def _visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> list:
+    """What makes a document of the profile visible to the practitioner, as ORM conditions (the caller filters
+    the documents on ``profile_id``).
 
     Correlated on the document's columns only (no join in the outer query), so the compiled SQL can be reused
-    inside any ``Document`` queryset.
+    inside any ``Document`` queryset. Whether the practitioner is the treating doctor does not depend on the
+    document: PostgreSQL evaluates it once per query.
     """
-    treating = Profile.objects.filter(pk=OuterRef("profile_id"), treating_doctor_id=practitioner_id)
+    treating = Profile.objects.filter(pk=profile_id, treating_doctor_id=practitioner_id)
     privileged = Q(author_practitioner_id=practitioner_id) | Exists(treating)  # A4, A6
     return [
         Exists(_openable_profiles(practitioner_id, mode).filter(pk=OuterRef("profile_id"))),
@@ -386,22 +389,27 @@ def _visibility_conditions(practitioner_id: int, mode: str) -> list:
     ]
 
 
-def _visibility(practitioner_id: int, mode: str, using: str) -> RawSQL:
+def _visibility(practitioner_id: int, profile_id: int, mode: str, using: str) -> RawSQL:
     """``_visibility_conditions`` as one SQL condition, compiled once per mode and vendor."""
     vendor = connections[using].vendor
     compiled = _visibility_sql.get((vendor, mode))
     if compiled is None:
-        query = Document.objects.filter(*_visibility_conditions(_PRACTITIONER_SLOT, mode)).query
+        query = Document.objects.filter(*_visibility_conditions(_PRACTITIONER_SLOT, _PROFILE_SLOT, mode)).query
         if any(count for alias, count in query.alias_refcount.items() if alias != query.base_table):
             # the reused SQL may only name the document table itself
             raise AssertionError("The visibility condition must not join the outer query.")
         sql, params = query.get_compiler(using).compile(query.where)
-        slots = tuple(i for i, value in enumerate(params) if type(value) is int and value == _PRACTITIONER_SLOT)
-        compiled = _visibility_sql[(vendor, mode)] = (sql, tuple(params), slots)
-    sql, params, slots = compiled
+        practitioner_slots, profile_slots = (
+            tuple(i for i, value in enumerate(params) if type(value) is int and value == slot)
+            for slot in (_PRACTITIONER_SLOT, _PROFILE_SLOT)
+        )
+        compiled = _visibility_sql[(vendor, mode)] = (sql, tuple(params), practitioner_slots, profile_slots)
+    sql, params, practitioner_slots, profile_slots = compiled
     params = list(params)
-    for i in slots:
+    for i in practitioner_slots:
         params[i] = practitioner_id
+    for i in profile_slots:
+        params[i] = profile_id
     return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611 -- SQL compiled by the ORM, values bound
 
 
@@ -417,7 +425,7 @@ def visible_documents(practitioner: Practitioner, profile: Profile, *, mode: str
     documents = Document.objects.all()
     return (
         documents.filter(
-            _visibility(practitioner.pk, mode, documents.db),
+            _visibility(practitioner.pk, profile.pk, mode, documents.db),
             profile_id=profile.pk,
             deleted_at__isnull=True,  # A10
         )

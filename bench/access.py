@@ -387,8 +387,9 @@ class Floor:
         from access_control.models import TrailEntry
         from notifications.models import Notice
 
-        # psycopg prepares a statement server-side from its 5th execution (no planning afterwards); Django's
-        # default client-side binding never does. The unprepared floor isolates that difference.
+        # psycopg prepares a statement server-side from its 5th execution (no planning afterwards), as Carnet's
+        # settings do by default; Django's client-side binding (DATABASE_SERVER_SIDE_BINDING=0) never does. The
+        # unprepared floor isolates that difference.
         self.conn = psycopg.connect(url, prepare_threshold=5 if prepared else None)
         self.trail_model, self.notice_model = TrailEntry, Notice
 
@@ -633,9 +634,9 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="keep an already loaded database of that size")
     parser.add_argument("--seed", type=int, default=20261129)
     parser.add_argument(
-        "--prepared",
+        "--client-binding",
         action="store_true",
-        help="run ours with server-side binding and prepared statements (OPTIONS prepare_threshold=5)",
+        help="run ours with Django's client-side binding (as with DATABASE_SERVER_SIDE_BINDING=0: no prepared statements)",
     )
     args = parser.parse_args()
     documents = 100_000 if args.quick and args.documents == 1_000_000 else args.documents
@@ -652,10 +653,11 @@ def main() -> int:
     import django
 
     django.setup()
-    if args.prepared:
+    if args.client_binding:
         from django.conf import settings
 
-        settings.DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
+        for option in ("server_side_binding", "prepare_threshold"):
+            settings.DATABASES["default"].get("OPTIONS", {}).pop(option, None)
     import psycopg
     from django.core.management import call_command
 
