@@ -54,7 +54,7 @@ from .rules import (
     profile_denial,
     record_denial,
 )
-from .trail import record_entry
+from .trail import chain_lock_call, record_entry
 
 # How long an allowed opening of a record lets the practitioner open its documents in the same mode.
 OPENING_VALIDITY = timedelta(hours=12)
@@ -117,6 +117,7 @@ def _facts(practitioner: Practitioner, profile: Profile) -> RecordFacts:
 
 
 _record_facts_sql: dict[str, tuple[str, list]] = {}
+_FACTS_FROM = " /* facts */ FROM "  # where the outer SELECT list ends (subqueries have their own FROM)
 
 
 def _record_facts_statement(using: str) -> tuple[str, list]:
@@ -146,23 +147,31 @@ def _record_facts_statement(using: str) -> tuple[str, list]:
             f"EXISTS(SELECT 1 FROM {block} b WHERE b.profile_id = pf.id AND b.practitioner_id = pr.id), "  # A5
             f"EXISTS(SELECT 1 FROM {occupational} o WHERE o.profile_id = pf.id AND o.practitioner_id = pr.id), "  # A3
             f"EXISTS(SELECT 1 FROM {rule} r WHERE r.profession_id = pr.profession_id AND r.may_read) "  # A2
-            f"FROM {table[Practitioner]} pr JOIN {table[models[1][0]]} pn ON pn.id = pr.profession_id "
+            f"{_FACTS_FROM}{table[Practitioner]} pr JOIN {table[models[1][0]]} pn ON pn.id = pr.profession_id "
             f"LEFT JOIN {table[Profile]} pf ON pf.id = %s WHERE pr.id = %s"
         )
         _record_facts_sql[vendor] = (sql, cols)
     return _record_facts_sql[vendor]
 
 
-def _practitioner_and_profile(practitioner_id: int, profile_id: int | None) -> tuple[Practitioner, Profile | None]:
+def _practitioner_and_profile(
+    practitioner_id: int, profile_id: int | None, *, lock_chain: bool = False
+) -> tuple[Practitioner, Profile | None]:
     """The actor as the database has it now (A1) and the profile annotated like ``_with_facts``, one round trip.
 
     ``None`` for a profile that no longer exists. The profile's treating doctor is loaded on first use.
+    ``lock_chain`` (PostgreSQL only): the same statement takes the lock of the profile's trail chain (T2).
     """
     using = Profile.objects.db
     sql, cols = _record_facts_statement(using)
+    params = [profile_id, practitioner_id]
+    if lock_chain:  # the lock call is the last column of the outer SELECT list, whose values come first
+        call, lock_params = chain_lock_call(profile_id)
+        sql = sql.replace(_FACTS_FROM, f", {call}{_FACTS_FROM}", 1)
+        params = [*lock_params, *params]
     compiler = Profile.objects.none().query.get_compiler(using)
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, [profile_id, practitioner_id])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
         raise Practitioner.DoesNotExist("Practitioner matching query does not exist.")
@@ -174,7 +183,7 @@ def _practitioner_and_profile(practitioner_id: int, profile_id: int | None) -> t
     for model in (Practitioner, profession_model, Profile):
         fields = model._meta.concrete_fields
         instances.append([next(values) for _ in fields])
-    blocked, occupational_authorised, profession_authorised = (bool(value) for value in values)
+    blocked, occupational_authorised, profession_authorised = (bool(value) for value in list(values)[:3])
     practitioner = Practitioner.from_db(using, [f.attname for f in Practitioner._meta.concrete_fields], instances[0])
     profession = profession_model.from_db(
         using, [f.attname for f in profession_model._meta.concrete_fields], instances[1]
@@ -306,7 +315,9 @@ def open_record(
     check_mode(mode)
     justification = (justification or "").strip()
     with transaction.atomic():
-        practitioner, current = _practitioner_and_profile(practitioner.pk, profile.pk)
+        # PostgreSQL: the facts query also takes the profile chain's lock (T2), one round trip less.
+        chain_locked = connections[Profile.objects.db].vendor == "postgresql"
+        practitioner, current = _practitioner_and_profile(practitioner.pk, profile.pk, lock_chain=chain_locked)
         if current is None:  # purged meanwhile: nothing to open
             reason = Reason.PROFILE_STATE
         else:
@@ -325,6 +336,7 @@ def open_record(
             reason=reason,
             justification=justification,
             client_address=client_address,
+            chain_locked=chain_locked and current is not None,  # a purged profile's entry goes to the null chain
         )
         if reason:
             return Decision(allowed=False, reason=reason, trail_entry=entry, message=str(message_for(reason)))

@@ -61,15 +61,26 @@ def entry_hash(entry: TrailEntry) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _lock_chain_tail(profile_id: int | None) -> tuple[int, str] | None:
+def chain_lock_call(profile_id: int | None) -> tuple[str, list]:
+    """The SQL call (and its parameters) that takes the chain's transaction-scoped advisory lock (PostgreSQL).
+
+    A caller may run it inside one of its own statements, then pass ``chain_locked=True`` to ``record_entry``
+    in the same transaction (``access_control.api.open_record`` does, saving a round trip).
+    """
+    # The two-int4 form keeps our keys apart from one-bigint locks; ids past 2**31 share a key with a smaller
+    # one, which only serialises two chains needlessly.
+    return "pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, (profile_id or 0) % 2**31]
+
+
+def _lock_chain_tail(profile_id: int | None, *, locked: bool = False) -> tuple[int, str] | None:
     """Serialise the chain's writers, then read its last (seq, hash). Raw SQL: this runs on every traced read."""
     table = TrailEntry._meta.db_table
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The two-int4 form keeps our keys apart from one-bigint locks; ids past 2**31 share a key with a
-            # smaller one, which only serialises two chains needlessly. The tail is read by the next statement,
-            # whose snapshot (READ COMMITTED) is taken after the lock is held: it sees the previous writer's row.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, (profile_id or 0) % 2**31])
+        if connection.vendor == "postgresql" and not locked:
+            # The tail is read by the next statement, whose snapshot (READ COMMITTED) is taken after the lock is
+            # held: it sees the previous writer's row.
+            call, params = chain_lock_call(profile_id)
+            cursor.execute(f"SELECT {call}", params)
         if profile_id is None:
             cursor.execute(f"SELECT seq, hash FROM {table} WHERE profile_id IS NULL ORDER BY seq DESC LIMIT 1")  # noqa: S608
         else:
@@ -121,12 +132,17 @@ def record_entry(
     justification: str = "",
     detail: str = "",
     client_address: str | None = None,
+    chain_locked: bool = False,
 ) -> TrailEntry:
-    """Append one entry to the profile's chain. Must run inside the action's transaction."""
+    """Append one entry to the profile's chain. Must run inside the action's transaction.
+
+    ``chain_locked``: the caller already ran ``chain_lock_call(profile.pk)`` in this transaction, in an earlier
+    statement (so this one's snapshot sees the previous writer's entry).
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_entry must be called inside the action's transaction (rule T1).")
     profile_id = profile.pk if profile is not None else None
-    last = _lock_chain_tail(profile_id)
+    last = _lock_chain_tail(profile_id, locked=chain_locked)
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = TrailEntry(
         at=timezone.now(),

@@ -17,10 +17,10 @@ from records.models import Document, DocumentType, Profile, User
 TYPES = ["11502-2", "68599-0", "57833-6", "11488-4", "DOCPAT04"]
 
 # open_record + listing, inside the test's transaction (hence the savepoints). PostgreSQL: savepoint, practitioner
-# and profile with its facts (one query), chain lock (advisory, PostgreSQL only), chain tail, entry; the notice
+# and profile with its facts (one query, which also takes the chain's advisory lock), chain tail, entry; the notice
 # (PostgreSQL: one upsert that also links it to the entry; SQLite: get, savepoint, insert, release, link); release;
 # the listing (one query, everything joined).
-RECORD_AND_LISTING = {"postgresql": 8, "sqlite": 11}
+RECORD_AND_LISTING = {"postgresql": 7, "sqlite": 11}
 # open_document: savepoint, the document's profile, practitioner and facts (one query), current opening, the
 # document, chain lock, chain tail, entry, release.
 ONE_DOCUMENT = {"postgresql": 9, "sqlite": 8}
