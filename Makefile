@@ -72,7 +72,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 messages: install
-	cd $(CURDIR) && $(BIN)/python manage.py makemessages -l en -l fr --ignore=.venv --ignore=var
+	$(BIN)/python manage.py makemessages -l en --ignore=.venv --ignore=var --ignore=tests --ignore=bench --no-obsolete
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 check-deploy: install

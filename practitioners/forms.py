@@ -12,6 +12,7 @@ from records import content_types, storage
 from records.auth import check_practitioner_password
 from records.crypto import CHUNK_SIZE
 from records.identifiers import NIRField
+from records.labels import localized_label
 from records.lifecycle import is_minor
 from records.models import Document, DocumentType
 from records.storage import RejectedFile
@@ -76,7 +77,7 @@ CHECKBOX_TEMPLATE = "practitioners/_checkbox_field.html"
 
 class DocumentTypeField(forms.ModelChoiceField):
     def label_from_instance(self, obj) -> str:
-        return obj.label_fr
+        return localized_label(obj)
 
 
 DATE_ERRORS = {"invalid": _("Saisissez une date valide, par exemple 12/03/1985.")}
