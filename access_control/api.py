@@ -373,8 +373,7 @@ _visibility_sql: dict[tuple[str, str], tuple[str, tuple, tuple[int, ...], tuple[
 
 
 def _visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> list:
-    """What makes a document of the profile visible to the practitioner, as ORM conditions (the caller filters
-    the documents on ``profile_id``).
+    """The documents of the profile that the practitioner may see, as ORM conditions.
 
     Correlated on the document's columns only (no join in the outer query), so the compiled SQL can be reused
     inside any ``Document`` queryset. Whether the practitioner is the treating doctor does not depend on the
@@ -383,6 +382,7 @@ def _visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> 
     treating = Profile.objects.filter(pk=profile_id, treating_doctor_id=practitioner_id)
     privileged = Q(author_practitioner_id=practitioner_id) | Exists(treating)  # A4, A6
     return [
+        Q(profile_id=profile_id, deleted_at__isnull=True),  # A10
         Exists(_openable_profiles(practitioner_id, mode).filter(pk=OuterRef("profile_id"))),
         Exists(
             AccessRule.objects.filter(
@@ -436,11 +436,7 @@ def visible_documents(practitioner: Practitioner, profile: Profile, *, mode: str
     check_mode(mode)
     documents = Document.objects.all()
     return (
-        documents.filter(
-            _visibility(practitioner.pk, profile.pk, mode, documents.db),
-            profile_id=profile.pk,
-            deleted_at__isnull=True,  # A10
-        )
+        documents.filter(_visibility(practitioner.pk, profile.pk, mode, documents.db))
         .select_related("document_type", "author_practitioner__profession")
         .order_by("-deposited_at", "-pk")
     )
