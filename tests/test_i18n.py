@@ -207,3 +207,13 @@ def test_a_signed_in_patients_pages_show_reference_labels_in_english(client, per
     documents = _text(client.get("/documents/"))
     assert "CR ou fiche de consultation ou de visite" in documents and "Médecin" in documents
     assert "Dépôt d'un document : " in _text(client.get("/trace/"))
+
+
+def test_language_switcher_names_each_language_in_itself(client):
+    """Whatever the page's language, the buttons read "Français" and "English" (a reader must find their own)."""
+    for language in ("fr", "en"):
+        client.cookies["django_language"] = language
+        html = client.get("/").content.decode()
+        assert 'lang="fr"' in html and ">Français</button>" in html
+        assert 'lang="en"' in html and ">English</button>" in html
+        assert "Anglais" not in html
