@@ -114,7 +114,9 @@ def test_smtp_down_retries_then_delivers_when_back__N5(alice, david, start_worke
         (message,) = server.mailbox.wait_for(1, timeout=30)
         wait_until(lambda: _status(notice) == Notice.Status.SENT, message="the notice marked sent")
         assert message["To"] == "alice.martin@example.org"
-        assert Notice.objects.get(pk=notice.pk).attempts >= 3
+        # At least one refused attempt, then the one that got through. (The claim counts the attempt, so the
+        # second attempt may be the one that finds the relay back: >= 2, not >= 3.)
+        assert Notice.objects.get(pk=notice.pk).attempts >= 2
     finally:
         server.stop()
 
