@@ -1,6 +1,7 @@
 """Shared test configuration: real PostgreSQL when DATABASE_URL is set (CI), fast hashing, no network."""
 
 import pytest
+from django.utils import translation
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +18,10 @@ def _test_settings(settings, tmp_path):
     settings.CARNET_MASTER_KEY = "test1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
     settings.SECURE_SSL_REDIRECT = False
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Each test starts in the default language, whatever a previous test (or request) activated.
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 pytest_plugins = ["tests.browser"]
