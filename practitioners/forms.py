@@ -11,6 +11,7 @@ from access_control.models import AccessMode
 from records import content_types, storage
 from records.auth import check_practitioner_password
 from records.crypto import CHUNK_SIZE
+from records.forms import PasswordSignInForm
 from records.identifiers import NIRField
 from records.labels import localized_label
 from records.lifecycle import is_minor
@@ -18,32 +19,19 @@ from records.models import Document, DocumentType
 from records.storage import RejectedFile
 
 
-class PractitionerLoginForm(forms.Form):
-    """RPPS number or e-mail address, and password; ``clean`` sets ``self.user`` (suspension checked)."""
+class PractitionerLoginForm(PasswordSignInForm):
+    """RPPS number or e-mail address, and password (suspension checked by the door)."""
 
+    identifier_field = "identifier"
     identifier = forms.CharField(
         label=_("Numéro RPPS ou adresse électronique"),
         max_length=254,
         widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True, "autocapitalize": "off"}),
     )
-    password = forms.CharField(
-        label=_("Mot de passe"),
-        strip=False,
-        max_length=256,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
+    field_order = ["identifier", "password"]
 
-    def __init__(self, request, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.request = request
-        self.user = None
-
-    def clean(self):
-        cleaned = super().clean()
-        identifier, password = cleaned.get("identifier"), cleaned.get("password")
-        if identifier and password:
-            self.user = check_practitioner_password(self.request, identifier, password)
-        return cleaned
+    def check_password(self, identifier: str, password: str):
+        return check_practitioner_password(self.request, identifier, password)
 
 
 class EnrolmentForm(forms.Form):

@@ -13,14 +13,13 @@ from .second_factors import confirmed_totp_device
 from .throttling import SignInGate, account_name
 
 
-class PatientLoginForm(forms.Form):
-    """E-mail address and password; ``clean`` runs the throttled password check and sets ``self.user``."""
+class PasswordSignInForm(forms.Form):
+    """First step of a sign-in door: an identifier field (named by ``identifier_field``) and a password.
 
-    email = forms.EmailField(
-        label=_("Adresse électronique"),
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
-    )
+    ``clean`` runs the door's throttled password check (``check_password``) and sets ``self.user``.
+    """
+
+    identifier_field = ""
     password = forms.CharField(
         label=_("Mot de passe"),
         strip=False,
@@ -33,12 +32,30 @@ class PatientLoginForm(forms.Form):
         self.request = request
         self.user = None
 
+    def check_password(self, identifier: str, password: str):
+        raise NotImplementedError
+
     def clean(self):
         cleaned = super().clean()
-        email, password = cleaned.get("email"), cleaned.get("password")
-        if email and password:
-            self.user = check_patient_password(self.request, email, password)
+        identifier, password = cleaned.get(self.identifier_field), cleaned.get("password")
+        if identifier and password:
+            self.user = self.check_password(identifier, password)
         return cleaned
+
+
+class PatientLoginForm(PasswordSignInForm):
+    """E-mail address and password."""
+
+    identifier_field = "email"
+    email = forms.EmailField(
+        label=_("Adresse électronique"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    field_order = ["email", "password"]
+
+    def check_password(self, identifier: str, password: str):
+        return check_patient_password(self.request, identifier, password)
 
 
 class SecondFactorForm(forms.Form):
