@@ -18,6 +18,7 @@ until then. The purge job runs hourly, so the deletion happens within the hour a
 
 import logging
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime
 
 from django.contrib.auth.password_validation import validate_password
@@ -86,6 +87,17 @@ def _wrong_state(profile: Profile) -> IllegalTransition:
 
 def _day(moment: datetime) -> str:
     return date_format(timezone.localtime(moment).date(), "DATE_FORMAT")
+
+
+def _due_id_chunks(due) -> Iterator[list[int]]:
+    """The ids of a scheduled rule's due profiles in pk order, CHUNK_SIZE at a time (keyset walk, no OFFSET)."""
+    last_pk = 0
+    while True:
+        ids = list(due.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:CHUNK_SIZE])
+        if not ids:
+            return
+        last_pk = ids[-1]
+        yield ids
 
 
 def _lock(profile: Profile) -> Profile:
@@ -316,18 +328,14 @@ def open_due_profiles(now: datetime | None = None) -> int:
     cutoff = lifecycle.opening_cutoff(now)
     due = Profile.objects.filter(state=State.PENDING, notice_sent_at__lte=cutoff)
     opened = 0
-    last_pk = 0
-    while True:
-        ids = list(due.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:CHUNK_SIZE])
-        if not ids:
-            return opened
-        last_pk = ids[-1]
+    for ids in _due_id_chunks(due):
         with transaction.atomic():
             locked = list(due.filter(pk__in=ids).select_for_update(skip_locked=True).order_by("pk").only("pk"))
             Profile.objects.filter(pk__in=[p.pk for p in locked]).update(state=State.OPEN, opened_at=timezone.now())
             for profile in locked:
                 _trail(profile, TrailAction.OPENING, None, old=State.PENDING, new=State.OPEN)
         opened += len(locked)
+    return opened
 
 
 # --- L4: activation -------------------------------------------------------------------------------------
@@ -603,12 +611,7 @@ def close_expired_suspensions(now: datetime | None = None) -> int:
     cutoff = lifecycle.suspension_cutoff(now)
     due = Profile.objects.filter(state=State.SUSPENDED, suspended_at__lte=cutoff)
     closed = 0
-    last_pk = 0
-    while True:
-        ids = list(due.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:CHUNK_SIZE])
-        if not ids:
-            return closed
-        last_pk = ids[-1]
+    for ids in _due_id_chunks(due):
         for pk in ids:
             with transaction.atomic():
                 profile = due.select_for_update(skip_locked=True).filter(pk=pk).first()
@@ -616,6 +619,7 @@ def close_expired_suspensions(now: datetime | None = None) -> int:
                     continue
                 _close_locked(profile, actor=None, reason=ClosureReason.SUSPENSION, now=timezone.now())
             closed += 1
+    return closed
 
 
 # --- L8: death ------------------------------------------------------------------------------------------
@@ -727,10 +731,6 @@ def purge_due_profiles(now: datetime | None = None) -> int:
     now = now or timezone.now()
     due = Profile.objects.filter(state=State.CLOSED, archive_until__lte=now)
     purged = 0
-    last_pk = 0
-    while True:
-        ids = list(due.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:CHUNK_SIZE])
-        if not ids:
-            return purged
-        last_pk = ids[-1]
+    for ids in _due_id_chunks(due):
         purged += sum(_purge_one(pk, now) for pk in ids)
+    return purged
