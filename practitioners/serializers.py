@@ -76,8 +76,8 @@ class AuthorSerializer(serializers.Serializer):
     profession = serializers.CharField(source="author_practitioner.profession.label_fr", default=None, allow_null=True)
 
 
-class DocumentSerializer(serializers.Serializer):
-    """One visible document's metadata (A2, A4, A12 already applied by the door)."""
+class DocumentMetadataSerializer(serializers.Serializer):
+    """What every reader of a document is shown about it; each side adds its own flags."""
 
     id = serializers.IntegerField()
     title = serializers.CharField()
@@ -87,6 +87,11 @@ class DocumentSerializer(serializers.Serializer):
     deposited_at = serializers.DateTimeField()
     content_type = serializers.CharField()
     size = serializers.IntegerField()
+
+
+class DocumentSerializer(DocumentMetadataSerializer):
+    """One visible document's metadata (A2, A4, A12 already applied by the door)."""
+
     sha256 = serializers.CharField()
     held_from_patient = serializers.BooleanField(source="is_held", help_text=_("A8 : invisible au patient."))
     minors_secret = serializers.BooleanField(source="hidden_from_representatives")

@@ -3,7 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from practitioners.serializers import AuthorSerializer, DocumentTypeSerializer
+from practitioners.serializers import DocumentMetadataSerializer
 
 from .models import Profile
 
@@ -31,17 +31,9 @@ class ProfileSerializer(serializers.Serializer):
     masked_categories = serializers.ListField(child=serializers.CharField())
 
 
-class PatientDocumentSerializer(serializers.Serializer):
+class PatientDocumentSerializer(DocumentMetadataSerializer):
     """A document as the patient sees it (holds and the minor's secret already applied by the door, A8, A9)."""
 
-    id = serializers.IntegerField()
-    title = serializers.CharField()
-    type = DocumentTypeSerializer(source="document_type")
-    author = AuthorSerializer(source="*")
-    care_date = serializers.DateField()
-    deposited_at = serializers.DateTimeField()
-    content_type = serializers.CharField()
-    size = serializers.IntegerField()
     masked = serializers.BooleanField(source="is_masked", help_text=_("A4 : masqué aux professionnels."))
     category_masked = serializers.BooleanField(help_text=_("A12 : sa catégorie est masquée."))
     own_upload = serializers.BooleanField(help_text=_("A10 : déposé par le patient, peut être supprimé."))
