@@ -27,6 +27,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from config.sql import converted_rows
 from notifications.models import Notice
 from notifications.outbox import queue_notice
 from practitioners.models import Practitioner
@@ -54,7 +55,7 @@ from .rules import (
     profile_denial,
     record_denial,
 )
-from .trail import chain_lock_call, record_entry
+from .trail import ChainTail, chain_tail_call, new_entry, parse_tail, record_entry, save_entry
 
 # How long an allowed opening of a record lets the practitioner open its documents in the same mode.
 OPENING_VALIDITY = timedelta(hours=12)
@@ -156,46 +157,46 @@ def _record_facts_statement(using: str) -> tuple[str, list]:
 
 def _practitioner_and_profile(
     practitioner_id: int, profile_id: int | None, *, lock_chain: bool = False
-) -> tuple[Practitioner, Profile | None]:
+) -> tuple[Practitioner, Profile | None, ChainTail]:
     """The actor as the database has it now (A1) and the profile annotated like ``_with_facts``, one round trip.
 
     ``None`` for a profile that no longer exists. The profile's treating doctor is loaded on first use.
-    ``lock_chain`` (PostgreSQL only): the same statement takes the lock of the profile's trail chain (T2).
+    ``lock_chain`` (PostgreSQL only): the same statement locks the profile's trail chain and reads its tail
+    (T2), returned third for ``record_entry``; otherwise the third value is ``None``.
     """
     using = Profile.objects.db
     sql, cols = _record_facts_statement(using)
     params = [profile_id, practitioner_id]
-    if lock_chain:  # the lock call is the last column of the outer SELECT list, whose values come first
-        call, lock_params = chain_lock_call(profile_id)
+    if lock_chain:  # the tail is the last column of the outer SELECT list, whose values come first
+        call, tail_params = chain_tail_call(profile_id)
         sql = sql.replace(_FACTS_FROM, f", {call}{_FACTS_FROM}", 1)
-        params = [*lock_params, *params]
-    compiler = Profile.objects.none().query.get_compiler(using)
+        params = [*tail_params, *params]
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
         raise Practitioner.DoesNotExist("Practitioner matching query does not exist.")
-    converters = compiler.get_converters(cols)
-    row = list(next(iter(compiler.apply_converters(rows, converters))) if converters else rows[0])
+    (row,) = converted_rows(using, "access_control.record_facts", cols, rows)
     profession_model = Practitioner._meta.get_field("profession").related_model
     values = iter(row)
     instances = []
     for model in (Practitioner, profession_model, Profile):
         fields = model._meta.concrete_fields
         instances.append([next(values) for _ in fields])
-    blocked, occupational_authorised, profession_authorised = (bool(value) for value in list(values)[:3])
+    blocked, occupational_authorised, profession_authorised, *rest = values
+    tail = parse_tail(rest[0]) if lock_chain else None
     practitioner = Practitioner.from_db(using, [f.attname for f in Practitioner._meta.concrete_fields], instances[0])
     profession = profession_model.from_db(
         using, [f.attname for f in profession_model._meta.concrete_fields], instances[1]
     )
     Practitioner._meta.get_field("profession").set_cached_value(practitioner, profession)
     if instances[2][0] is None:
-        return practitioner, None
+        return practitioner, None, tail
     profile = Profile.from_db(using, [f.attname for f in Profile._meta.concrete_fields], instances[2])
-    profile._blocked = blocked
-    profile._occupational_authorised = occupational_authorised
-    profile._profession_authorised = profession_authorised
-    return practitioner, profile
+    profile._blocked = bool(blocked)
+    profile._occupational_authorised = bool(occupational_authorised)
+    profile._profession_authorised = bool(profession_authorised)
+    return practitioner, profile, tail
 
 
 def _openable_profiles(practitioner_id: int, mode: str) -> QuerySet:
@@ -315,9 +316,9 @@ def open_record(
     check_mode(mode)
     justification = (justification or "").strip()
     with transaction.atomic():
-        # PostgreSQL: the facts query also takes the profile chain's lock (T2), one round trip less.
+        # PostgreSQL: the facts query also locks the profile's trail chain and reads its tail (T2).
         chain_locked = connections[Profile.objects.db].vendor == "postgresql"
-        practitioner, current = _practitioner_and_profile(practitioner.pk, profile.pk, lock_chain=chain_locked)
+        practitioner, current, tail = _practitioner_and_profile(practitioner.pk, profile.pk, lock_chain=chain_locked)
         if current is None:  # purged meanwhile: nothing to open
             reason = Reason.PROFILE_STATE
         else:
@@ -327,7 +328,9 @@ def open_record(
                 justification=justification,
                 attests_care_team=attests_care_team,
             )
-        entry = record_entry(
+        # A purged profile's entry goes to the profile-less chain, whose tail new_entry reads itself.
+        chain = {"tail": tail} if chain_locked and current is not None else {}
+        entry = new_entry(
             profile=current,
             action=Action.OPEN_RECORD,
             actor=practitioner,
@@ -336,8 +339,10 @@ def open_record(
             reason=reason,
             justification=justification,
             client_address=client_address,
-            chain_locked=chain_locked and current is not None,  # a purged profile's entry goes to the null chain
+            **chain,
         )
+        if reason or mode in EMERGENCY_MODES:
+            save_entry(entry)
         if reason:
             return Decision(allowed=False, reason=reason, trail_entry=entry, message=str(message_for(reason)))
         if mode in EMERGENCY_MODES:
@@ -356,7 +361,8 @@ def open_record(
                 kind=Review.Kind.EMERGENCY, trail_entry=entry, profile=current, practitioner=practitioner
             )  # A7
         else:
-            queue_notice(current, Notice.Kind.CONSULTATION, practitioner=practitioner, trail_entry=entry)  # N1
+            # N1. The notice's own statement saves the trail entry (one round trip less on PostgreSQL).
+            queue_notice(current, Notice.Kind.CONSULTATION, practitioner=practitioner, trail_entry=entry)
         if current.high_profile:
             Review.objects.create(
                 kind=Review.Kind.HIGH_PROFILE, trail_entry=entry, profile=current, practitioner=practitioner
@@ -476,7 +482,7 @@ def open_document(
             if document_id is not None
             else None
         )
-        practitioner, profile = _practitioner_and_profile(practitioner.pk, profile_id)
+        practitioner, profile, _ = _practitioner_and_profile(practitioner.pk, profile_id)
         document = None
         if profile is None:
             reason = Reason.DOCUMENT_NOT_FOUND

@@ -3,8 +3,9 @@
 Every action calls ``record_entry`` inside its own transaction, so the entry commits or rolls back with the
 action. Entries of one profile form a chain: each stores the previous entry's hash and its own hash over a
 canonical serialisation. Writers of the same chain are serialised by a transaction-scoped advisory lock on
-PostgreSQL (SQLite serialises every write transaction), so concurrent consultations cannot fork the chain.
-Entries without a profile (failed identity look-ups, A11) form one chain of their own.
+PostgreSQL, taken by the database function ``carnet_trail_chain_tail`` (migration 0006) which then reads the
+tail after the lock, in one round trip (SQLite serialises every write transaction), so concurrent consultations
+cannot fork the chain. Entries without a profile (failed identity look-ups, A11) form one chain of their own.
 
 The database refuses UPDATE and DELETE on the trail (migration ``0003_trail_append_only``); the retention
 purge (T4) deletes a closed profile's chain inside ``purge_allowed()``. ``verify_chain`` / ``iter_problems``
@@ -25,7 +26,7 @@ from .models import AccessMode, TrailEntry
 
 GENESIS_HASH = "0" * 64
 _ADDRESS_FIELD = TrailEntry._meta.get_field("client_address")
-_LOCK_NAMESPACE = 0x7C41  # arbitrary, keeps our advisory locks apart from anyone else's
+_UNREAD = object()  # record_entry's default: read the chain's tail itself
 
 HASHED_FIELDS = (
     "at",
@@ -61,26 +62,37 @@ def entry_hash(entry: TrailEntry) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def chain_lock_call(profile_id: int | None) -> tuple[str, list]:
-    """The SQL call (and its parameters) that takes the chain's transaction-scoped advisory lock (PostgreSQL).
+ChainTail = tuple[int, str] | None  # the chain's last (seq, hash); None for an empty chain
 
-    A caller may run it inside one of its own statements, then pass ``chain_locked=True`` to ``record_entry``
-    in the same transaction (``access_control.api.open_record`` does, saving a round trip).
+
+def chain_tail_call(profile_id: int | None) -> tuple[str, list]:
+    """An SQL expression (and its parameters) that locks the chain and gives its tail (PostgreSQL only).
+
+    ``carnet_trail_chain_tail`` (migration 0006) takes the chain's transaction-scoped advisory lock, then reads
+    the tail with a snapshot taken after the lock, so it may sit in the select list of any statement. A caller
+    that runs it in one of its own statements passes the decoded value (``parse_tail``) to ``record_entry``
+    as ``tail`` in the same transaction (``access_control.api.open_record`` does, saving a round trip).
     """
-    # The two-int4 form keeps our keys apart from one-bigint locks; ids past 2**31 share a key with a smaller
-    # one, which only serialises two chains needlessly.
-    return "pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, (profile_id or 0) % 2**31]
+    return "carnet_trail_chain_tail(%s::bigint)", [profile_id]
 
 
-def _lock_chain_tail(profile_id: int | None, *, locked: bool = False) -> tuple[int, str] | None:
+def parse_tail(value: str | None) -> ChainTail:
+    """Decode what ``carnet_trail_chain_tail`` returns (``"<seq> <hash>"`` or NULL)."""
+    if value is None:
+        return None
+    seq, last_hash = value.split(" ", 1)
+    return int(seq), last_hash
+
+
+def _lock_chain_tail(profile_id: int | None) -> ChainTail:
     """Serialise the chain's writers, then read its last (seq, hash). Raw SQL: this runs on every traced read."""
-    table = TrailEntry._meta.db_table
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not locked:
-            # The tail is read by the next statement, whose snapshot (READ COMMITTED) is taken after the lock is
-            # held: it sees the previous writer's row.
-            call, params = chain_lock_call(profile_id)
+        if connection.vendor == "postgresql":
+            call, params = chain_tail_call(profile_id)
             cursor.execute(f"SELECT {call}", params)
+            return parse_tail(cursor.fetchone()[0])
+        # SQLite serialises write transactions: a second writer fails to write rather than fork the chain.
+        table = TrailEntry._meta.db_table
         if profile_id is None:
             cursor.execute(f"SELECT seq, hash FROM {table} WHERE profile_id IS NULL ORDER BY seq DESC LIMIT 1")  # noqa: S608
         else:
@@ -89,6 +101,44 @@ def _lock_chain_tail(profile_id: int | None, *, locked: bool = False) -> tuple[i
                 [profile_id],
             )
         return cursor.fetchone()
+
+
+_insert_sql: dict[str, tuple[str, list]] = {}
+
+
+def insert_statement(entry: TrailEntry) -> tuple[str, list]:
+    """``INSERT … RETURNING id`` for a new entry, and its parameters: written once per vendor.
+
+    ``Model.save`` spends ~0.5 ms of Python compiling the same INSERT on every traced read (bench/README.md).
+    No signal is sent: nothing listens to the trail's saves. ``notifications.outbox.queue_notice`` runs it
+    inside its own statement when given an unsaved entry.
+    """
+    vendor = connection.vendor
+    if vendor not in _insert_sql:
+        quote = connection.ops.quote_name
+        fields = [f for f in TrailEntry._meta.concrete_fields if not f.primary_key]
+        sql = (
+            f"INSERT INTO {quote(TrailEntry._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(TrailEntry._meta.pk.column)}"
+        )
+        _insert_sql[vendor] = (sql, fields)
+    sql, fields = _insert_sql[vendor]
+    return sql, [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
+
+
+def mark_saved(entry: TrailEntry, pk: int) -> None:
+    """Give an entry saved by ``insert_statement`` its id, as ``Model.save`` would."""
+    entry.pk = pk
+    entry._state.adding, entry._state.db = False, connection.alias
+
+
+def save_entry(entry: TrailEntry) -> TrailEntry:
+    """Save an entry built by ``new_entry`` (in the transaction that built it)."""
+    sql, params = insert_statement(entry)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        mark_saved(entry, cursor.fetchone()[0])
+    return entry
 
 
 def actor_snapshot(actor) -> dict:
@@ -120,7 +170,12 @@ def actor_snapshot(actor) -> dict:
     raise TypeError(f"Unknown actor type {type(actor).__name__}")
 
 
-def record_entry(
+def record_entry(**kwargs) -> TrailEntry:
+    """Append one entry to the profile's chain (the arguments of ``new_entry``), in the action's transaction."""
+    return save_entry(new_entry(**kwargs))
+
+
+def new_entry(
     *,
     profile,
     action: str,
@@ -132,17 +187,19 @@ def record_entry(
     justification: str = "",
     detail: str = "",
     client_address: str | None = None,
-    chain_locked: bool = False,
+    tail: ChainTail | object = _UNREAD,
 ) -> TrailEntry:
-    """Append one entry to the profile's chain. Must run inside the action's transaction.
+    """The next entry of the profile's chain, hashed but not saved. Must run inside the action's transaction.
 
-    ``chain_locked``: the caller already ran ``chain_lock_call(profile.pk)`` in this transaction, in an earlier
-    statement (so this one's snapshot sees the previous writer's entry).
+    The caller saves it in the same transaction, with ``save_entry`` or by handing it to ``queue_notice`` (which
+    saves it in the notice's own statement); ``record_entry`` does both steps. ``tail``: what
+    ``chain_tail_call(profile.pk)`` gave the caller in this transaction (the chain is then locked already); by
+    default the chain is locked and its tail read here.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_entry must be called inside the action's transaction (rule T1).")
     profile_id = profile.pk if profile is not None else None
-    last = _lock_chain_tail(profile_id, locked=chain_locked)
+    last = _lock_chain_tail(profile_id) if tail is _UNREAD else tail
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = TrailEntry(
         at=timezone.now(),
@@ -161,7 +218,6 @@ def record_entry(
         **actor_snapshot(actor),
     )
     entry.hash = entry_hash(entry)
-    entry.save(force_insert=True)
     return entry
 
 

@@ -18,6 +18,9 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from access_control.trail import insert_statement, mark_saved, save_entry
+from config.sql import converted_rows
+
 from .models import Notice
 
 logger = logging.getLogger(__name__)
@@ -74,7 +77,44 @@ def _window_start(now):
 _DEAD = {Notice.Status.FAILED, Notice.Status.UNDELIVERABLE}
 
 
-_upsert_sql: dict[str, tuple[str, list, list]] = {}
+_upsert_sql: dict[tuple[str, bool], tuple[str, list, list]] = {}
+
+
+def _upsert_statement(using: str, trail_insert: str | None) -> tuple[str, list, list]:
+    """The PostgreSQL upsert of ``_get_or_create_locked``, written once per database alias and variant.
+
+    ``trail_insert``: the statement begins with this INSERT of the trail entry (``t``) and links the notice to it.
+    """
+    saves_entry = trail_insert is not None
+    if (using, saves_entry) not in _upsert_sql:
+        quote = connections[using].ops.quote_name
+        fields = [f for f in Notice._meta.concrete_fields if not f.primary_key]
+        key = quote(Notice._meta.get_field("dedupe_key").column)
+        through = Notice.trail_entries.through._meta
+        link_columns = (quote(through.get_field("notice").column), quote(through.get_field("trailentry").column))
+        returned = ", ".join(quote(f.column) for f in Notice._meta.concrete_fields)
+        status = quote(Notice._meta.get_field("status").column)
+        if saves_entry:  # the entry is the new row ``t``
+            head, entry, entry_from, entry_exists, tail = f"WITH t AS ({trail_insert}), ", "t.id", ", t", "", "t.id"
+        else:  # the entry's id is a parameter, maybe NULL
+            head, entry, entry_from, entry_exists, tail = "WITH ", "%s", "", "%s::bigint IS NOT NULL AND ", "NULL"
+        sql = (
+            f"{head}n AS (INSERT INTO {quote(Notice._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({key}) DO UPDATE SET {key} = EXCLUDED.{key} "
+            f"RETURNING {returned}, (xmax = 0) AS carnet_created), "
+            f"link AS (INSERT INTO {quote(through.db_table)} ({', '.join(link_columns)}) "
+            f"SELECT n.id, {entry} FROM n{entry_from} WHERE {entry_exists}"
+            f"(n.carnet_created OR NOT %s OR n.{status} NOT IN ({', '.join(['%s'] * len(_DEAD))})) "
+            f"ON CONFLICT DO NOTHING) "
+            f"SELECT {', '.join(f'n.{quote(f.column)}' for f in Notice._meta.concrete_fields)}, carnet_created, "
+            f"{tail} FROM n{entry_from}"
+        )
+        _upsert_sql[(using, saves_entry)] = (
+            sql,
+            fields,
+            [f.get_col(Notice._meta.db_table) for f in Notice._meta.concrete_fields],
+        )
+    return _upsert_sql[(using, saves_entry)]
 
 
 def _get_or_create_locked(
@@ -85,46 +125,35 @@ def _get_or_create_locked(
     PostgreSQL: one statement — ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (the no-op update locks an
     existing row like ``select_for_update``) and, when the notice is the one ``queue_notice`` keeps (new, not
     folded, or not dead), the link to ``trail_entry`` — instead of a select, a savepoint, an insert, its release
-    and the link. Elsewhere ``get_or_create`` on a locked queryset, and ``linked`` is False (the caller links).
+    and the link. An unsaved ``trail_entry`` (``access_control.trail.new_entry``) is inserted by the same
+    statement. Elsewhere the entry is saved first, then ``get_or_create`` runs on a locked queryset, and
+    ``linked`` is False (the caller links).
     """
     using = Notice.objects.db
     connection = connections[using]
+    saves_entry = trail_entry is not None and trail_entry.pk is None
     if connection.vendor != "postgresql":
+        if saves_entry:
+            save_entry(trail_entry)
         notice, created = Notice.objects.select_for_update().get_or_create(dedupe_key=dedupe_key, defaults=defaults)
         return notice, created, False
-    if using not in _upsert_sql:
-        quote = connection.ops.quote_name
-        fields = [f for f in Notice._meta.concrete_fields if not f.primary_key]
-        key = quote(Notice._meta.get_field("dedupe_key").column)
-        through = Notice.trail_entries.through._meta
-        link_columns = (quote(through.get_field("notice").column), quote(through.get_field("trailentry").column))
-        returned = ", ".join(quote(f.column) for f in Notice._meta.concrete_fields)
-        status = quote(Notice._meta.get_field("status").column)
-        sql = (
-            f"WITH n AS (INSERT INTO {quote(Notice._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({key}) DO UPDATE SET {key} = EXCLUDED.{key} "
-            f"RETURNING {returned}, (xmax = 0) AS carnet_created), "
-            f"link AS (INSERT INTO {quote(through.db_table)} ({', '.join(link_columns)}) "
-            f"SELECT n.id, %s FROM n WHERE %s::bigint IS NOT NULL "
-            f"AND (n.carnet_created OR NOT %s OR n.{status} NOT IN ({', '.join(['%s'] * len(_DEAD))})) "
-            f"ON CONFLICT DO NOTHING) "
-            f"SELECT {returned}, carnet_created FROM n"
-        )
-        _upsert_sql[using] = (sql, fields, [f.get_col(Notice._meta.db_table) for f in Notice._meta.concrete_fields])
-    sql, fields, cols = _upsert_sql[using]
+    trail_sql, trail_params = insert_statement(trail_entry) if saves_entry else (None, [])
+    sql, fields, cols = _upsert_statement(using, trail_sql)
     notice = Notice(dedupe_key=dedupe_key, **defaults)
-    params = [f.get_db_prep_save(f.pre_save(notice, True), connection) for f in fields]
+    params = [*trail_params, *(f.get_db_prep_save(f.pre_save(notice, True), connection) for f in fields)]
     entry_id = trail_entry.pk if trail_entry is not None else None
-    params += [entry_id, entry_id, folded, *sorted(_DEAD)]
+    if not saves_entry:
+        params += [entry_id, entry_id]
+    params += [folded, *sorted(_DEAD)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    *values, created = rows[0]
-    compiler = Notice.objects.none().query.get_compiler(using)
-    converters = compiler.get_converters(cols)
-    if converters:
-        values = next(iter(compiler.apply_converters([values], converters)))
-    found = Notice.from_db(using, [f.attname for f in Notice._meta.concrete_fields], list(values))
+    *values, created, saved_entry_id = rows[0]
+    if saves_entry:
+        mark_saved(trail_entry, saved_entry_id)
+        entry_id = saved_entry_id
+    (values,) = converted_rows(using, "notifications.notice_upsert", cols, [values])
+    found = Notice.from_db(using, [f.attname for f in Notice._meta.concrete_fields], values)
     if created:  # what save() leaves on a new instance: the related objects given in ``defaults``
         for name in ("profile", "practitioner", "recipient_practitioner"):
             if defaults.get(name) is not None:
@@ -161,6 +190,8 @@ def queue_notice(
             dedupe_key = f"{kind}:{profile.pk}:{practitioner.pk}:{window:%Y%m%d%H%M}"
             folded = True
         else:
+            if trail_entry is not None and trail_entry.pk is None:
+                save_entry(trail_entry)  # its id goes into the key
             ref = trail_entry.pk if trail_entry is not None else f"{now:%Y%m%d%H%M%S%f}"
             recipient = f"p{recipient_practitioner.pk}" if recipient_practitioner is not None else "patient"
             dedupe_key = f"{kind}:{profile.pk}:{recipient}:{ref}"

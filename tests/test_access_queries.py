@@ -16,14 +16,15 @@ from records.models import Document, DocumentType, Profile, User
 
 TYPES = ["11502-2", "68599-0", "57833-6", "11488-4", "DOCPAT04"]
 
-# open_record + listing, inside the test's transaction (hence the savepoints). PostgreSQL: savepoint, practitioner
-# and profile with its facts (one query, which also takes the chain's advisory lock), chain tail, entry; the notice
-# (PostgreSQL: one upsert that also links it to the entry; SQLite: get, savepoint, insert, release, link); release;
-# the listing (one query, everything joined).
-RECORD_AND_LISTING = {"postgresql": 7, "sqlite": 11}
+# open_record + listing, inside the test's transaction (hence the savepoints). PostgreSQL: savepoint; practitioner
+# and profile with its facts, the chain's lock and its tail (one query); the trail entry and the notice (one
+# statement that inserts the entry, upserts the notice and links them); release; the listing (one query, everything
+# joined). SQLite: savepoint, facts, chain tail, entry, the notice (get, savepoint, insert, release, link), release,
+# listing.
+RECORD_AND_LISTING = {"postgresql": 5, "sqlite": 11}
 # open_document: savepoint, the document's profile, practitioner and facts (one query), current opening, the
-# document, chain lock, chain tail, entry, release.
-ONE_DOCUMENT = {"postgresql": 9, "sqlite": 8}
+# document, the chain's lock and tail (one call on PostgreSQL, a read on SQLite), entry, release.
+ONE_DOCUMENT = {"postgresql": 8, "sqlite": 8}
 PATIENT_LISTING = 1
 
 

@@ -9,9 +9,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, OperationalError, connection, connections, transaction
 
-from access_control.models import AccessMode, TrailEntry
+from access_control.api import open_record
+from access_control.models import AccessMode, AccessRule, TrailEntry
 from access_control.queries import own_actions, trail_for_patient, trail_for_treating_doctor
 from access_control.trail import GENESIS_HASH, entry_hash, purge_allowed, record_entry, verify_chain
+from records.models import DocumentType
 from tests.trail_fixtures import make_document, make_practitioner, make_profile
 
 pytestmark = pytest.mark.django_db
@@ -231,6 +233,60 @@ def test_two_threads_consulting_one_profile_leave_one_valid_chain__T2():
     assert seqs == list(range(1, 2 * per_thread + 1))
     assert verify_chain(profile.pk) == []
     call_command("verify_trail", stdout=StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_opening_that_waits_for_the_chain_chains_onto_the_entry_committed_meanwhile__T2():
+    """open_record locks the chain and reads its tail in its first statement (carnet_trail_chain_tail): the read
+    must come after the lock, or the waiting writer would chain onto the old tail (a fork, refused as a repeated
+    position)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises write transactions: there is no chain lock to wait for")
+    doctor, other_doctor, profile = make_practitioner(), make_practitioner(), make_profile()
+    # Data migrations' rows do not survive an earlier transactional test's flush: make the matrix cell here.
+    document_type, _ = DocumentType.objects.get_or_create(
+        code="11502-2",
+        defaults={"code_system": "LOINC", "label_fr": "CR de biologie", "label_en": "Lab report", "class_code": "10"},
+    )
+    AccessRule.objects.get_or_create(profession=other_doctor.profession, document_type=document_type)  # A2
+    holding, release, errors, decisions = threading.Event(), threading.Event(), [], []
+
+    def hold_the_chain():
+        try:
+            with transaction.atomic():
+                record_entry(profile=profile, action="consult", actor=doctor)
+                holding.set()
+                release.wait(10)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def open_it():
+        try:
+            decisions.append(open_record(other_doctor, profile))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_chain)
+    holder.start()
+    assert holding.wait(10)
+    opener = threading.Thread(target=open_it)
+    opener.start()
+    opener.join(0.5)
+    assert opener.is_alive(), "open_record did not wait for the chain's lock"
+    release.set()
+    holder.join(10)
+    opener.join(10)
+    assert errors == []
+    assert decisions[0].allowed
+    assert list(TrailEntry.objects.filter(profile=profile).order_by("seq").values_list("seq", "action")) == [
+        (1, "consult"),
+        (2, "open_record"),
+    ]
+    assert verify_chain(profile.pk) == []
 
 
 def test_patient_sees_the_whole_trail_newest_first_with_names__T3(django_assert_num_queries):
