@@ -25,7 +25,15 @@ from records.lifecycle import is_minor
 from records.models import Document, DocumentType, Profile, User
 
 from .api import documents_visible_to_patient
-from .models import AccessRule, Block, CategoryMask, DocumentCategory, OccupationalAuthorisation, Review
+from .models import (
+    AccessRule,
+    Block,
+    CategoryMask,
+    DocumentCategory,
+    OccupationalAuthorisation,
+    Review,
+    TreatingRightsGrant,
+)
 from .rules import OPEN_STATES, Action
 from .trail import record_entry
 
@@ -107,6 +115,29 @@ def _document_for_patient(document: Document, actor) -> Document:
     return document
 
 
+def _give(model, profile: Profile, practitioner: Practitioner, *, actor, action: str):
+    """The profile's row of ``model`` naming the practitioner (a block or a grant), created and traced once.
+
+    Runs inside the caller's transaction, after its checks, with the profile locked.
+    """
+    row, created = model.objects.get_or_create(profile=profile, practitioner=practitioner)
+    if created:
+        record_entry(profile=profile, action=action, actor=actor, detail=_practitioner_ref(practitioner))
+    return row
+
+
+def _withdraw(model, profile: Profile, practitioner: Practitioner, *, actor, action: str) -> Profile:
+    """Delete the profile's row of ``model`` naming the practitioner: possible at any time, traced if there was one."""
+    with transaction.atomic():
+        profile = _lock_profile(profile)
+        if not _speaks_for(profile, actor):
+            raise _not_allowed()
+        deleted, _rows = model.objects.filter(profile=profile, practitioner=practitioner).delete()
+        if deleted:
+            record_entry(profile=profile, action=action, actor=actor, detail=_practitioner_ref(practitioner))
+    return profile
+
+
 # --- A5: blocking ---------------------------------------------------------------------------------------
 
 
@@ -125,22 +156,20 @@ def do_block_practitioner(profile: Profile, practitioner: Practitioner, *, actor
                 ),
                 "treating_doctor",
             )
-        block, created = Block.objects.get_or_create(profile=profile, practitioner=practitioner)
-        if created:
-            record_entry(profile=profile, action=Action.BLOCK, actor=actor, detail=_practitioner_ref(practitioner))
-    return block
+        if TreatingRightsGrant.objects.filter(profile=profile, practitioner=practitioner).exists():
+            raise _refuse(
+                _(
+                    "Vous avez donné à ce professionnel les droits de votre médecin traitant : retirez-les avant de "
+                    "le bloquer."
+                ),
+                "treating_rights_granted",
+            )
+        return _give(Block, profile, practitioner, actor=actor, action=Action.BLOCK)
 
 
 def do_unblock_practitioner(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
     """A5: lift a block (possible at any time)."""
-    with transaction.atomic():
-        profile = _lock_profile(profile)
-        if not _speaks_for(profile, actor):
-            raise _not_allowed()
-        deleted, _rows = Block.objects.filter(profile=profile, practitioner=practitioner).delete()
-        if deleted:
-            record_entry(profile=profile, action=Action.UNBLOCK, actor=actor, detail=_practitioner_ref(practitioner))
-    return profile
+    return _withdraw(Block, profile, practitioner, actor=actor, action=Action.UNBLOCK)
 
 
 # --- A6: treating doctor --------------------------------------------------------------------------------
@@ -238,31 +267,50 @@ def do_authorise_occupational_physician(
             raise _refuse(
                 _("Seul un médecin du travail peut recevoir cette autorisation."), "not_occupational_physician"
             )
-        authorisation, created = OccupationalAuthorisation.objects.get_or_create(
-            profile=profile, practitioner=practitioner
+        return _give(
+            OccupationalAuthorisation, profile, practitioner, actor=actor, action=Action.AUTHORISE_OCCUPATIONAL
         )
-        if created:
-            record_entry(
-                profile=profile,
-                action=Action.AUTHORISE_OCCUPATIONAL,
-                actor=actor,
-                detail=_practitioner_ref(practitioner),
-            )
-    return authorisation
 
 
 def do_revoke_occupational_physician(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
     """A3: the authorisation is revocable at any time."""
+    return _withdraw(OccupationalAuthorisation, profile, practitioner, actor=actor, action=Action.REVOKE_OCCUPATIONAL)
+
+
+# --- A4: the treating doctor's rights granted to other practitioners ---------------------------------------
+
+
+def do_grant_treating_rights(profile: Profile, practitioner: Practitioner, *, actor) -> TreatingRightsGrant:
+    """A4: the patient lets one more practitioner read masked documents, as the treating doctor does.
+
+    Only masks are lifted: the matrix (A2) and the record-level rules still apply. Not for a blocked practitioner
+    (unblock first), nor for those who may never read the record (insurers' physicians, A3) or only with their
+    own authorisation (occupational physicians, A3), nor for a practitioner who is not in practice.
+    """
     with transaction.atomic():
         profile = _lock_profile(profile)
         if not _speaks_for(profile, actor):
             raise _not_allowed()
-        deleted, _rows = OccupationalAuthorisation.objects.filter(profile=profile, practitioner=practitioner).delete()
-        if deleted:
-            record_entry(
-                profile=profile, action=Action.REVOKE_OCCUPATIONAL, actor=actor, detail=_practitioner_ref(practitioner)
+        _require_activated(profile)
+        practitioner = Practitioner.objects.select_related("profession").get(pk=practitioner.pk)
+        if practitioner.is_insurer_physician or practitioner.is_occupational_physician:
+            raise _refuse(
+                _("Les droits du médecin traitant ne peuvent pas être donnés à un médecin conseil ou du travail."),
+                "forbidden_actor",
             )
-    return profile
+        if not practitioner.is_active:
+            raise _refuse(_("Ce professionnel n'est pas en exercice."), "practitioner_inactive")
+        if Block.objects.filter(profile=profile, practitioner=practitioner).exists():
+            raise _refuse(
+                _("Vous avez bloqué ce professionnel : débloquez-le avant de lui donner des droits."),
+                "practitioner_blocked",
+            )
+        return _give(TreatingRightsGrant, profile, practitioner, actor=actor, action=Action.GRANT_TREATING_RIGHTS)
+
+
+def do_revoke_treating_rights(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
+    """A4: the rights granted are revocable at any time, the profile's state notwithstanding."""
+    return _withdraw(TreatingRightsGrant, profile, practitioner, actor=actor, action=Action.REVOKE_TREATING_RIGHTS)
 
 
 # --- A4, A12: masking -----------------------------------------------------------------------------------

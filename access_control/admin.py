@@ -25,6 +25,7 @@ from .models import (
     OccupationalAuthorisation,
     Review,
     TrailEntry,
+    TreatingRightsGrant,
 )
 from .queries import curiosity_report
 from .tokens import do_revoke_token_by_staff
@@ -99,8 +100,10 @@ class CategoryMaskAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
-@admin.register(OccupationalAuthorisation)
-class OccupationalAuthorisationAdmin(ReadOnlyAdmin):
+@admin.register(OccupationalAuthorisation, TreatingRightsGrant)
+class PatientGrantAdmin(ReadOnlyAdmin):
+    """Rights a patient gave one practitioner (A3, A4): changed only by the patient, in the portal."""
+
     list_display = ("profile_id", "practitioner", "granted_at")
     list_select_related = ("practitioner",)
     show_full_result_count = False

@@ -42,6 +42,7 @@ from .models import (
     OccupationalAuthorisation,
     Review,
     TrailEntry,
+    TreatingRightsGrant,
 )
 from .rules import (
     EMERGENCY_MODES,
@@ -382,11 +383,13 @@ def _visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> 
     """The documents of the profile that the practitioner may see, as ORM conditions.
 
     Correlated on the document's columns only (no join in the outer query), so the compiled SQL can be reused
-    inside any ``Document`` queryset. Whether the practitioner is the treating doctor does not depend on the
-    document: PostgreSQL evaluates it once per query.
+    inside any ``Document`` queryset. Whether the practitioner is the treating doctor or holds the rights the
+    patient granted like a treating doctor's (A4) does not depend on the document: PostgreSQL evaluates it once
+    per query.
     """
     treating = Profile.objects.filter(pk=profile_id, treating_doctor_id=practitioner_id)
-    privileged = Q(author_practitioner_id=practitioner_id) | Exists(treating)  # A4, A6
+    granted = TreatingRightsGrant.objects.filter(profile_id=profile_id, practitioner_id=practitioner_id)
+    privileged = Q(author_practitioner_id=practitioner_id) | Exists(treating) | Exists(granted)  # A4, A6
     return [
         Q(profile_id=profile_id, deleted_at__isnull=True),  # A10
         Exists(_openable_profiles(practitioner_id, mode).filter(pk=OuterRef("profile_id"))),
@@ -435,8 +438,8 @@ def visible_documents(practitioner: Practitioner, profile: Profile, *, mode: str
     """The documents of the record this practitioner may see in this mode, filtered in SQL, newest first.
 
     Precedence: profile state, forbidden actor (A3), block (A5), emergency opt-out (A7) -> matrix (A2) ->
-    mask and category masks (A4, A12), which hold in emergency too, except for the document's author and the
-    treating doctor (A6). Documents the patient deleted (A10) are gone. Holds (A8) and the minor's secret (A9)
+    mask and category masks (A4, A12), which hold in emergency too, except for the document's author, the
+    treating doctor (A6) and the practitioners the patient granted the treating doctor's rights (A4). Documents the patient deleted (A10) are gone. Holds (A8) and the minor's secret (A9)
     concern the patient's side only. An empty queryset when the record may not be opened.
     """
     check_mode(mode)

@@ -78,12 +78,22 @@ class CategoryMask(models.Model):
         return f"{self._meta.verbose_name} #{self.pk}"
 
 
-class OccupationalAuthorisation(models.Model):
-    """A patient's express, revocable authorisation of an occupational physician (A3)."""
+class PractitionerGrant(models.Model):
+    """A right the patient gave one named practitioner on their profile, until they withdraw it."""
 
     profile = models.ForeignKey("records.Profile", on_delete=models.CASCADE, related_name="+")
     practitioner = models.ForeignKey("practitioners.Practitioner", on_delete=models.PROTECT, related_name="+")
     granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} #{self.pk}"
+
+
+class OccupationalAuthorisation(PractitionerGrant):
+    """A patient's express, revocable authorisation of an occupational physician (A3)."""
 
     class Meta:
         verbose_name = _("autorisation du médecin du travail")
@@ -92,8 +102,18 @@ class OccupationalAuthorisation(models.Model):
             models.UniqueConstraint(fields=["profile", "practitioner"], name="occupational_authorisation_unique")
         ]
 
-    def __str__(self) -> str:
-        return f"{self._meta.verbose_name} #{self.pk}"
+
+class TreatingRightsGrant(PractitionerGrant):
+    """A practitioner the patient granted the treating doctor's reading rights: masked documents too (A4).
+
+    The grant lifts masks (A4, A12) and nothing else: the profession's matrix (A2), blocks and every record-level
+    rule still apply, and the trail (A6, T3) and the emergency notices (N3) stay the declared treating doctor's.
+    """
+
+    class Meta:
+        verbose_name = _("droits de médecin traitant accordés")
+        verbose_name_plural = _("droits de médecin traitant accordés")
+        constraints = [models.UniqueConstraint(fields=["profile", "practitioner"], name="treating_rights_unique")]
 
 
 class TrailEntry(models.Model):

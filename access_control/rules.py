@@ -51,6 +51,8 @@ class Action(models.TextChoices):
     REMOVE_TREATING_DOCTOR = "remove_treating_doctor", _("Retrait du médecin traitant")  # A6
     EMERGENCY_OPT_OUT = "emergency_opt_out", _("Choix sur l'accès en urgence")  # A7
     AUTHORISE_OCCUPATIONAL = "authorise_occupational", _("Autorisation du médecin du travail")  # A3
+    GRANT_TREATING_RIGHTS = "grant_treating_rights", _("Droits de médecin traitant accordés")  # A4
+    REVOKE_TREATING_RIGHTS = "revoke_treating_rights", _("Droits de médecin traitant retirés")  # A4
     REVOKE_OCCUPATIONAL = "revoke_occupational", _("Retrait de l'autorisation du médecin du travail")  # A3
     HIGH_PROFILE = "high_profile", _("Protection des profils sensibles")  # A13
     ACCESS_RULE = "access_rule", _("Modification de la matrice d'accès")  # A2

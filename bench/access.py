@@ -5,9 +5,9 @@
 Creates its own database (``carnet_bench`` next to the one DATABASE_URL names), migrates it, loads a synthetic
 national-mix dataset with psycopg COPY straight into the real tables (document types per the 2024 traffic mix:
 biology 39 %, prescriptions 23 %, imaging 9 %…; heavy patients with 200 documents each; masks, category masks,
-blocks, treating doctors, suspended practitioners and closed profiles sprinkled in), CLUSTERs the documents
-table on its (profile, -deposited_at) covering index, then for random practitioner–heavy-patient pairs measures
-in one run, interleaved in random order:
+blocks, treating doctors, rights granted like the treating doctor's, suspended practitioners and closed profiles
+sprinkled in), CLUSTERs the documents table on its (profile, -deposited_at) covering index, then for random
+practitioner–heavy-patient pairs measures in one run, interleaved in random order:
 
 * ours: ``access_control.api.open_record`` (normal mode) + ``visible_documents`` forced to a list of ids;
 * floor: the same work by hand through psycopg in one transaction: chain lock, one query for the decision,
@@ -143,7 +143,7 @@ def nir_for(n: int) -> str:
 
 def load(conn, documents: int, rng: random.Random) -> dict:
     """Load the synthetic dataset; returns what the measurement needs (heavy profiles, blocks, authors)."""
-    from access_control.models import Block, CategoryMask, DocumentCategory, TrailEntry
+    from access_control.models import Block, CategoryMask, DocumentCategory, TrailEntry, TreatingRightsGrant
     from access_control.trail import GENESIS_HASH, entry_hash
     from practitioners.models import Practitioner, Profession
     from records.models import Document, DocumentType, Profile
@@ -262,6 +262,14 @@ def load(conn, documents: int, rng: random.Random) -> dict:
             if rng.random() < 0.03
         ]
         copy_rows(conn, CategoryMask, masks, now)
+    # Treating-doctor rights granted to one more practitioner (A4) on ~3 % of the heavy profiles.
+    grants = []
+    for profile_id in heavy:
+        if rng.random() < 0.03:
+            grant = (profile_id, rng.choice(senders))
+            if grant not in blocks:
+                grants.append(grant)
+    copy_rows(conn, TreatingRightsGrant, ({"profile_id": a, "practitioner_id": b} for a, b in grants), now)
 
     # A valid trail: a quarter of the deposits traced, chained per profile.
     by_practitioner = {p["id"]: p for p in practitioners}
@@ -293,7 +301,7 @@ def load(conn, documents: int, rng: random.Random) -> dict:
 
     traced = copy_rows(conn, TrailEntry, trail_rows(), now)
     log(f"  trail: {traced} entries in {len(chains)} chains")
-    return {"heavy": heavy, "blocks": blocks, "authors": authors}
+    return {"heavy": heavy, "blocks": blocks, "grants": grants, "authors": authors}
 
 
 def finish_load(conn) -> None:
@@ -368,6 +376,8 @@ SELECT pr.user_id, pr.title, pr.first_name, pr.last_name, pr.label_fr, pr.rpps,
                          WHERE r.profession_id = pr.profession_id AND r.document_type_id = d.document_type_id
                            AND r.may_read)
              AND (d.author_practitioner_id = %(pr)s OR pf.treating_doctor_id = %(pr)s
+                  OR EXISTS (SELECT 1 FROM access_control_treatingrightsgrant g
+                             WHERE g.profile_id = %(pf)s AND g.practitioner_id = %(pr)s)
                   OR (d.masked_at IS NULL AND NOT EXISTS (
                       SELECT 1 FROM access_control_categorymask cm
                       JOIN access_control_documentcategory_document_types ct
@@ -497,7 +507,7 @@ def naive(practitioner_id: int, profile_id: int) -> list[int]:
     """An object-permission design: a record check, then ``has_perm`` per document with its own look-ups."""
     from django.db import transaction
 
-    from access_control.models import AccessRule, Block, CategoryMask, OccupationalAuthorisation
+    from access_control.models import AccessRule, Block, CategoryMask, OccupationalAuthorisation, TreatingRightsGrant
     from access_control.rules import OPEN_STATES
     from access_control.trail import record_entry
     from notifications.models import Notice
@@ -530,11 +540,13 @@ def naive(practitioner_id: int, profile_id: int) -> list[int]:
             return False
         if practitioner.pk in (document.author_practitioner_id, profile.treating_doctor_id):
             return True
-        if document.masked_at is not None:
-            return False
-        return not CategoryMask.objects.filter(
-            profile_id=profile.pk, category__document_types=document.document_type_id
-        ).exists()
+        masked = (
+            document.masked_at is not None
+            or CategoryMask.objects.filter(
+                profile_id=profile.pk, category__document_types=document.document_type_id
+            ).exists()
+        )
+        return not masked or TreatingRightsGrant.objects.filter(profile=profile, practitioner=practitioner).exists()
 
     with transaction.atomic():
         practitioner = Practitioner.objects.select_related("profession").get(pk=practitioner_id)
@@ -561,7 +573,8 @@ def naive(practitioner_id: int, profile_id: int) -> list[int]:
 
 def choose_pairs(data: dict, count: int, rng: random.Random) -> list[tuple[int, int]]:
     """Random practitioner–heavy patient pairs, with the interesting cases over-represented a little:
-    the treating doctor (A6), an author of the record (A4), a blocked practitioner (A5)."""
+    the treating doctor (A6), an author of the record (A4), a blocked practitioner (A5), a practitioner granted
+    the treating doctor's rights (A4)."""
     from practitioners.models import Practitioner
     from records.models import Profile
 
@@ -572,7 +585,9 @@ def choose_pairs(data: dict, count: int, rng: random.Random) -> list[tuple[int, 
     for _ in range(count):
         profile_id = rng.choice(data["heavy"])
         roll = rng.random()
-        if roll < 0.10 and treating.get(profile_id):
+        if roll < 0.05 and data.get("grants"):
+            profile_id, practitioner_id = rng.choice(data["grants"])
+        elif roll < 0.10 and treating.get(profile_id):
             practitioner_id = treating[profile_id]
         elif roll < 0.15 and data["authors"].get(profile_id):
             practitioner_id = rng.choice(data["authors"][profile_id])

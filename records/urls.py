@@ -38,6 +38,7 @@ urlpatterns = [
     path("confidentialite/medecin-traitant/", views_access.treating_doctor, name="treating_doctor"),
     path("confidentialite/urgence/", views_access.emergency, name="emergency"),
     path("confidentialite/medecin-du-travail/", views_access.occupational, name="occupational"),
+    path("confidentialite/droits-medecin-traitant/", views_access.treating_rights, name="treating_rights"),
     path("trace/", views_trail.trail, name="trail"),
     path("trace/historique.csv", views_trail.trail_csv, name="trail_csv"),
     path("avis/", views_trail.notices, name="notices"),

@@ -1,5 +1,6 @@
-"""« Qui peut voir mon dossier » : blocks (A5), the treating doctor (A6), the emergency opt-out (A7), the
-occupational physician's authorisation (A3), and a plain-language summary of the current settings.
+"""« Qui peut voir mon dossier » : blocks (A5), the treating doctor (A6), the treating doctor's rights granted to
+other practitioners (A4), the emergency opt-out (A7), the occupational physician's authorisation (A3), and a
+plain-language summary of the current settings.
 
 Practitioners are chosen from the public directory, searched by name, profession and city. Unblocking asks
 for the step-up re-check (``records.portal.step_up_required``). Every change is an access-control action; a
@@ -17,12 +18,14 @@ from access_control.actions import (
     do_authorise_occupational_physician,
     do_block_practitioner,
     do_declare_treating_doctor,
+    do_grant_treating_rights,
     do_remove_treating_doctor,
     do_revoke_occupational_physician,
+    do_revoke_treating_rights,
     do_set_emergency_opt_out,
     do_unblock_practitioner,
 )
-from access_control.models import Block, CategoryMask, OccupationalAuthorisation
+from access_control.models import Block, CategoryMask, OccupationalAuthorisation, TreatingRightsGrant
 from practitioners.models import Practitioner, Profession
 
 from .forms import DirectorySearchForm
@@ -54,19 +57,25 @@ def privacy(request):
         .select_related("practitioner__profession")
         .order_by("pk")
     )
+    grants = list(
+        TreatingRightsGrant.objects.filter(profile=profile).select_related("practitioner__profession").order_by("pk")
+    )
     professions = list(Profession.objects.order_by("label_fr"))
     search = DirectorySearchForm(request.GET or None, professions=professions)
     results = directory(search) if search.is_bound and search.is_valid() else None
     blocked_ids = {block.practitioner_id for block in blocks}
     authorised_ids = {authorisation.practitioner_id for authorisation in authorisations}
+    granted_ids = {grant.practitioner_id for grant in grants}
     for practitioner in results or ():
         practitioner.is_blocked = practitioner.pk in blocked_ids
         practitioner.is_authorised = practitioner.pk in authorised_ids
+        practitioner.is_granted = practitioner.pk in granted_ids
     context = {
         "profile": profile,
         "treating_doctor": profile.treating_doctor,
         "blocks": blocks,
         "authorisations": authorisations,
+        "grants": grants,
         "search": search,
         "results": results,
         "masked_categories": CategoryMask.objects.filter(profile=profile).count(),
@@ -165,24 +174,44 @@ def emergency(request):
     return _back(request)
 
 
+def _give_or_withdraw(request, give, withdraw, given, withdrawn):
+    """A right for the practitioner posted: ``give`` it, or ``withdraw`` it when ``operation=revoke``."""
+    practitioner, profile = _practitioner(request), request.current_profile
+    if request.POST.get("operation") == "revoke":
+        action, success = withdraw, withdrawn
+    else:
+        action, success = give, given
+    _run(
+        request,
+        lambda: action(profile, practitioner, actor=request.user),
+        success % {"name": practitioner.display_name},
+    )
+    return _back(request)
+
+
 @require_POST
 @portal_view
 def occupational(request):
-    practitioner = _practitioner(request)
-    profile = request.current_profile
-    if request.POST.get("operation") == "revoke":
-        _run(
-            request,
-            lambda: do_revoke_occupational_physician(profile, practitioner, actor=request.user),
-            _("%(name)s n'a plus accès à votre dossier.") % {"name": practitioner.display_name},
-        )
-    else:
-        _run(
-            request,
-            lambda: do_authorise_occupational_physician(profile, practitioner, actor=request.user),
-            _(
-                "%(name)s, médecin du travail, peut consulter votre dossier jusqu'à ce que vous retiriez cette autorisation."
-            )
-            % {"name": practitioner.display_name},
-        )
-    return _back(request)
+    """A3: the patient authorises an occupational physician, or withdraws the authorisation."""
+    return _give_or_withdraw(
+        request,
+        do_authorise_occupational_physician,
+        do_revoke_occupational_physician,
+        _(
+            "%(name)s, médecin du travail, peut consulter votre dossier jusqu'à ce que vous retiriez cette autorisation."
+        ),
+        _("%(name)s n'a plus accès à votre dossier."),
+    )
+
+
+@require_POST
+@portal_view
+def treating_rights(request):
+    """A4: the patient lets a practitioner read masked documents as the treating doctor does, or stops it."""
+    return _give_or_withdraw(
+        request,
+        do_grant_treating_rights,
+        do_revoke_treating_rights,
+        _("%(name)s a maintenant les droits de votre médecin traitant : il voit vos documents masqués."),
+        _("%(name)s n'a plus les droits de votre médecin traitant : il ne voit plus vos documents masqués."),
+    )

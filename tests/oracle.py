@@ -8,7 +8,7 @@ Reason codes are the trail's (documented in access_control/rules.py); the order 
 (practitioner in practice, profession reading something, centre 15 for SAMU regulators, justification for
 bris de glace, attestation for normal access), then the rules' precedence, strongest first: profile state (L),
 forbidden actor (A3), block (A5), emergency opt-out (A7); then, per document, the matrix (A2), then the masks
-(A4, A12) except for the author and the treating doctor.
+(A4, A12) except for the author, the treating doctor and those the patient granted the treating doctor's rights.
 """
 
 from dataclasses import dataclass, field
@@ -60,6 +60,7 @@ class World:
     blocks: set[tuple[int, int]] = field(default_factory=set)  # (profile, practitioner)
     occupational_authorisations: set[tuple[int, int]] = field(default_factory=set)  # (profile, practitioner)
     category_masks: set[tuple[int, str]] = field(default_factory=set)  # (profile, category)
+    treating_rights: set[tuple[int, int]] = field(default_factory=set)  # (profile, practitioner) granted, A4
 
 
 def _practitioner_refusal(world: World, p: Practitioner, mode: str) -> str:
@@ -125,7 +126,11 @@ def visible_to_practitioner(world: World, p_id: int, profile_id: int, mode: str)
             continue
         if (p.profession, doc.type) not in world.readable:  # A2, default-deny
             continue
-        privileged = doc.author == p_id or profile.treating_doctor == p_id  # A4, A6
+        privileged = (
+            doc.author == p_id  # A4: its author
+            or profile.treating_doctor == p_id  # A4, A6: the treating doctor
+            or (profile_id, p_id) in world.treating_rights  # A4: those granted the treating doctor's rights
+        )
         if not privileged and (doc.masked or doc.type in masked_types):  # A4, A12
             continue
         seen.add(doc.id)

@@ -3,7 +3,7 @@
 Hypothesis generates random worlds — profiles in every state, practitioners of several professions with every
 marker (SAMU regulator, occupational physician with or without authorisation, insurer's physician, suspended),
 documents of many types with every combination of mask, hold, deletion, minor's secret and author, blocks,
-category masks, treating doctors, opt-outs, a random matrix — and asks both sides every question: opening each
+category masks, treating doctors and the treating doctor's rights granted to others, opt-outs, a random matrix — and asks both sides every question: opening each
 record in a random mode (with or without justification and attestation), listing it, opening documents, looking
 profiles up, and what each patient account sees. Worlds are built with plain ``objects.create`` (fast) inside a
 transaction rolled back after each example.
@@ -30,6 +30,7 @@ from access_control.models import (
     DocumentCategory,
     OccupationalAuthorisation,
     Review,
+    TreatingRightsGrant,
 )
 from practitioners.models import Practitioner, Profession
 from records.models import Document, DocumentType, Profile, User
@@ -94,6 +95,7 @@ world_st = st.fixed_dictionaries(
         "blocks": st.sets(st.tuples(st.integers(0, 2), st.integers(0, 3)), max_size=4),
         "authorisations": st.sets(st.tuples(st.integers(0, 2), st.integers(0, 3)), max_size=4),
         "category_masks": st.sets(st.tuples(st.integers(0, 2), st.sampled_from(CATEGORIES)), max_size=3),
+        "treating_rights": st.sets(st.tuples(st.integers(0, 2), st.integers(0, 3)), max_size=3),
     }
 )
 request_st = st.tuples(
@@ -243,6 +245,10 @@ def _build(spec) -> tuple[oracle.World, dict]:
         profile = profile_at(profile_index)
         CategoryMask.objects.get_or_create(profile=profile, category=categories[code])
         world.category_masks.add((profile.pk, code))
+    for profile_index, practitioner_index in spec["treating_rights"]:
+        profile, practitioner = profile_at(profile_index), practitioner_at(practitioner_index)
+        TreatingRightsGrant.objects.get_or_create(profile=profile, practitioner=practitioner)
+        world.treating_rights.add((profile.pk, practitioner.pk))
 
     users = list(User.objects.filter(profile__in=profiles))
     return world, {"practitioners": practitioners, "profiles": profiles, "documents": documents, "users": users}

@@ -17,17 +17,19 @@ from access_control.actions import (
     do_declare_treating_doctor,
     do_delete_own_document,
     do_deposit_document,
+    do_grant_treating_rights,
     do_mask_category,
     do_mask_document,
     do_release_hold,
     do_revoke_occupational_physician,
+    do_revoke_treating_rights,
     do_set_access_rule,
     do_set_high_profile,
     do_unblock_practitioner,
     do_unmask_category,
     do_unmask_document,
 )
-from access_control.models import AccessRule, DocumentCategory, Review, TrailEntry
+from access_control.models import AccessRule, DocumentCategory, Review, TrailEntry, TreatingRightsGrant
 from access_control.rules import GENERIC_REFUSAL
 from notifications.models import Notice
 from practitioners.models import Profession
@@ -200,6 +202,42 @@ def test_masking_holds_in_emergency_access__A4_A7(personas):
     assert decision.allowed
     assert _synthesis(p) not in api.visible_documents(p.david, p.alice, mode="bris_de_glace")
     assert api.open_document(p.david, _synthesis(p).pk, mode="bris_de_glace") is None
+
+
+def test_rights_granted_like_the_treating_doctors_lift_masks_within_the_matrix_only__A4_A2(personas):
+    p = personas
+    prescription = _deposit(p.alice, p.claire, "57833-6", "Ordonnance")
+    do_mask_document(prescription, actor=p.alice.user)
+    genetics = _deposit(p.alice, p.claire, "51969-4", "Génétique moléculaire")
+    do_mask_category(p.alice, DocumentCategory.objects.get(code="genetique"), actor=p.alice.user)
+    masked = {_synthesis(p), prescription, genetics}
+    assert not masked & set(api.visible_documents(p.david, p.alice))
+
+    do_grant_treating_rights(p.alice, p.david, actor=p.alice.user)
+    do_grant_treating_rights(p.alice, p.emma, actor=p.alice.user)
+    assert masked <= set(api.visible_documents(p.david, p.alice))  # masks (A4) and category masks (A12)
+    assert api.visible_documents(p.emma, p.alice).filter(pk=prescription.pk).exists()
+    assert _codes(api.visible_documents(p.emma, p.alice)) == ["11502-2", "57833-6", "57833-6", "87273-9"]  # A2
+    assert not api.may_see_trail(p.david, p.alice)  # the trail stays the declared treating doctor's (A6, T3)
+    with pytest.raises(IllegalAction, match="retirez-les"):
+        do_block_practitioner(p.alice, p.david, actor=p.alice.user)
+
+    do_revoke_treating_rights(p.alice, p.david, actor=p.alice.user)
+    assert not masked & set(api.visible_documents(p.david, p.alice))
+    traced = TrailEntry.objects.filter(profile=p.alice, detail=f"rpps:{p.david.rpps}").values_list("action", flat=True)
+    assert list(traced.order_by("seq")) == ["grant_treating_rights", "revoke_treating_rights"]
+
+
+def test_treating_doctors_rights_are_not_for_forbidden_blocked_or_inactive_practitioners__A4_A3_A5(personas):
+    p = personas
+    for practitioner, message in ((p.julien, "médecin conseil"), (p.gilles, "médecin conseil"), (p.hugo, "bloqué")):
+        with pytest.raises(IllegalAction, match=message):
+            do_grant_treating_rights(p.alice, practitioner, actor=p.alice.user)
+    with pytest.raises(IllegalAction, match="activé"):
+        do_grant_treating_rights(p.denise, p.david, actor=p.denise.user)  # L4
+    with pytest.raises(IllegalAction):
+        do_grant_treating_rights(p.alice, p.david, actor=p.karim)  # staff do not grant for a patient
+    assert not TreatingRightsGrant.objects.exists()
 
 
 def test_masking_and_blocking_need_an_activated_patient__L4(personas):

@@ -2,7 +2,8 @@
 
 Stories: Bernard activates his profile (L4); a newly enrolled person objects in time (L2); Alice masks a
 document and the trail and the practitioner's view show it (A4, T3); Alice blocks Dr Hugo Bernard and unblocks
-him after the step-up (A5); Alice downloads her export; a page switched to English stays English. The main pages
+him after the step-up (A5), and gives Dr David Lambert her treating doctor's rights then withdraws them (A4);
+Alice downloads her export; a page switched to English stays English. The main pages
 are checked with axe-core (no serious or critical violation) and photographed into docs/screenshots/patient-*.png.
 
 axe-core comes from npm (tests/js/package.json): ``npm ci --prefix tests/js``. Missing, the tests fail.
@@ -22,6 +23,7 @@ from django_otp.oath import totp
 
 from access_control import actions as access
 from access_control.api import find_profile, visible_documents
+from access_control.models import TreatingRightsGrant
 from records import actions as profile_actions
 from records.identifiers import make_nir
 from records.models import Document, Profile
@@ -215,8 +217,20 @@ def test_alice_blocks_dr_hugo_bernard_and_unblocks_him_after_the_step_up__A5(pag
     page.get_by_role("button", name="Bloquer Dr Hugo Bernard").click()
     assert page.get_by_text("Dr Hugo Bernard est bloqué").is_visible()
     assert find_profile(hugo, nir=alice.nir, birth_date=alice.birth_date) is None
+
+    # A4: Dr David Lambert is given the treating doctor's rights from the directory, then loses them.
+    page.get_by_label(re.compile(r"^Nom")).fill("Lambert")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("button", name="Donner les droits de médecin traitant").click()
+    assert page.get_by_text("Dr David Lambert a maintenant les droits de votre médecin traitant").is_visible()
+    granted = page.locator('section[aria-labelledby="treating-rights-title"]')
+    assert granted.get_by_text("Dr David Lambert").is_visible()
+    assert TreatingRightsGrant.objects.filter(profile=alice, practitioner=personas.david).exists()
     check_accessibility(page, "privacy")
     screenshot(page, "patient-privacy")
+    granted.get_by_role("button", name="Retirer les droits").click()
+    assert page.get_by_text("Dr David Lambert n'a plus les droits de votre médecin traitant").is_visible()
+    assert not TreatingRightsGrant.objects.filter(profile=alice).exists()
 
     page.get_by_role("link", name="Débloquer Dr Hugo Bernard").first.click()
     page.wait_for_url("**/espace/confirmation/**")

@@ -1,23 +1,33 @@
-"""« Qui peut voir mon dossier » (A3, A5, A6, A7): blocks, treating doctor, emergency opt-out, occupational
-physicians, the directory, the summary; unblocking after the step-up re-check."""
+"""« Qui peut voir mon dossier » (A3, A4, A5, A6, A7): blocks, treating doctor, the treating doctor's rights
+granted to other practitioners, emergency opt-out, occupational physicians, the directory, the summary;
+unblocking after the step-up re-check."""
 
 import pytest
 
+from access_control.actions import do_grant_treating_rights
 from access_control.api import find_profile, visible_documents
-from access_control.models import Block, OccupationalAuthorisation, TrailEntry
+from access_control.models import Block, OccupationalAuthorisation, TrailEntry, TreatingRightsGrant
 from tests.portal_fixtures import _fresh_cache, signed_in, stepped_up, text, url  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
 
 def test_privacy_page_summarises_the_settings_and_pins_its_queries(client, personas, django_assert_num_queries):
-    signed_in(client, personas.alice)
+    alice = personas.alice
+    do_grant_treating_rights(alice, personas.emma, actor=alice.user)
+    signed_in(client, alice)
     client.get(url("privacy"))
-    with django_assert_num_queries(13):
+    # 14 (13 before A4's grants): session, user, second-factor device, the profiles the user manages (with the
+    # treating doctor) and the current one; one query each for the blocks, the occupational authorisations and
+    # the treating doctor's rights granted (A4), all three with their practitioners and professions; the
+    # professions, the directory search, the category-mask count; the session save (savepoint, update, release).
+    # Constant whatever the number of blocks, grants or results.
+    with django_assert_num_queries(14):
         page = client.get(url("privacy") + "?name=ber")
     content = text(page)
     assert "Votre médecin traitant est Dr Claire Dubois" in content
     assert "Vous avez bloqué 1 professionnel" in content
+    assert "Vous avez donné les droits de votre médecin traitant à 1 autre professionnel" in content
     assert "Les médecins des assurances et des mutuelles n'y ont jamais accès." in content
     assert "Débloquer Dr Hugo Bernard" in content
 
@@ -133,15 +143,84 @@ def test_occupational_physician_only_with_express_authorisation__A3(client, pers
     assert "Seul un médecin du travail" in text(response)
 
 
-def test_a_representative_restricts_a_childs_record__L10_A5(client, personas):
+GRANT_BUTTON = ">Donner les droits de médecin traitant</button>"
+
+
+def test_granted_treating_rights_show_masked_documents_until_revoked__A4(client, personas):
+    alice, david = personas.alice, personas.david
+    synthesis = alice.documents.get(title="Synthèse psychiatrique")  # masked, by Dr Claire Dubois
+    assert synthesis.author_practitioner_id != david.pk
+    assert synthesis not in visible_documents(david, alice)
+    signed_in(client, alice)
+
+    response = client.post(url("treating_rights"), {"practitioner": david.pk}, follow=True)
+    assert "Dr David Lambert a maintenant les droits de votre médecin traitant" in text(response)
+    assert synthesis in visible_documents(david, alice)
+    client.post(url("treating_rights"), {"practitioner": david.pk})  # replay: idempotent
+    assert TreatingRightsGrant.objects.filter(profile=alice, practitioner=david).count() == 1
+    assert (
+        TrailEntry.objects.filter(profile=alice, action="grant_treating_rights", detail=f"rpps:{david.rpps}").count()
+        == 1
+    )
+    page = text(client.get(url("privacy")))
+    assert "Vous avez donné les droits de votre médecin traitant à 1 autre professionnel" in page
+    section = page[page.index("Droits de médecin traitant accordés") : page.index("Médecins du travail autorisés")]
+    assert "Dr David Lambert" in section and "Retirer les droits" in section
+
+    response = client.post(url("treating_rights"), {"practitioner": david.pk, "operation": "revoke"}, follow=True)
+    assert "Dr David Lambert n'a plus les droits de votre médecin traitant" in text(response)
+    assert synthesis not in visible_documents(david, alice)
+    client.post(url("treating_rights"), {"practitioner": david.pk, "operation": "revoke"})  # replay
+    assert not TreatingRightsGrant.objects.filter(profile=alice).exists()
+    assert (
+        TrailEntry.objects.filter(profile=alice, action="revoke_treating_rights", detail=f"rpps:{david.rpps}").count()
+        == 1
+    )
+    assert "seul votre médecin traitant voit vos documents masqués" in text(client.get(url("privacy")))
+
+
+def test_a_blocked_practitioner_is_not_granted_treating_rights__A4_A5(client, personas):
+    alice, hugo = personas.alice, personas.hugo
+    signed_in(client, alice)
+    response = client.post(url("treating_rights"), {"practitioner": hugo.pk}, follow=True)
+    assert "Vous avez bloqué ce professionnel : débloquez-le avant de lui donner des droits." in text(response)
+    assert not TreatingRightsGrant.objects.filter(profile=alice).exists()
+    assert not TrailEntry.objects.filter(profile=alice, action="grant_treating_rights").exists()
+
+
+def test_a_practitioner_holding_granted_rights_cannot_be_blocked__A4_A5(client, personas):
+    alice, david = personas.alice, personas.david
+    signed_in(client, alice)
+    client.post(url("treating_rights"), {"practitioner": david.pk})
+    response = client.post(url("block"), {"practitioner": david.pk}, follow=True)
+    assert "retirez-les avant de le bloquer" in text(response)
+    assert not Block.objects.filter(profile=alice, practitioner=david).exists()
+    assert find_profile(david, nir=alice.nir, birth_date=alice.birth_date) is not None
+
+
+def test_directory_offers_treating_rights_only_where_they_may_be_granted__A4(client, personas):
     signed_in(client, personas.alice)
-    client.post(url("switch_profile"), {"profile": personas.fanny.pk})
-    client.post(url("block"), {"practitioner": personas.david.pk})
-    assert Block.objects.filter(profile=personas.fanny, practitioner=personas.david).exists()
-    assert not Block.objects.filter(profile=personas.alice, practitioner=personas.david).exists()
+
+    def offered(name: str) -> bool:
+        return GRANT_BUTTON in client.get(url("privacy") + f"?name={name}").content.decode()
+
+    assert offered("lambert") and offered("girard")  # a doctor, a pharmacist
+    assert not offered("dubois")  # the treating doctor has these rights already
+    assert not offered("bernard")  # blocked (A5): unblock first
+    assert not offered("fontaine")  # occupational physician (A3)
+    client.post(url("treating_rights"), {"practitioner": personas.david.pk})
+    page = client.get(url("privacy") + "?name=lambert").content.decode()
+    assert GRANT_BUTTON not in page  # granted already
+    assert "Bloquer Dr David Lambert" not in page  # revoke the rights before blocking
+    response = client.post(url("treating_rights"), {"practitioner": personas.gilles.pk}, follow=True)
+    assert "ne peuvent pas être donnés à un médecin conseil ou du travail" in text(response)
+    response = client.post(url("treating_rights"), {"practitioner": personas.julien.pk}, follow=True)
+    assert "ne peuvent pas être donnés à un médecin conseil ou du travail" in text(response)
+    assert list(TreatingRightsGrant.objects.values_list("practitioner", flat=True)) == [personas.david.pk]
 
 
-def test_a_never_activated_childs_profile_cannot_block_until_activated__L4_L10(client, personas):
+def _never_activated_child(personas):
+    """A child's profile managed by Alice (L10), open but never activated (L4), with its provisional code."""
     from datetime import date, timedelta
 
     from django.utils import timezone
@@ -157,6 +236,32 @@ def test_a_never_activated_childs_profile_cannot_block_until_activated__L4_L10(c
     )  # fmt: skip
     Profile.objects.filter(pk=child.pk).update(notice_sent_at=timezone.now() - timedelta(days=43))
     profile_actions.do_open_profile(child, actor=None)
+    return child, code
+
+
+def test_a_never_activated_profile_cannot_grant_treating_rights__A4_L4(client, personas):
+    child, _code = _never_activated_child(personas)
+    signed_in(client, personas.alice)
+    client.post(url("switch_profile"), {"profile": child.pk})
+    page = client.get(url("privacy") + "?name=lambert").content.decode()
+    assert GRANT_BUTTON not in page
+    response = client.post(url("treating_rights"), {"practitioner": personas.david.pk}, follow=True)
+    assert "activé par son titulaire" in text(response)
+    assert not TreatingRightsGrant.objects.filter(profile=child).exists()
+
+
+def test_a_representative_restricts_a_childs_record__L10_A5(client, personas):
+    signed_in(client, personas.alice)
+    client.post(url("switch_profile"), {"profile": personas.fanny.pk})
+    client.post(url("block"), {"practitioner": personas.david.pk})
+    assert Block.objects.filter(profile=personas.fanny, practitioner=personas.david).exists()
+    assert not Block.objects.filter(profile=personas.alice, practitioner=personas.david).exists()
+
+
+def test_a_never_activated_childs_profile_cannot_block_until_activated__L4_L10(client, personas):
+    from records.models import Profile
+
+    child, code = _never_activated_child(personas)
     signed_in(client, personas.alice)
     client.post(url("switch_profile"), {"profile": child.pk})
     response = client.post(url("block"), {"practitioner": personas.david.pk}, follow=True)
