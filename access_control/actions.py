@@ -317,7 +317,7 @@ def do_revoke_treating_rights(profile: Profile, practitioner: Practitioner, *, a
 
 
 def do_mask_document(document: Document, *, actor) -> Document:
-    """A4: hide a document from every practitioner except its author and the treating doctor."""
+    """A4: hide a document from every practitioner but its author, the treating doctor and those granted their rights."""
     with transaction.atomic():
         document = _document_for_patient(document, actor)
         _require_activated(document.profile)

@@ -42,6 +42,12 @@ urlpatterns = [
     path(f"{PATIENT}categories/<slug:code>/mask/", patient.CategoryMaskView.as_view(), name="api-patient-category"),
     path(f"{PATIENT}blocks/", patient.Blocks.as_view(), name="api-patient-blocks"),
     path(f"{PATIENT}blocks/<str:rpps>/", patient.BlockDetail.as_view(), name="api-patient-block"),
+    path(f"{PATIENT}treating-rights/", patient.TreatingRights.as_view(), name="api-patient-treating-rights"),
+    path(
+        f"{PATIENT}treating-rights/<str:rpps>/",
+        patient.TreatingRightsDetail.as_view(),
+        name="api-patient-treating-right",
+    ),
     path(f"{PATIENT}treating-doctor/", patient.TreatingDoctor.as_view(), name="api-patient-treating-doctor"),
     path(f"{PATIENT}emergency-access/", patient.EmergencyAccess.as_view(), name="api-patient-emergency"),
     path(f"{PATIENT}preferences/", patient.Preferences.as_view(), name="api-patient-preferences"),

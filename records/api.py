@@ -4,9 +4,10 @@ Every URL names a profile the user manages (``profiles_managed_by``: their own, 
 representative, L10); any other id answers 404. Documents come from ``documents_visible_to_patient`` (holds
 A8 and the minor's secret A9 applied in SQL); a document id that is not the profile's is traced as a denied
 attempt and answers 404, as in the portal. Every change is an action (``access_control.actions``,
-``records.account_actions``) with its own checks (L4: masking and blocking need an activated profile).
-Lifting a block asks a portal session for the step-up re-check, as the portal does; a token was created after
-one. Authentication: a portal session (second factor passed) or a token (``access_control.tokens``).
+``records.account_actions``) with its own checks (L4: masking, blocking and granting the treating doctor's
+rights need an activated profile). Lifting a block asks a portal session for the step-up re-check, as the portal
+does; a token was created after one. Withdrawing granted rights does not: it only narrows access.
+Authentication: a portal session (second factor passed) or a token (``access_control.tokens``).
 """
 
 from django.http import HttpResponse
@@ -23,16 +24,18 @@ from access_control.actions import (
     do_declare_treating_doctor,
     do_delete_own_document,
     do_deposit_document,
+    do_grant_treating_rights,
     do_mask_category,
     do_mask_document,
     do_remove_treating_doctor,
+    do_revoke_treating_rights,
     do_set_emergency_opt_out,
     do_unblock_practitioner,
     do_unmask_category,
     do_unmask_document,
 )
 from access_control.api import documents_visible_to_patient, profiles_managed_by
-from access_control.models import Block, CategoryMask, DocumentCategory
+from access_control.models import Block, CategoryMask, DocumentCategory, TreatingRightsGrant
 from access_control.queries import trail_for_patient
 from config.api_support import PATIENT, NeverCached, Pagination
 from notifications.models import Letter
@@ -55,6 +58,7 @@ from .serializers import (
     PractitionerRefSerializer,
     PreferencesSerializer,
     ProfileSerializer,
+    TreatingRightsSerializer,
     UploadSerializer,
 )
 
@@ -275,8 +279,8 @@ class DocumentContent(PatientView):
 
 @extend_schema(tags=[TAG])
 class DocumentMask(PatientView):
-    """A4: POST masks the document from practitioners (except its author and the treating doctor); DELETE
-    unmasks it. Idempotent. Needs an activated profile (L4)."""
+    """A4: POST masks the document from practitioners (except its author, the treating doctor and those granted
+    the treating doctor's rights); DELETE unmasks it. Idempotent. Needs an activated profile (L4)."""
 
     serializer_class = PatientDocumentSerializer
 
@@ -377,6 +381,42 @@ class BlockDetail(PatientView):
                 code="step_up_required",
             )
         do_unblock_practitioner(profile, _practitioner(rpps), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=[TAG])
+class TreatingRights(PatientView):
+    """A4: the practitioners granted the treating doctor's rights (they read masked documents); POST grants them to
+    one more (by RPPS)."""
+
+    serializer_class = TreatingRightsSerializer
+
+    @extend_schema(responses={200: TreatingRightsSerializer(many=True), **ERRORS})
+    def get(self, request, profile_id):
+        profile = self.profile()
+        grants = (
+            TreatingRightsGrant.objects.filter(profile=profile)
+            .select_related("practitioner__profession")
+            .order_by("pk")
+        )
+        return Response(TreatingRightsSerializer(grants, many=True).data)
+
+    @extend_schema(request=PractitionerRefSerializer, responses={201: TreatingRightsSerializer, **ERRORS})
+    def post(self, request, profile_id):
+        profile = self.profile()
+        data = PractitionerRefSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        grant = do_grant_treating_rights(profile, _practitioner(data.validated_data["rpps"]), actor=request.user)
+        return Response(TreatingRightsSerializer(grant).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=[TAG])
+class TreatingRightsDetail(PatientView):
+    """A4: withdraw the rights granted. No step-up re-check, unlike lifting a block: this only narrows access."""
+
+    @extend_schema(responses={204: None, **ERRORS})
+    def delete(self, request, profile_id, rpps):
+        do_revoke_treating_rights(self.profile(), _practitioner(rpps), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

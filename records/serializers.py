@@ -71,6 +71,19 @@ class BlockSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class LocatedPractitionerSerializer(PractitionerSerializer):
+    """A practitioner with the town they practise in, to tell namesakes apart."""
+
+    city = serializers.CharField(source="practice_city")
+
+
+class TreatingRightsSerializer(serializers.Serializer):
+    """A4: a practitioner the patient granted the treating doctor's rights (reads masked documents)."""
+
+    practitioner = LocatedPractitionerSerializer()
+    granted_at = serializers.DateTimeField()
+
+
 class EmergencyAccessSerializer(serializers.Serializer):
     opt_out = serializers.BooleanField(help_text=_("A7 : vrai pour refuser l'accès en urgence."))
 

@@ -5,9 +5,10 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from access_control.actions import do_deposit_document
-from access_control.models import Block, TrailEntry
+from access_control.api import visible_documents
+from access_control.models import Block, TrailEntry, TreatingRightsGrant
 from access_control.rules import Action, Reason
-from records.models import Document
+from records.models import Document, Profile
 from tests.api_fixtures import client_for, error_code, open_handle, pdf_file
 from tests.signin_fixtures import verified_client
 
@@ -154,6 +155,85 @@ def test_unblocking_from_a_portal_session_needs_the_step_up__A5(personas):
     verified_client(session, personas.alice.user)
     response = session.delete(url("api-patient-block", personas.alice, personas.hugo.rpps))
     assert response.status_code == 403 and error_code(response) == "step_up_required"
+
+
+def _sees_the_psychiatric_synthesis(practitioner, profile) -> bool:
+    return visible_documents(practitioner, profile).filter(document_type__code="68599-0").exists()
+
+
+def _grant(client, profile, practitioner, **extra):
+    return client.post(url("api-patient-treating-rights", profile), {"rpps": practitioner.rpps}, format="json", **extra)
+
+
+def test_granted_treating_rights_show_masked_documents_until_revoked__A4(personas, django_assert_num_queries):
+    alice = client_for(personas.alice.user)
+    assert not _sees_the_psychiatric_synthesis(personas.david, personas.alice)
+    response = _grant(alice, personas.alice, personas.david)
+    assert response.status_code == 201, response.content
+    assert response.json()["practitioner"] == {
+        "rpps": personas.david.rpps, "name": "Dr David Lambert", "profession": personas.david.profession.label_fr,
+        "city": "PARIS",
+    }  # fmt: skip
+    assert _sees_the_psychiatric_synthesis(personas.david, personas.alice)
+
+    def listed_rpps() -> list[str]:
+        # token, profile (managed, with treating doctor), grants with their practitioners and professions
+        with django_assert_num_queries(3):
+            rows = alice.get(url("api-patient-treating-rights", personas.alice)).json()
+        assert all(row["granted_at"] for row in rows)
+        return [row["practitioner"]["rpps"] for row in rows]
+
+    assert listed_rpps() == [personas.david.rpps]
+    _grant(alice, personas.alice, personas.ines)
+    assert listed_rpps() == [personas.david.rpps, personas.ines.rpps]
+    assert alice.delete(url("api-patient-treating-right", personas.alice, personas.david.rpps)).status_code == 204
+    assert not _sees_the_psychiatric_synthesis(personas.david, personas.alice)
+    assert listed_rpps() == [personas.ines.rpps]
+
+
+def test_treating_rights_are_refused_to_a_blocked_practitioner_and_an_insurers_physician__A3_A4_A5(personas):
+    alice = client_for(personas.alice.user)
+    blocked = _grant(alice, personas.alice, personas.hugo)
+    assert blocked.status_code == 409 and error_code(blocked) == "practitioner_blocked"
+    assert blocked.json()["error"]["message"] == (
+        "Vous avez bloqué ce professionnel : débloquez-le avant de lui donner des droits."
+    )
+    english = _grant(alice, personas.alice, personas.hugo, HTTP_ACCEPT_LANGUAGE="en")
+    assert english.status_code == 409 and english.json()["error"]["message"] == (
+        "You have blocked this practitioner: unblock them before giving them rights."
+    )
+    insurer = _grant(alice, personas.alice, personas.julien)
+    assert insurer.status_code == 400 and error_code(insurer) == "forbidden_actor"
+    assert not TreatingRightsGrant.objects.filter(profile=personas.alice).exists()
+    assert not _sees_the_psychiatric_synthesis(personas.hugo, personas.alice)
+
+
+def test_treating_rights_for_an_unknown_rpps_or_another_patients_profile_are_404__A4(personas):
+    alice = client_for(personas.alice.user)
+    unknown = alice.post(url("api-patient-treating-rights", personas.alice), {"rpps": "99999999999"}, format="json")
+    assert unknown.status_code == 404 and error_code(unknown) == "practitioner_not_found"
+    gone = alice.delete(url("api-patient-treating-right", personas.alice, "99999999999"))
+    assert gone.status_code == 404 and error_code(gone) == "practitioner_not_found"
+    other = _grant(alice, personas.etienne, personas.david)
+    assert other.status_code == 404 and error_code(other) == "profile_not_found"
+    for forged_id in (Profile.objects.order_by("pk").last().pk + 1, 2**63):
+        forged = alice.post(
+            reverse("api-patient-treating-rights", args=[forged_id]), {"rpps": personas.david.rpps}, format="json"
+        )
+        assert forged.status_code == 404 and forged.json() == other.json()
+    listed = alice.get(url("api-patient-treating-rights", personas.etienne))
+    assert listed.status_code == 404 and listed.json() == other.json()
+    assert not TreatingRightsGrant.objects.exists()
+
+
+def test_a_read_token_can_list_but_not_grant_or_revoke_treating_rights__A4(personas):
+    alice = client_for(personas.alice.user, scope="read")
+    assert alice.get(url("api-patient-treating-rights", personas.alice)).json() == []
+    granted = _grant(alice, personas.alice, personas.david)
+    assert granted.status_code == 403 and error_code(granted) == "insufficient_scope"
+    revoked = alice.delete(url("api-patient-treating-right", personas.alice, personas.david.rpps))
+    assert revoked.status_code == 403 and error_code(revoked) == "insufficient_scope"
+    assert not TreatingRightsGrant.objects.exists()
 
 
 def test_treating_doctor_and_emergency_opt_out__A6_A7(personas):
