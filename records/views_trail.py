@@ -23,6 +23,7 @@ from practitioners.models import Practitioner
 
 from .account_actions import PortalAction, do_set_notice_preferences, email_channel_possible
 from .forms import NoticePreferencesForm, TrailFilterForm
+from .labels import profession_snapshot_label
 from .lifecycle import TrailAction
 from .portal import patient_documents, portal_view
 
@@ -114,7 +115,7 @@ def trail_csv(request):
                 [
                     timezone.localtime(entry.at).strftime("%Y-%m-%d %H:%M:%S"),
                     entry.actor_name,
-                    entry.actor_profession,
+                    profession_snapshot_label(entry.actor_profession),
                     row["what"],
                     str(row["target"]),
                     str(row["mode"]),

@@ -72,6 +72,22 @@ def test_trail_csv_has_every_entry_with_names__T3(client, personas):
     assert len(rows) - 1 == expected
 
 
+def test_the_trails_profession_snapshot_reads_in_the_pages_language__T1_T3(client, personas, settings):
+    """The entry keeps the profession in French (a hashed snapshot); English pages show the English label."""
+    _consultations(personas)
+    signed_in(client, personas.alice)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = text(client.get(url("trail") + "?who=practitioners"))
+    assert "Emma Girard" in page and "Pharmacist" in page and "Pharmacien" not in page
+    body = b"".join(client.get(url("trail_csv") + "?who=practitioners").streaming_content).decode("utf-8-sig")
+    professions = {row[2] for row in list(csv.reader(io.StringIO(body), delimiter=";"))[1:]}
+    assert "Pharmacist" in professions and "Pharmacien" not in professions
+    assert TrailEntry.objects.filter(actor_practitioner=personas.emma, actor_profession="Pharmacien").exists()
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    assert "Pharmacien" in text(client.get(url("trail") + "?who=practitioners"))
+
+
 def test_notice_preferences_say_consultation_notices_cannot_be_turned_off__N1_N2(client, personas):
     alice = personas.alice
     signed_in(client, alice)

@@ -1,9 +1,9 @@
 """``{% load carnet_labels %}`` then ``{{ document.document_type|localized }}``: a reference row's label in the
-current language (records.labels)."""
+current language, and ``{{ entry.actor_profession|profession }}``: a trail entry's profession (records.labels)."""
 
 from django import template
 
-from records.labels import localized_label
+from records.labels import localized_label, profession_snapshot_label
 
 register = template.Library()
 
@@ -13,3 +13,8 @@ def localized(row) -> str:
     if row is None:
         return ""
     return localized_label(row)
+
+
+@register.filter
+def profession(snapshot: str) -> str:
+    return profession_snapshot_label(snapshot or "")
