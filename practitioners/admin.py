@@ -12,13 +12,14 @@ markers, ``practitioners.suspend_practitioner`` and ``practitioners.import_direc
 """
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+
+from config.admin_steps import confirm_then_act, upload_then_report
 
 from .actions import (
     MARKER_FIELDS,
@@ -183,18 +184,15 @@ class PractitionerAdmin(admin.ModelAdmin):
         practitioner = get_object_or_404(Practitioner.objects.select_related("profession"), pk=object_id)
         change_url = reverse("admin:practitioners_practitioner_change", args=[practitioner.pk])
         form = StatusForm(request.POST if request.method == "POST" else None)
-        confirming = False
-        if request.method == "POST" and form.is_valid():
-            if request.POST.get("confirmed") == "1":
-                try:
-                    spec["run"](practitioner, actor=request.user, reason=form.cleaned_data["reason"])
-                except ValidationError as exc:
-                    for message in exc.messages:
-                        messages.error(request, message)
-                else:
-                    messages.success(request, spec["success"])
-                return HttpResponseRedirect(change_url)
-            confirming = True
+        confirming, done = confirm_then_act(
+            request,
+            form,
+            lambda data: spec["run"](practitioner, actor=request.user, reason=data["reason"]),
+            spec["success"],
+            change_url,
+        )
+        if done:
+            return done
         context = self._context(
             request,
             title=spec["label"],
@@ -210,25 +208,21 @@ class PractitionerAdmin(admin.ModelAdmin):
     def import_view(self, request):
         if not request.user.has_perm(PERM_IMPORT):
             raise PermissionDenied
-        report = None
         form = DirectoryUploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            extract = form.cleaned_data["extract"]
-            try:
-                extract.open("rb")
-                report = import_directory(extract.file, actor=request.user)
-            except DirectoryFormatError as exc:
-                form.add_error("extract", str(exc))
-            else:
-                messages.add_message(
-                    request,
-                    messages.WARNING if report.rejected else messages.SUCCESS,
-                    _(
-                        "%(created)d professionnels créés, %(updated)d mis à jour, %(unchanged)d inchangés, "
-                        "%(rejected)d lignes refusées, %(warned)d avertissements."
-                    )
-                    % report.as_dict(),
+        report = upload_then_report(
+            request,
+            form,
+            "extract",
+            lambda extract: import_directory(extract, actor=request.user),
+            DirectoryFormatError,
+            lambda report: (
+                _(
+                    "%(created)d professionnels créés, %(updated)d mis à jour, %(unchanged)d inchangés, "
+                    "%(rejected)d lignes refusées, %(warned)d avertissements."
                 )
+                % report.as_dict()
+            ),
+        )
         context = self._context(
             request,
             title=_("Importer l'annuaire des professionnels"),

@@ -30,6 +30,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from access_control.models import TrailEntry
+from config.admin_steps import confirm_then_act, upload_then_report
 from notifications.models import Notice
 
 from . import actions
@@ -411,19 +412,16 @@ class ProfileAdmin(ReadOnlyAdmin):
             messages.error(request, _("Cette opération n'est pas possible pour ce profil ou pour votre rôle."))
             return HttpResponseRedirect(reverse("admin:records_profile_desk", args=[profile.pk]))
         form = action.make_form(user, request.POST if request.method == "POST" else None)
-        confirming, summary = False, []
-        if request.method == "POST" and form.is_valid():
-            if request.POST.get("confirmed") == "1":
-                try:
-                    action.run(profile, form.cleaned_data, user)
-                except ValidationError as exc:  # IllegalTransition and the actions' own checks (L9)
-                    for message in exc.messages:
-                        messages.error(request, message)
-                else:
-                    messages.success(request, action.success)
-                return HttpResponseRedirect(reverse("admin:records_profile_desk", args=[profile.pk]))
-            confirming = True  # second step: the consequences, then the same data posted again
-            summary = _summary(form)
+        confirming, done = confirm_then_act(
+            request,
+            form,
+            lambda data: action.run(profile, data, user),  # IllegalTransition and the actions' own checks (L9)
+            action.success,
+            reverse("admin:records_profile_desk", args=[profile.pk]),
+        )
+        if done:
+            return done
+        summary = _summary(form) if confirming else []  # second step: the consequences, then the same data again
         context = self._context(
             request,
             title=action.label,
@@ -438,31 +436,26 @@ class ProfileAdmin(ReadOnlyAdmin):
     def enrol_view(self, request):
         if not request.user.has_perm(PERM_ENROL):
             raise PermissionDenied
-        report = None
         form = EnrolmentUploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            roster = form.cleaned_data["roster"]
-            try:
-                roster.open("rb")
-                report = enrol_roster(roster.file, actor=request.user)
-            except RosterFormatError as exc:
-                form.add_error("roster", str(exc))
-            else:
-                level = messages.WARNING if report.rejected else messages.SUCCESS
-                messages.add_message(
-                    request,
-                    level,
-                    _(
-                        "%(created)d profils inscrits, %(known)d déjà inscrits, %(rejected)d lignes refusées ; "
-                        "%(notices)d notices de pré-ouverture en file d'envoi."
-                    )
-                    % {
-                        "created": report.created,
-                        "known": report.already_enrolled,
-                        "rejected": report.rejected,
-                        "notices": report.notices,
-                    },
+        report = upload_then_report(
+            request,
+            form,
+            "roster",
+            lambda roster: enrol_roster(roster, actor=request.user),
+            RosterFormatError,
+            lambda report: (
+                _(
+                    "%(created)d profils inscrits, %(known)d déjà inscrits, %(rejected)d lignes refusées ; "
+                    "%(notices)d notices de pré-ouverture en file d'envoi."
                 )
+                % {
+                    "created": report.created,
+                    "known": report.already_enrolled,
+                    "rejected": report.rejected,
+                    "notices": report.notices,
+                }
+            ),
+        )
         context = self._context(
             request,
             title=_("Inscrire des personnes depuis le référentiel"),
