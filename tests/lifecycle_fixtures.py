@@ -61,12 +61,24 @@ def enrol_open(**fields) -> tuple[Profile, str]:
     return profile, code
 
 
+def activate(profile: Profile, code: str | None, **overrides) -> User:
+    """``do_activate_profile`` with the profile's identity traits, ``code``, a valid password and an e-mail (L4);
+    ``overrides`` replace any of them."""
+    values = {
+        "nir": profile.nir,
+        "provisional_code": code,
+        "birth_date": profile.birth_date,
+        "password": PASSWORD,
+        "email": "patient@example.org",
+        **overrides,
+    }
+    return actions.do_activate_profile(profile, **values)
+
+
 def enrol_active(*, email: str = "alice.martin@example.org", **fields) -> tuple[Profile, User]:
     fields = {"birth_name": "MARTIN", "first_names": "Alice", "sex": Profile.Sex.FEMALE, **fields}
     profile, code = enrol_open(**fields)
-    user = actions.do_activate_profile(
-        profile, nir=profile.nir, provisional_code=code, birth_date=profile.birth_date, password=PASSWORD, email=email
-    )
+    user = activate(profile, code, email=email)
     profile.refresh_from_db()
     return profile, user
 

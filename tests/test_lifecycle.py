@@ -17,6 +17,7 @@ from records.lifecycle import ActorNotAllowed, IllegalTransition, InvalidProvisi
 from records.models import Document, Profile, User
 from tests.lifecycle_fixtures import (
     PASSWORD,
+    activate,
     deposit_document,
     enrol,
     enrol_active,
@@ -226,14 +227,7 @@ def test_opposed_profile_never_opens_and_cannot_be_activated__L2_L9(clock):
     assert profile.state == State.OPPOSED
     error = refused(
         profile,
-        lambda: actions.do_activate_profile(
-            profile,
-            nir=profile.nir,
-            provisional_code=code,
-            birth_date=profile.birth_date,
-            password=PASSWORD,
-            email="patient@example.org",
-        ),
+        lambda: activate(profile, code),
         code="activation_opposed",
     )
     assert "opposition" in error.messages[0]
@@ -290,14 +284,7 @@ def test_opening_by_hand_before_the_window_ends_is_refused__L3(clock, staff):
 def test_activation_creates_a_patient_account_never_named_after_the_nir__L4(clock):
     profile, code = enrol_open(birth_name="MARTIN", first_names="Alice", sex=Profile.Sex.FEMALE)
 
-    user = actions.do_activate_profile(
-        profile,
-        nir=profile.nir,
-        provisional_code=code,
-        birth_date=profile.birth_date,
-        password=PASSWORD,
-        email="alice.martin@example.org",
-    )
+    user = activate(profile, code, email="alice.martin@example.org")
 
     profile.refresh_from_db()
     assert user.kind == User.Kind.PATIENT and not user.is_staff
@@ -339,39 +326,18 @@ def test_activation_with_an_expired_code_is_refused_then_a_new_code_works__L1_L4
 
     error = refused(
         profile,
-        lambda: actions.do_activate_profile(
-            profile,
-            nir=profile.nir,
-            provisional_code=code,
-            birth_date=profile.birth_date,
-            password=PASSWORD,
-            email="patient@example.org",
-        ),
+        lambda: activate(profile, code),
         code="provisional_code_expired",
     )
     assert "expiré" in error.messages[0]
     profile, code = actions.do_reissue_provisional_code(profile, actor=staff)
-    user = actions.do_activate_profile(
-        profile,
-        nir=profile.nir,
-        provisional_code=code,
-        birth_date=profile.birth_date,
-        password=PASSWORD,
-        email="patient@example.org",
-    )
+    user = activate(profile, code)
     assert user.profile.state == State.ACTIVE
 
 
 def test_pending_profile_activated_in_its_window_opens_and_activates_at_once__L1_L4(clock):
     profile, code = enrol()
-    user = actions.do_activate_profile(
-        profile,
-        nir=profile.nir,
-        provisional_code=code,
-        birth_date=profile.birth_date,
-        password=PASSWORD,
-        email="patient@example.org",
-    )
+    user = activate(profile, code)
     profile.refresh_from_db()
     assert profile.state == State.ACTIVE
     assert profile.opened_at == profile.activated_at
@@ -384,14 +350,7 @@ def test_weak_password_refuses_activation_and_creates_no_account__L4(clock):
     profile, code = enrol_open()
     refused(
         profile,
-        lambda: actions.do_activate_profile(
-            profile,
-            nir=profile.nir,
-            provisional_code=code,
-            birth_date=profile.birth_date,
-            password="12345",
-            email="patient@example.org",
-        ),
+        lambda: activate(profile, code, password="12345"),
         ValidationError,
     )
 
@@ -400,14 +359,7 @@ def test_activated_profile_cannot_be_activated_twice__L4(clock):
     profile, _user = enrol_active()
     refused(
         profile,
-        lambda: actions.do_activate_profile(
-            profile,
-            nir=profile.nir,
-            provisional_code="ABCDEFGHJK",
-            birth_date=profile.birth_date,
-            password=PASSWORD,
-            email="patient@example.org",
-        ),
+        lambda: activate(profile, "ABCDEFGHJK"),
         InvalidProvisionalCode,  # the code was used up: same answer as any wrong code
     )
 
