@@ -80,6 +80,24 @@ def test_patient_search_finds_by_nir_and_birthdate_and_hides_refusals__A11_A5(pe
     assert blocked["total"] == wrong_date["total"] == 0  # no oracle
 
 
+def test_patients_are_identified_by_the_ins_nir_oid__I3(personas):
+    """I3: the NIR's INS OID, written out here rather than taken from the code under test."""
+    client = client_for(personas.david)
+    found = client.get(
+        "/fhir/Patient",
+        {"identifier": f"urn:oid:1.2.250.1.213.1.4.8|{personas.alice.nir}", "birthdate": "1985-03-12"},
+    )
+    patient = valid(found, "Bundle")["entry"][0]["resource"]
+    assert patient["identifier"][0]["system"] == "urn:oid:1.2.250.1.213.1.4.8"
+    # A NIA (the OID of a temporary identifier) is not a NIR: refused, not looked up as one.
+    nia = client.get(
+        "/fhir/Patient",
+        {"identifier": f"urn:oid:1.2.250.1.213.1.4.9|{personas.alice.nir}", "birthdate": "1985-03-12"},
+    )
+    assert nia.status_code == 400
+    assert "urn:oid:1.2.250.1.213.1.4.8" in nia.content.decode()
+
+
 def test_document_search_opens_the_record_traced_and_notified__T1_N1(personas):
     client = client_for(personas.david)
     pid = patient_id(client, personas.bernard)
