@@ -485,7 +485,9 @@ def open_document(
             if document_id is not None
             else None
         )
-        practitioner, profile, _ = _practitioner_and_profile(practitioner.pk, profile_id)
+        # PostgreSQL: the facts query also locks the trail chain the entry joins and reads its tail (T2).
+        chain_locked = connections[Profile.objects.db].vendor == "postgresql"
+        practitioner, profile, tail = _practitioner_and_profile(practitioner.pk, profile_id, lock_chain=chain_locked)
         document = None
         if profile is None:
             reason = Reason.DOCUMENT_NOT_FOUND
@@ -498,6 +500,9 @@ def open_document(
                 document = visible_documents(practitioner, profile, mode=mode).filter(pk=document_id).first()
                 if document is None:
                     reason = Reason.DOCUMENT_NOT_VISIBLE
+        # The tail read is that of the entry's chain, unless the document's profile vanished meanwhile (the entry
+        # then joins the profile-less chain, whose tail record_entry reads itself).
+        chain = {"tail": tail} if chain_locked and (profile is not None or profile_id is None) else {}
         record_entry(
             profile=profile,
             action=Action.OPEN_DOCUMENT,
@@ -507,6 +512,7 @@ def open_document(
             outcome=TrailEntry.Outcome.DENIED if reason else TrailEntry.Outcome.ALLOWED,
             reason=reason,
             client_address=client_address,
+            **chain,
         )
     return document
 

@@ -22,9 +22,9 @@ TYPES = ["11502-2", "68599-0", "57833-6", "11488-4", "DOCPAT04"]
 # joined). SQLite: savepoint, facts, chain tail, entry, the notice (get, savepoint, insert, release, link), release,
 # listing.
 RECORD_AND_LISTING = {"postgresql": 5, "sqlite": 11}
-# open_document: savepoint, the document's profile, practitioner and facts (one query), current opening, the
-# document, the chain's lock and tail (one call on PostgreSQL, a read on SQLite), entry, release.
-ONE_DOCUMENT = {"postgresql": 8, "sqlite": 8}
+# open_document: savepoint, the document's profile, practitioner and facts (one query; on PostgreSQL it also locks
+# the chain and reads its tail), current opening, the document, (SQLite: the chain's tail), entry, release.
+ONE_DOCUMENT = {"postgresql": 7, "sqlite": 8}
 PATIENT_LISTING = 1
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, OperationalError, connection, connections, transaction
 
-from access_control.api import open_record
+from access_control.api import open_document, open_record
 from access_control.models import AccessMode, AccessRule, TrailEntry
 from access_control.queries import own_actions, trail_for_patient, trail_for_treating_doctor
 from access_control.trail import GENESIS_HASH, entry_hash, purge_allowed, record_entry, verify_chain
@@ -236,10 +236,11 @@ def test_two_threads_consulting_one_profile_leave_one_valid_chain__T2():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_opening_that_waits_for_the_chain_chains_onto_the_entry_committed_meanwhile__T2():
-    """open_record locks the chain and reads its tail in its first statement (carnet_trail_chain_tail): the read
-    must come after the lock, or the waiting writer would chain onto the old tail (a fork, refused as a repeated
-    position)."""
+@pytest.mark.parametrize("operation", ["open_record", "open_document"])
+def test_a_traced_read_that_waits_for_the_chain_chains_onto_the_entry_committed_meanwhile__T2(operation):
+    """open_record and open_document lock the chain and read its tail in their first statement
+    (carnet_trail_chain_tail): the read must come after the lock, or the waiting writer would chain onto the old
+    tail (a fork, refused as a repeated position)."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises write transactions: there is no chain lock to wait for")
     doctor, other_doctor, profile = make_practitioner(), make_practitioner(), make_profile()
@@ -249,7 +250,20 @@ def test_an_opening_that_waits_for_the_chain_chains_onto_the_entry_committed_mea
         defaults={"code_system": "LOINC", "label_fr": "CR de biologie", "label_en": "Lab report", "class_code": "10"},
     )
     AccessRule.objects.get_or_create(profession=other_doctor.profession, document_type=document_type)  # A2
-    holding, release, errors, decisions = threading.Event(), threading.Event(), [], []
+    earlier = []
+    if operation == "open_document":
+        assert open_record(other_doctor, profile).allowed  # a document is opened within an opening of the record
+        document = make_document(profile, doctor)
+        earlier = ["open_record"]
+
+        def read():
+            return open_document(other_doctor, document.pk) is not None
+    else:
+
+        def read():
+            return open_record(other_doctor, profile).allowed
+
+    holding, release, errors, results = threading.Event(), threading.Event(), [], []
 
     def hold_the_chain():
         try:
@@ -262,9 +276,9 @@ def test_an_opening_that_waits_for_the_chain_chains_onto_the_entry_committed_mea
         finally:
             connections.close_all()
 
-    def open_it():
+    def read_it():
         try:
-            decisions.append(open_record(other_doctor, profile))
+            results.append(read())
         except Exception as exc:  # reported below
             errors.append(exc)
         finally:
@@ -273,19 +287,18 @@ def test_an_opening_that_waits_for_the_chain_chains_onto_the_entry_committed_mea
     holder = threading.Thread(target=hold_the_chain)
     holder.start()
     assert holding.wait(10)
-    opener = threading.Thread(target=open_it)
-    opener.start()
-    opener.join(0.5)
-    assert opener.is_alive(), "open_record did not wait for the chain's lock"
+    reader = threading.Thread(target=read_it)
+    reader.start()
+    reader.join(0.5)
+    assert reader.is_alive(), f"{operation} did not wait for the chain's lock"
     release.set()
     holder.join(10)
-    opener.join(10)
+    reader.join(10)
     assert errors == []
-    assert decisions[0].allowed
-    assert list(TrailEntry.objects.filter(profile=profile).order_by("seq").values_list("seq", "action")) == [
-        (1, "consult"),
-        (2, "open_record"),
-    ]
+    assert results == [True]
+    entries = TrailEntry.objects.filter(profile=profile).order_by("seq")
+    assert list(entries.values_list("action", flat=True)) == [*earlier, "consult", operation]
+    assert list(entries.values_list("seq", flat=True)) == list(range(1, len(earlier) + 3))
     assert verify_chain(profile.pk) == []
 
 
