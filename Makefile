@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format install system-deps migrate seed worker messages check-deploy compose-config bench-quick clean api-schema api-schema-check
+.PHONY: run test lint typecheck format install system-deps migrate seed worker messages check-deploy compose-config bench-quick clean api-schema api-schema-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +57,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	CARNET_DEBUG=1 DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory api-schema-check
+
+# mypy with django-stubs and the DRF stubs on the apps ([tool.mypy] in pyproject.toml); the Django plugin
+# imports config.settings, hence the same environment as the migrations check.
+typecheck: install
+	CARNET_DEBUG=1 DATABASE_URL=sqlite:///:memory: $(BIN)/mypy
 
 # The OpenAPI description in docs/openapi.yaml: regenerate it, or check it has not drifted from the code.
 api-schema: install

@@ -17,6 +17,7 @@ Every function costs a constant number of queries, whatever the size of the reco
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -30,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from config.sql import converted_rows
 from notifications.models import Notice
 from notifications.outbox import queue_notice
-from practitioners.models import Practitioner
+from practitioners.models import Practitioner, Profession
 from records.identifiers import normalize_nir
 from records.models import Document, Profile
 
@@ -105,15 +106,17 @@ def _with_facts(profiles: QuerySet, practitioner: Practitioner) -> QuerySet:
 
 
 def _facts(practitioner: Practitioner, profile: Profile) -> RecordFacts:
+    # The profile's _blocked, _occupational_authorised and _profession_authorised come from _with_facts()'s
+    # annotate() or _practitioner_and_profile(): attributes the model does not declare (ignored below).
     return RecordFacts(
         practitioner_active=practitioner.status == Practitioner.Status.ACTIVE,
-        profession_authorised=profile._profession_authorised,
+        profession_authorised=profile._profession_authorised,  # type: ignore[attr-defined]
         samu_regulator=practitioner.is_samu_regulator,
         insurer_physician=practitioner.is_insurer_physician,
         occupational_physician=practitioner.is_occupational_physician,
         profile_state=profile.state,
-        occupational_authorised=profile._occupational_authorised,
-        blocked=profile._blocked,
+        occupational_authorised=profile._occupational_authorised,  # type: ignore[attr-defined]
+        blocked=profile._blocked,  # type: ignore[attr-defined]
         emergency_opt_out=profile.emergency_access_opt_out,
     )
 
@@ -134,7 +137,7 @@ def _record_facts_statement(using: str) -> tuple[str, list]:
         quote = connection.ops.quote_name
         models = (
             (Practitioner, "pr"),
-            (Practitioner._meta.get_field("profession").related_model, "pn"),
+            (Profession, "pn"),
             (Profile, "pf"),
         )
         columns, cols = [], []
@@ -178,25 +181,23 @@ def _practitioner_and_profile(
     if not rows:
         raise Practitioner.DoesNotExist("Practitioner matching query does not exist.")
     (row,) = converted_rows(using, "access_control.record_facts", cols, rows)
-    profession_model = Practitioner._meta.get_field("profession").related_model
     values = iter(row)
     instances = []
-    for model in (Practitioner, profession_model, Profile):
+    for model in (Practitioner, Profession, Profile):
         fields = model._meta.concrete_fields
         instances.append([next(values) for _ in fields])
     blocked, occupational_authorised, profession_authorised, *rest = values
     tail = parse_tail(rest[0]) if lock_chain else None
     practitioner = Practitioner.from_db(using, [f.attname for f in Practitioner._meta.concrete_fields], instances[0])
-    profession = profession_model.from_db(
-        using, [f.attname for f in profession_model._meta.concrete_fields], instances[1]
-    )
+    profession = Profession.from_db(using, [f.attname for f in Profession._meta.concrete_fields], instances[1])
     Practitioner._meta.get_field("profession").set_cached_value(practitioner, profession)
     if instances[2][0] is None:
         return practitioner, None, tail
     profile = Profile.from_db(using, [f.attname for f in Profile._meta.concrete_fields], instances[2])
-    profile._blocked = bool(blocked)
-    profile._occupational_authorised = bool(occupational_authorised)
-    profile._profession_authorised = bool(profession_authorised)
+    # What _with_facts() annotates, read by _facts(): attributes the model does not declare.
+    profile._blocked = bool(blocked)  # type: ignore[attr-defined]
+    profile._occupational_authorised = bool(occupational_authorised)  # type: ignore[attr-defined]
+    profile._profession_authorised = bool(profession_authorised)  # type: ignore[attr-defined]
     return practitioner, profile, tail
 
 
@@ -330,7 +331,7 @@ def open_record(
                 attests_care_team=attests_care_team,
             )
         # A purged profile's entry goes to the profile-less chain, whose tail new_entry reads itself.
-        chain = {"tail": tail} if chain_locked and current is not None else {}
+        chain: dict[str, Any] = {"tail": tail} if chain_locked and current is not None else {}
         entry = new_entry(
             profile=current,
             action=Action.OPEN_RECORD,
@@ -346,6 +347,7 @@ def open_record(
             save_entry(entry)
         if reason:
             return Decision(allowed=False, reason=reason, trail_entry=entry, message=str(message_for(reason)))
+        assert current is not None  # a purged profile was refused above (PROFILE_STATE)
         if mode in EMERGENCY_MODES:
             # N3: at once, never folded, to the patient and to the treating doctor.
             queue_notice(current, Notice.Kind.EMERGENCY, practitioner=practitioner, trail_entry=entry)
@@ -494,7 +496,7 @@ def open_document(
         else:
             facts = _facts(practitioner, profile)
             reason = practitioner_denial(facts, mode) or profile_denial(facts, mode)
-            if not reason and not _has_current_opening(practitioner.pk, profile_id, mode):
+            if not reason and not _has_current_opening(practitioner.pk, profile.pk, mode):
                 reason = Reason.RECORD_NOT_OPENED
             if not reason:
                 document = visible_documents(practitioner, profile, mode=mode).filter(pk=document_id).first()

@@ -108,9 +108,10 @@ def do_create_token(user, *, name: str, scope: str, lifetime_days: int = DEFAULT
 def do_revoke_token(token: ApiToken, *, actor) -> ApiToken:
     """Revoke one of the actor's own tokens (at once: the next request with it is refused). Idempotent."""
     with transaction.atomic():
-        token = ApiToken.objects.select_for_update().filter(pk=token.pk, user_id=actor.pk).first()
-        if token is None:
+        locked = ApiToken.objects.select_for_update().filter(pk=token.pk, user_id=actor.pk).first()
+        if locked is None:
             raise TokenRefused(_("Ce jeton est introuvable."), code="not_found")
+        token = locked
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
+from typing import cast
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
@@ -199,7 +200,7 @@ def new_entry(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_entry must be called inside the action's transaction (rule T1).")
     profile_id = profile.pk if profile is not None else None
-    last = _lock_chain_tail(profile_id) if tail is _UNREAD else tail
+    last = _lock_chain_tail(profile_id) if tail is _UNREAD else cast(ChainTail, tail)
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = TrailEntry(
         at=timezone.now(),
@@ -293,7 +294,7 @@ class _ChainCheck:
 def verify_chain(profile_id: int | None) -> list[Problem]:
     """Every problem in one profile's chain (``None``: the profile-less chain); empty when intact (T2)."""
     entries = (
-        TrailEntry.objects.filter(profile_id=profile_id)
+        TrailEntry.objects.filter(profile_id=profile_id)  # type: ignore[misc]  # None: the profile-less chain (IS NULL)
         .order_by("seq", "id")
         .values_list(*_VERIFY_FIELDS, named=True)
         .iterator(chunk_size=2000)

@@ -157,7 +157,7 @@ def _get_or_create_locked(
     if created:  # what save() leaves on a new instance: the related objects given in ``defaults``
         for name in ("profile", "practitioner", "recipient_practitioner"):
             if defaults.get(name) is not None:
-                Notice._meta.get_field(name).set_cached_value(found, defaults[name])
+                Notice._meta.get_field(name).set_cached_value(found, defaults[name])  # type: ignore[union-attr]  # FKs
     linked = entry_id is not None and (created or not folded or found.status not in _DEAD)
     return found, bool(created), linked
 

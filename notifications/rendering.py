@@ -32,7 +32,8 @@ def font_configuration():
 
 
 def stylesheet_path() -> str:
-    return get_template(LETTER_STYLESHEET).origin.name
+    # The Django backend's Template has an origin; django-stubs' backend-neutral protocol does not declare it.
+    return get_template(LETTER_STYLESHEET).origin.name  # type: ignore[attr-defined]
 
 
 @cache

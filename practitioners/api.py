@@ -18,6 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import BasePagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -93,10 +94,11 @@ def _patient_body(practitioner, profile: Profile, mode: str = "") -> dict:
 
 class PractitionerView(NeverCached, GenericAPIView):
     permission_classes = PRACTITIONER
-    pagination_class = None  # list views that page say so
+    pagination_class: type[BasePagination] | None = None  # list views that page say so
 
     def handle(self, *, opened: bool = False) -> handles.Handle:
-        handle = handles.read(handles.practitioner_key(self.request.practitioner), self.kwargs["handle"])
+        practitioner = self.request.practitioner  # type: ignore[attr-defined]  # set by records.auth's permission
+        handle = handles.read(handles.practitioner_key(practitioner), self.kwargs["handle"])
         if handle is None:
             raise NoMatch()
         if opened and not handle.is_open:
@@ -248,7 +250,8 @@ def body_response(document: Document, *, as_attachment: bool = True) -> Streamin
         content_type += "; charset=utf-8"
     response = StreamingHttpResponse(read_body(document), content_type=content_type)
     response["Content-Length"] = str(document.size)
-    response["Content-Disposition"] = content_disposition_header(as_attachment, f"document-{document.pk}")
+    # Never None: content_disposition_header gives None only without a file name.
+    response["Content-Disposition"] = content_disposition_header(as_attachment, f"document-{document.pk}")  # type: ignore[assignment]
     return response
 
 

@@ -109,7 +109,7 @@ def _clean(line: int, fields: list[str]) -> tuple[DirectoryEntry, list[str]]:
     if not values["profession_code"].isdigit():
         raise ValidationError(_("Le code profession doit être numérique (10 pour médecin, 21 pour pharmacien…)."))
     for name, limit in _LIMITS.items():
-        if len(values[name]) > limit:
+        if len(values[name]) > limit:  # type: ignore[operator]  # every column here is a CharField with a max_length
             raise ValidationError(
                 _("La colonne %(column)s dépasse %(limit)d caractères.") % {"column": name, "limit": limit}
             )
@@ -183,6 +183,7 @@ def import_directory(
                 report.rejected += 1
                 keep("error", error)
                 continue
+            assert entry is not None  # read_directory gives an entry whenever it gives no error
             if entry.rpps in entries:
                 report.rejected += 1
                 message = _("RPPS en double dans le fichier (déjà à la ligne %(line)d).") % {

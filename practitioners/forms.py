@@ -1,5 +1,7 @@
 """Forms of the practitioner door: sign-in, then the portal (find, open, emergency, deposit, filters)."""
 
+from typing import cast
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -133,7 +135,7 @@ class EmergencyForm(forms.Form):
         choices = [(AccessMode.BRIS_DE_GLACE, _("Bris de glace : urgence vitale, patient hors d'état de consentir"))]
         if samu_regulator:
             choices.append((AccessMode.CENTRE_15, _("Centre 15 : régulation médicale du SAMU")))
-        self.fields["mode"].choices = choices
+        cast(forms.ChoiceField, self.fields["mode"]).choices = choices
         if not samu_regulator:
             self.fields["mode"].initial = AccessMode.BRIS_DE_GLACE
 
@@ -217,7 +219,7 @@ class DepositForm(forms.Form):
         """``minor``: whether the patient is a minor; ``None`` when the form itself asks for the birth date."""
         super().__init__(*args, **kwargs)
         self.minor = minor
-        self.fields["document_type"].queryset = _deposit_types()
+        cast(forms.ModelChoiceField, self.fields["document_type"]).queryset = _deposit_types()
         if minor is False:
             del self.fields["minors_secret"]  # A9 concerns a minor's record only
 

@@ -13,7 +13,11 @@ from records.identifiers import validate_nir
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    # A declared field: DRF's serializer metaclass takes it out of the class attributes, so Serializer.fields
+    # stays intact; the stubs see an override.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -65,7 +69,7 @@ class OpenRecordSerializer(serializers.Serializer):
 class DocumentTypeSerializer(serializers.Serializer):
     code = serializers.CharField()
     system = serializers.CharField(source="code_system")
-    label = serializers.CharField(source="label_fr")
+    label = serializers.CharField(source="label_fr")  # type: ignore[assignment]  # a declared field, taken out of the class attributes by the metaclass
     class_code = serializers.CharField()
 
 

@@ -133,7 +133,7 @@ def issue_form_token(request) -> str:
     token = new_token()
     forms[token] = now
     if len(forms) > MAX_FORMS:
-        for oldest in sorted(forms, key=forms.get)[: len(forms) - MAX_FORMS]:
+        for oldest in sorted(forms, key=forms.__getitem__)[: len(forms) - MAX_FORMS]:
             del forms[oldest]
     request.session[FORMS_KEY] = forms
     return token

@@ -379,7 +379,8 @@ def _body_response(document: Document, *, as_attachment: bool) -> StreamingHttpR
         content_type += "; charset=utf-8"
     response = StreamingHttpResponse(read_body(document), content_type=content_type)
     response["Content-Length"] = str(document.size)
-    response["Content-Disposition"] = content_disposition_header(as_attachment, _filename(document))
+    # Never None: content_disposition_header gives None only without a file name.
+    response["Content-Disposition"] = content_disposition_header(as_attachment, _filename(document))  # type: ignore[assignment]
     return response
 
 

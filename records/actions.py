@@ -506,7 +506,7 @@ def do_request_early_deletion(profile: Profile, *, actor) -> Profile:
             raise _refuse(
                 _("La suppression de ce profil est déjà prévue le %(date)s."),
                 "deletion_already_requested",
-                date=_day(profile.archive_until),
+                date=_day(profile.archive_until),  # type: ignore[arg-type]  # set with deletion_requested_at (below)
             )
         now = timezone.now()
         due = lifecycle.early_deletion_due(now)

@@ -17,6 +17,7 @@ for the health insurance's own decisions (suspension, administrative closure, de
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import admin, messages
@@ -37,6 +38,9 @@ from . import actions
 from .enrolment import RosterFormatError, enrol_roster
 from .identifiers import NIRField
 from .models import Document, DocumentType, Profile, User
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PERM_VIEW = "records.view_profile"
 PERM_ENROL = "records.enrol_profiles"
@@ -65,7 +69,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class CarnetUserAdmin(UserAdmin):
     list_display = ("username", "email", "kind", "is_staff", "is_active", "last_login")
     list_filter = ("kind", "is_staff", "is_active", "groups")
-    fieldsets = (*UserAdmin.fieldsets, ("Carnet", {"fields": ("kind", "preferred_language")}))
+    fieldsets = (*UserAdmin.fieldsets, ("Carnet", {"fields": ("kind", "preferred_language")}))  # type: ignore[misc]  # never None on UserAdmin
 
 
 # --- Forms of the desk ------------------------------------------------------------------------------------
@@ -152,7 +156,7 @@ class EnrolmentUploadForm(forms.Form):
 
 
 def _closure_reasons(user) -> list[str]:
-    reasons = []
+    reasons: list[str] = []
     if user.has_perm(PERM_COUNTER):
         reasons.append(Profile.ClosureReason.PATIENT)
     if user.has_perm(PERM_DECIDE):
@@ -189,7 +193,7 @@ def _summary(form) -> list[tuple[str, str]]:
         if name == "provisional_code":
             value = "•" * 10
         elif isinstance(field, forms.ChoiceField):
-            value = dict(field.choices).get(value, value)
+            value = dict(field.choices).get(value, value)  # type: ignore[arg-type]  # the getter gives a list of pairs
         elif value is True:
             value = _("oui")
         elif hasattr(value, "strftime"):
@@ -201,10 +205,10 @@ def _summary(form) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class DeskAction:
     slug: str
-    label: str
+    label: "StrOrPromise"
     rule: str
-    consequences: str
-    success: str
+    consequences: "StrOrPromise"
+    success: "StrOrPromise"
     run: Callable
     form_class: type[forms.Form] = ConfirmOnlyForm
     states: tuple = ()

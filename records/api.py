@@ -16,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import BasePagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -104,7 +105,7 @@ def _profile_body(profile: Profile, user) -> dict:
         "emergency_access_opt_out": profile.emergency_access_opt_out,
         "preferred_channel": profile.preferred_channel,
         "new_document_notices": profile.new_document_notices,
-        "masked_categories": sorted(profile._masked_categories),
+        "masked_categories": sorted(profile._masked_categories),  # type: ignore[attr-defined]  # set below
     }
 
 
@@ -119,13 +120,13 @@ def _with_masked_categories(profiles: list[Profile]) -> list[Profile]:
     ):
         masks[profile_id].add(code)
     for profile in profiles:
-        profile._masked_categories = masks[profile.pk]
+        profile._masked_categories = masks[profile.pk]  # type: ignore[attr-defined]  # read by the body above
     return profiles
 
 
 class PatientView(NeverCached, GenericAPIView):
     permission_classes = PATIENT
-    pagination_class = None  # list views that page say so
+    pagination_class: type[BasePagination] | None = None  # list views that page say so
 
     def profile(self) -> Profile:
         profile_id = self.kwargs["profile_id"]
@@ -155,13 +156,14 @@ class PatientView(NeverCached, GenericAPIView):
             raise DocumentNotFound()
         return document
 
-    def document_body(self, profile: Profile, document: Document) -> dict:
+    def document_body(self, profile: Profile, document: Document) -> Document:
         return _document_body(document, masked_type_ids(profile))
 
 
 def _document_body(document: Document, masked_types: set[int]) -> Document:
-    document.category_masked = document.document_type_id in masked_types
-    document.own_upload = document.author_kind == Document.AuthorKind.PATIENT
+    # Attributes for PatientDocumentSerializer, not model fields.
+    document.category_masked = document.document_type_id in masked_types  # type: ignore[attr-defined]
+    document.own_upload = document.author_kind == Document.AuthorKind.PATIENT  # type: ignore[attr-defined]
     return document
 
 

@@ -172,7 +172,7 @@ def begin_pending_sign_in(request, user: User, *, door: Door, next_url: str) -> 
     request.session[PENDING_SESSION_KEY] = {
         "user": user.pk,
         "door": str(door),
-        "backend": user.backend,
+        "backend": user.backend,  # type: ignore[attr-defined]  # set on the user by authenticate()
         "next": next_url,
         "until": int(timezone.now().timestamp()) + PENDING_SECONDS,
     }
@@ -241,7 +241,8 @@ def _epoch_key(user_id: int) -> str:
 
 def current_epoch(user_id: int) -> str:
     """The user's session epoch token, created on first use (never expires; see the module docstring)."""
-    return cache.get_or_set(_epoch_key(user_id), lambda: secrets.token_urlsafe(16), timeout=None)
+    # The stubs type get_or_set as Optional; with a default it returns the cached or the new token.
+    return cache.get_or_set(_epoch_key(user_id), lambda: secrets.token_urlsafe(16), timeout=None)  # type: ignore[return-value]
 
 
 def stamp_session(request, user: User) -> None:

@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -234,7 +234,7 @@ def read_chunks(fileobj: BinaryIO, chunk_size: int = CHUNK_SIZE, *, limit: int |
             return
 
 
-def _read_exactly(fileobj: BinaryIO, size: int) -> bytes:
+def _read_exactly(fileobj: IO[bytes], size: int) -> bytes:
     """Read ``size`` bytes, looping over short reads; fewer only at end of file."""
     data = fileobj.read(size)
     if data is None:
@@ -342,7 +342,7 @@ def encrypt_stream(
                 raise ValueError("body too long for the chunk counter.")
             digest.update(current)
             dst.write(aead.encrypt(_chunk_nonce(prefix, index), current, _chunk_aad(header, index, final)))
-            if final:
+            if following is None:
                 return PlainDigest(size=size, sha256=digest.hexdigest())
             current = following
             index += 1
@@ -351,7 +351,7 @@ def encrypt_stream(
 
 
 def decrypt_stream(
-    src: BinaryIO,
+    src: IO[bytes],
     data_key: bytes,
     *,
     expected_size: int | None = None,
@@ -397,7 +397,7 @@ def decrypt_stream(
             if final:
                 if expected_size is not None and size != expected_size:
                     raise CorruptedBody(f"the body is {size} bytes, its record says {expected_size}.")
-                if check and not hmac.compare_digest(digest.hexdigest(), expected_sha256):
+                if expected_sha256 is not None and not hmac.compare_digest(digest.hexdigest(), expected_sha256):
                     raise CorruptedBody("the body's SHA-256 does not match its record.")
                 if plain:
                     yield plain

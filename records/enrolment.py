@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from types import SimpleNamespace
 
 from celery import shared_task
@@ -172,7 +173,8 @@ class RosterRow:
 
 
 def _max_length(name: str) -> int:
-    return Profile._meta.get_field(name).max_length
+    # Concrete fields; the limit is only compared with the text columns, which all have a max_length.
+    return Profile._meta.get_field(name).max_length  # type: ignore[union-attr, return-value]
 
 
 _LIMITS = {name: _max_length(name) for name in PROFILE_COLUMNS}
@@ -431,7 +433,8 @@ class _Builder:
         )
 
     def _entry(self, **values) -> tuple[list, str]:
-        values["hash"] = digest = entry_hash(SimpleNamespace(**{**self.entry.fixed, **values}))
+        # entry_hash reads the hashed fields by name: the row's values stand in for a TrailEntry.
+        values["hash"] = digest = entry_hash(SimpleNamespace(**{**self.entry.fixed, **values}))  # type: ignore[arg-type]
         return self.entry.row(values), digest
 
     def add(self, rows: _ChunkRows, row: RosterRow, *, ids: tuple, entry_ids: Iterator[int]) -> None:
@@ -690,7 +693,7 @@ def _load_chunk(rows: list[RosterRow], *, actor, writer, defer: bool = False) ->
             with transaction.atomic():
                 result = _write_chunk(rows, actor=actor, writer=writer, defer=defer)
                 ids = result.rows.pending_notice_ids
-                transaction.on_commit(lambda ids=ids: enqueue_notices(ids))
+                transaction.on_commit(partial(enqueue_notices, ids))
             built = result.rows
             return _ChunkSummary(
                 built.created, result.already_enrolled, built.undeliverable, result.errors, result.deferred

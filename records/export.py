@@ -11,6 +11,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
+from typing import Any
 
 from django.utils import timezone
 
@@ -113,7 +114,7 @@ def _trail_csv(entries) -> bytes:
 def stream_export(profile, documents, *, as_legal_representative: bool) -> Iterator[bytes]:
     """The ZIP archive of ``profile``: ``documents`` is the queryset the patient sees (the access-control door)."""
     pipe = _Pipe()
-    index = {
+    index: dict[str, Any] = {
         "generated_at": timezone.now().isoformat(),
         "profile": {
             "first_names": profile.first_names,

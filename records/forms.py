@@ -1,5 +1,7 @@
 """Forms of the patient door: sign-in (the second-factor form serves the practitioner door too) and the portal."""
 
+from typing import cast
+
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -247,7 +249,7 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, max_bytes: int, formats: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["document_type"].choices = [
+        cast(forms.ChoiceField, self.fields["document_type"]).choices = [
             (t.code, localized_label(t))
             for t in DocumentType.objects.filter(code__startswith="DOCPAT").order_by("code")
         ]
@@ -289,7 +291,10 @@ class NoticePreferencesForm(forms.Form):
         email_label = _("par courriel")
         if not email_possible:
             email_label = _("par courriel (vérifiez d'abord votre adresse électronique)")
-        self.fields["channel"].choices = [("email", email_label), ("post", _("par courrier postal"))]
+        cast(forms.ChoiceField, self.fields["channel"]).choices = [
+            ("email", email_label),
+            ("post", _("par courrier postal")),
+        ]
         self.email_possible = email_possible
 
     def clean_channel(self):

@@ -16,8 +16,9 @@ _profession_names: tuple[float, dict[str, str]] = (float("-inf"), {})
 
 def localized_label(row, language: str | None = None) -> str:
     language = (language or translation.get_language() or settings.LANGUAGE_CODE).split("-")[0]
-    if language == "en" and getattr(row, "label_en", ""):
-        return row.label_en
+    label_en = getattr(row, "label_en", "")
+    if language == "en" and label_en:
+        return label_en
     return row.label_fr
 
 

@@ -55,6 +55,7 @@ class Personas:
 
     @property
     def alice_user(self) -> User:
+        assert self.alice.user is not None  # Alice's account is activated by build_personas
         return self.alice.user
 
     @property
@@ -184,7 +185,7 @@ def _code(profile: Profile, code: str | None, karim: User) -> str:
 
 def _activate(profile: Profile, code: str | None, karim: User, *, email: str) -> User:
     profile = _open(profile)
-    if profile.user_id is not None:
+    if profile.user is not None:
         return profile.user
     return profile_actions.do_activate_profile(
         profile,

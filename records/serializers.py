@@ -58,7 +58,7 @@ class UploadSerializer(serializers.Serializer):
 
 class CategorySerializer(serializers.Serializer):
     code = serializers.CharField()
-    label = serializers.CharField(source="label_fr")
+    label = serializers.CharField(source="label_fr")  # type: ignore[assignment]  # a declared field, taken out of the class attributes by the metaclass
     masked = serializers.BooleanField()
 
 

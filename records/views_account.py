@@ -4,10 +4,11 @@ legal representative manages (L10) and the activation of a child's profile.
 """
 
 import smtplib
+from typing import cast
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
+from django.http import QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -114,7 +115,7 @@ def _confirmed_operation(request, *, template: str, operation, success, context=
             else:
                 messages.success(request, success)
             return redirect("records:my_data")
-    data = form.data.copy() if form.is_bound else None
+    data = cast(QueryDict, form.data).copy() if form.is_bound else None  # bound to request.POST
     if data is not None:
         data["form_token"] = issue_form_token(request)
         form = ConfirmForm(data=data)

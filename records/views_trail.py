@@ -4,6 +4,7 @@ preferences and history, each letter's PDF.
 
 import csv
 from datetime import datetime, time
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -26,6 +27,9 @@ from .forms import NoticePreferencesForm, TrailFilterForm
 from .labels import profession_snapshot_label
 from .lifecycle import TrailAction
 from .portal import patient_documents, portal_view
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 TRAIL_PAGE_SIZE = 50
 NOTICE_PAGE_SIZE = 20
@@ -66,7 +70,7 @@ class _Describer:
 
     def describe(self, entry) -> dict:
         what = str(ACTION_LABELS.get(entry.action, entry.action))
-        target = ""
+        target: StrOrPromise = ""
         if entry.document_id:
             target = self.titles.get(entry.document_id) or _("document non disponible")
         elif entry.detail.startswith("rpps:"):

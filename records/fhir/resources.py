@@ -8,6 +8,7 @@ names have no system we could confirm: they go under Carnet's own ``urn:carnet:f
 """
 
 import base64
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -120,7 +121,7 @@ def audit_event(entry: TrailEntry, patient_id: str) -> dict:
         if emergency
         else {"system": ACT_REASON_SYSTEM, "code": "TREAT", "display": "treatment"}
     )
-    agent = {
+    agent: dict[str, Any] = {
         "type": {"text": entry.get_actor_kind_display()},
         "who": {"display": entry.actor_name},
         "name": entry.actor_name,
