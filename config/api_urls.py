@@ -48,6 +48,16 @@ urlpatterns = [
         patient.TreatingRightsDetail.as_view(),
         name="api-patient-treating-right",
     ),
+    path(
+        f"{PATIENT}occupational-authorisations/",
+        patient.OccupationalAuthorisations.as_view(),
+        name="api-patient-occupational-authorisations",
+    ),
+    path(
+        f"{PATIENT}occupational-authorisations/<str:rpps>/",
+        patient.OccupationalAuthorisationDetail.as_view(),
+        name="api-patient-occupational-authorisation",
+    ),
     path(f"{PATIENT}treating-doctor/", patient.TreatingDoctor.as_view(), name="api-patient-treating-doctor"),
     path(f"{PATIENT}emergency-access/", patient.EmergencyAccess.as_view(), name="api-patient-emergency"),
     path(f"{PATIENT}preferences/", patient.Preferences.as_view(), name="api-patient-preferences"),

@@ -10,6 +10,8 @@ does; a token was created after one. Withdrawing granted rights does not: it onl
 Authentication: a portal session (second factor passed) or a token (``access_control.tokens``).
 """
 
+from collections.abc import Callable
+
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -21,6 +23,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from access_control.actions import (
+    do_authorise_occupational_physician,
     do_block_practitioner,
     do_declare_treating_doctor,
     do_delete_own_document,
@@ -29,6 +32,7 @@ from access_control.actions import (
     do_mask_category,
     do_mask_document,
     do_remove_treating_doctor,
+    do_revoke_occupational_physician,
     do_revoke_treating_rights,
     do_set_emergency_opt_out,
     do_unblock_practitioner,
@@ -36,7 +40,14 @@ from access_control.actions import (
     do_unmask_document,
 )
 from access_control.api import documents_visible_to_patient, profiles_managed_by
-from access_control.models import Block, CategoryMask, DocumentCategory, TreatingRightsGrant
+from access_control.models import (
+    Block,
+    CategoryMask,
+    DocumentCategory,
+    OccupationalAuthorisation,
+    PractitionerGrant,
+    TreatingRightsGrant,
+)
 from access_control.queries import trail_for_patient
 from config.api_support import PATIENT, NeverCached, Pagination
 from notifications.models import Letter
@@ -56,10 +67,10 @@ from .serializers import (
     NoticeSerializer,
     PatientDocumentFilterSerializer,
     PatientDocumentSerializer,
+    PractitionerGrantSerializer,
     PractitionerRefSerializer,
     PreferencesSerializer,
     ProfileSerializer,
-    TreatingRightsSerializer,
     UploadSerializer,
 )
 
@@ -386,40 +397,69 @@ class BlockDetail(PatientView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema(tags=[TAG])
-class TreatingRights(PatientView):
-    """A4: the practitioners granted the treating doctor's rights (they read masked documents); POST grants them to
-    one more (by RPPS)."""
+class _PractitionerGrants(PatientView):
+    """The practitioners the profile gave one kind of right to (``model``); POST gives it to one more (by RPPS)."""
 
-    serializer_class = TreatingRightsSerializer
+    model: type[PractitionerGrant]
+    give: Callable
+    serializer_class = PractitionerGrantSerializer
 
-    @extend_schema(responses={200: TreatingRightsSerializer(many=True), **ERRORS})
+    @extend_schema(responses={200: PractitionerGrantSerializer(many=True), **ERRORS})
     def get(self, request, profile_id):
         profile = self.profile()
-        grants = (
-            TreatingRightsGrant.objects.filter(profile=profile)
-            .select_related("practitioner__profession")
-            .order_by("pk")
-        )
-        return Response(TreatingRightsSerializer(grants, many=True).data)
+        grants = self.model.objects.filter(profile=profile).select_related("practitioner__profession").order_by("pk")
+        return Response(PractitionerGrantSerializer(grants, many=True).data)
 
-    @extend_schema(request=PractitionerRefSerializer, responses={201: TreatingRightsSerializer, **ERRORS})
+    @extend_schema(request=PractitionerRefSerializer, responses={201: PractitionerGrantSerializer, **ERRORS})
     def post(self, request, profile_id):
         profile = self.profile()
         data = PractitionerRefSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        grant = do_grant_treating_rights(profile, _practitioner(data.validated_data["rpps"]), actor=request.user)
-        return Response(TreatingRightsSerializer(grant).data, status=status.HTTP_201_CREATED)
+        grant = type(self).give(profile, _practitioner(data.validated_data["rpps"]), actor=request.user)
+        return Response(PractitionerGrantSerializer(grant).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(tags=[TAG])
-class TreatingRightsDetail(PatientView):
-    """A4: withdraw the rights granted. No step-up re-check, unlike lifting a block: this only narrows access."""
+class _PractitionerGrantDetail(PatientView):
+    """Withdraw one practitioner's right. No step-up re-check, unlike lifting a block: this only narrows access."""
+
+    withdraw: Callable
 
     @extend_schema(responses={204: None, **ERRORS})
     def delete(self, request, profile_id, rpps):
-        do_revoke_treating_rights(self.profile(), _practitioner(rpps), actor=request.user)
+        type(self).withdraw(self.profile(), _practitioner(rpps), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=[TAG])
+class TreatingRights(_PractitionerGrants):
+    """A4: the practitioners granted the treating doctor's rights (they read masked documents); POST grants them to
+    one more (by RPPS)."""
+
+    model = TreatingRightsGrant
+    give = staticmethod(do_grant_treating_rights)
+
+
+@extend_schema(tags=[TAG])
+class TreatingRightsDetail(_PractitionerGrantDetail):
+    """A4: withdraw the rights granted. No step-up re-check, unlike lifting a block: this only narrows access."""
+
+    withdraw = staticmethod(do_revoke_treating_rights)
+
+
+@extend_schema(tags=[TAG])
+class OccupationalAuthorisations(_PractitionerGrants):
+    """A3: the occupational physicians the patient expressly authorised to read the record; POST authorises one
+    more (by RPPS). Only an occupational physician can be authorised."""
+
+    model = OccupationalAuthorisation
+    give = staticmethod(do_authorise_occupational_physician)
+
+
+@extend_schema(tags=[TAG])
+class OccupationalAuthorisationDetail(_PractitionerGrantDetail):
+    """A3: withdraw the authorisation (revocable at any time)."""
+
+    withdraw = staticmethod(do_revoke_occupational_physician)
 
 
 @extend_schema(tags=[TAG])

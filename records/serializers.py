@@ -77,8 +77,9 @@ class LocatedPractitionerSerializer(PractitionerSerializer):
     city = serializers.CharField(source="practice_city")
 
 
-class TreatingRightsSerializer(serializers.Serializer):
-    """A4: a practitioner the patient granted the treating doctor's rights (reads masked documents)."""
+class PractitionerGrantSerializer(serializers.Serializer):
+    """A right the patient gave a named practitioner: the treating doctor's rights (A4) or an occupational
+    physician's authorisation (A3)."""
 
     practitioner = LocatedPractitionerSerializer()
     granted_at = serializers.DateTimeField()

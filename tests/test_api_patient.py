@@ -236,6 +236,34 @@ def test_a_read_token_can_list_but_not_grant_or_revoke_treating_rights__A4(perso
     assert not TreatingRightsGrant.objects.exists()
 
 
+def test_an_occupational_physician_reads_only_while_authorised_through_the_api__A3(personas, django_assert_num_queries):
+    from access_control.api import find_profile
+
+    alice, gilles = client_for(personas.alice.user), personas.gilles
+
+    def finds() -> bool:
+        return find_profile(gilles, nir=personas.alice.nir, birth_date=personas.alice.birth_date) is not None
+
+    assert not finds()
+    given = alice.post(
+        url("api-patient-occupational-authorisations", personas.alice), {"rpps": gilles.rpps}, format="json"
+    )
+    assert given.status_code == 201 and given.json()["practitioner"]["rpps"] == gilles.rpps
+    assert finds()
+    with django_assert_num_queries(3):  # token, profile, authorisations with their practitioners and professions
+        listed = alice.get(url("api-patient-occupational-authorisations", personas.alice)).json()
+    assert [row["practitioner"]["name"] for row in listed] == ["Dr Gilles Fontaine"]
+    not_occupational = alice.post(
+        url("api-patient-occupational-authorisations", personas.alice), {"rpps": personas.david.rpps}, format="json"
+    )
+    assert not_occupational.status_code == 400 and error_code(not_occupational) == "not_occupational_physician"
+    withdrawn = alice.delete(url("api-patient-occupational-authorisation", personas.alice, gilles.rpps))
+    assert withdrawn.status_code == 204
+    assert not finds()
+    actions = TrailEntry.objects.filter(profile=personas.alice, detail=f"rpps:{gilles.rpps}").order_by("seq")
+    assert list(actions.values_list("action", flat=True)) == [Action.AUTHORISE_OCCUPATIONAL, Action.REVOKE_OCCUPATIONAL]
+
+
 def test_treating_doctor_and_emergency_opt_out__A6_A7(personas):
     etienne = client_for(personas.etienne.user)
     response = etienne.put(
