@@ -200,7 +200,8 @@ class CuriosityForm(forms.Form):
     min_ratio = forms.FloatField(label=_("Consultations par dépôt au moins"), required=False, min_value=0)
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             raise ValidationError(_("La date de début doit précéder la date de fin."), code="period")
         return data

@@ -5,6 +5,7 @@ actions themselves validate, trace and notify (L9, T1), these helpers only carry
 """
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -36,7 +37,7 @@ def upload_then_report(
     field: str,
     load: Callable,
     format_error: type[Exception],
-    summary: Callable[[object], str],
+    summary: Callable[[Any], str],
 ):
     """The report of loading the file posted in ``field`` with ``load(binary_file)``, or ``None``.
 

@@ -7,6 +7,8 @@ store) keeps the action's own code (``profile_not_activated``, ``file_type``…)
 state conflicts listed in ``CONFLICT_CODES``.
 """
 
+from typing import cast
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
@@ -73,14 +75,15 @@ def exception_handler(exc, context):
         return Response(error_body(code, " ".join(exc.messages)), status=status_code)
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: Django's 500 (logged), never details to the client
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    if auth_header := getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = auth_header
+    if wait := getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(wait))
     if isinstance(exc, exceptions.ValidationError):
         body = error_body("invalid", _("La requête est invalide."), fields=_fields(exc.detail))
     else:
-        code = exc.get_codes() if isinstance(exc.detail, str) else exc.default_code
+        # A str detail is an ErrorDetail carrying the exception's code.
+        code = cast(str, exc.get_codes()) if isinstance(exc.detail, str) else exc.default_code
         body = error_body(_RENAMED.get(code, code), _first_message(exc.detail))
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
@@ -158,6 +161,6 @@ class NeverCached:
     """Mixin for API views: no response of the API may be kept by a cache (patient data)."""
 
     def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]  # mixed into APIView subclasses
         add_never_cache_headers(response)
         return response

@@ -11,6 +11,8 @@ markers, ``practitioners.suspend_practitioner`` and ``practitioners.import_direc
 ``records/migrations/0003_staff_groups``).
 """
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -57,7 +59,8 @@ class MarkersForm(forms.ModelForm):
         fields = list(MARKER_FIELDS)
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         try:
             check_markers(**{name: bool(data.get(name)) for name in MARKER_FIELDS})
         except ValidationError as exc:
@@ -86,7 +89,7 @@ class DirectoryUploadForm(forms.Form):
         return extract
 
 
-_STATUS_ACTIONS = {
+_STATUS_ACTIONS: dict[str, dict[str, Any]] = {
     "suspend": {
         "label": _("Suspendre ce professionnel"),
         "consequences": _(

@@ -178,7 +178,8 @@ class DocumentList(PractitionerView):
     def get_queryset(self):
         handle = self.handle(opened=True)
         # Profile(pk=…): the door filters everything in SQL, the profile row itself is not needed (A5 included).
-        documents = visible_documents(self.request.practitioner, Profile(pk=handle.profile_id), mode=handle.mode)
+        practitioner = self.request.practitioner  # type: ignore[attr-defined]  # set by the IsPractitioner permission
+        documents = visible_documents(practitioner, Profile(pk=handle.profile_id), mode=handle.mode)
         filters = DocumentFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
@@ -316,8 +317,9 @@ class IdentityDeposit(PractitionerView):
         except LookupThrottled as exc:
             raise exceptions.Throttled(detail=exc.messages[0], code="lookup_throttled") from None
         if not outcome.confirmed:
-            body = {"status": "received", "message": str(RECEIPT_MESSAGE)}
+            body: dict[str, object] = {"status": "received", "message": str(RECEIPT_MESSAGE)}
             return Response(DepositReceiptSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+        assert outcome.profile is not None  # a confirmed deposit names its profile
         body = {
             "status": "confirmed",
             "message": str(_("Document déposé.")),
@@ -340,6 +342,7 @@ class MyPatients(PractitionerView):
             "pk", "first_names", "birth_name", "usual_name", "birth_date", "sex"
         )
         page = self.paginate_queryset(profiles)
+        assert page is not None  # pagination_class is set
         body = [_patient_body(request.practitioner, profile) for profile in page]
         return self.get_paginated_response(PatientSerializer(body, many=True).data)
 
@@ -371,7 +374,9 @@ class Activity(PractitionerView):
 
     @extend_schema(responses={200: ActivitySerializer(many=True), **ERRORS})
     def get(self, request):
-        rows = list(self.paginate_queryset(own_actions(request.practitioner)))
+        page = self.paginate_queryset(own_actions(request.practitioner))
+        assert page is not None  # pagination_class is set
+        rows = list(page)
         named = {row["shown_profile_id"] for row in rows if row["shown_profile_id"] and row["action"] != Action.DEPOSIT}
         names = (
             {

@@ -140,7 +140,8 @@ class EmergencyForm(forms.Form):
             self.fields["mode"].initial = AccessMode.BRIS_DE_GLACE
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("mode") == AccessMode.BRIS_DE_GLACE and not (cleaned.get("justification") or "").strip():
             self.add_error(
                 "justification",
@@ -248,7 +249,8 @@ class DepositForm(forms.Form):
         return self.minor if self.minor is not None else (birth_date is not None and is_minor(birth_date))
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("minors_secret") and not self.minor_at(cleaned.get("birth_date")):
             self.add_error(
                 "minors_secret",
@@ -287,9 +289,11 @@ class RecordFilterForm(forms.Form):
     def __init__(self, *args, types, authors, **kwargs):
         super().__init__(*args, **kwargs)
         everything = [("", _("Tous"))]
-        self.fields["type"].choices = everything + list(types)
-        self.fields["document_class"].choices = everything + list(DocumentType.DocumentClass.choices)
-        self.fields["author"].choices = everything + list(authors)
+        cast(forms.ChoiceField, self.fields["type"]).choices = everything + list(types)
+        cast(forms.ChoiceField, self.fields["document_class"]).choices = everything + list(
+            DocumentType.DocumentClass.choices
+        )
+        cast(forms.ChoiceField, self.fields["author"]).choices = everything + list(authors)
 
     def apply(self, documents):
         """The documents narrowed by the valid filters (invalid ones are ignored and shown as errors)."""

@@ -7,6 +7,8 @@ T3) and the practitioner's own activity (T3). Which patient a page is about trav
 (``practitioners.session``), never as a NIR. See docs/practitioner-portal.md.
 """
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
@@ -82,6 +84,9 @@ from .session import (
     remember_patient,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 BACKUP_CODES_SESSION_KEY = "carnet_backup_codes_to_show"
 
 
@@ -90,6 +95,7 @@ BACKUP_CODES_SESSION_KEY = "carnet_backup_codes_to_show"
 def login(request):
     form = PractitionerLoginForm(request, data=request.POST if request.method == "POST" else None)
     if form.is_valid():
+        assert form.user is not None  # set by a valid form's clean()
         begin_pending_sign_in(
             request, form.user, door=Door.PRACTITIONER, next_url=safe_next(request, reverse("practitioners:home"))
         )
@@ -242,7 +248,7 @@ def _mode(ref: PatientRef) -> str:
 def find_patient(request):
     """A11: NIR and birth date (and birth name); a profile that may not be opened looks like an unknown one."""
     form = FindPatientForm(data=request.POST if request.method == "POST" else None)
-    refusal = None
+    refusal: StrOrPromise | None = None
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -580,6 +586,7 @@ def deposit_by_identity(request):
                 form.add_error(None, exc.messages[0])
             else:
                 if outcome.confirmed:
+                    assert outcome.profile is not None  # a confirmed deposit names its profile
                     target = reverse("practitioners:patient", args=[remember_patient(request, outcome.profile.pk)])
                     messages.success(
                         request,

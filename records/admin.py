@@ -17,7 +17,7 @@ for the health insurance's own decisions (suspension, administrative closure, de
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -107,7 +107,8 @@ class OppositionForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("method") == self.METHOD_CODE and not data.get("provisional_code"):
             self.add_error("provisional_code", _("Saisissez le code provisoire de la notice."))
         if data.get("method") == self.METHOD_IDENTITY and not data.get("identity_checked"):
@@ -128,7 +129,7 @@ class ClosureForm(forms.Form):
 
     def __init__(self, *args, reasons=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["reason"].choices = [(r, Profile.ClosureReason(r).label) for r in reasons]
+        cast(forms.ChoiceField, self.fields["reason"]).choices = [(r, Profile.ClosureReason(r).label) for r in reasons]
 
 
 class DeathForm(forms.Form):

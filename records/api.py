@@ -231,6 +231,7 @@ class Documents(PatientView):
         if data.get("date_to"):
             documents = documents.filter(care_date__lte=data["date_to"])
         page = self.paginate_queryset(documents)
+        assert page is not None  # pagination_class is set
         masked = masked_type_ids(profile)
         return self.get_paginated_response(
             PatientDocumentSerializer([_document_body(d, masked) for d in page], many=True).data
@@ -322,7 +323,7 @@ class Categories(PatientView):
         masked = set(CategoryMask.objects.filter(profile=profile).values_list("category_id", flat=True))
         categories = list(DocumentCategory.objects.order_by("label_fr"))
         for category in categories:
-            category.masked = category.pk in masked
+            category.masked = category.pk in masked  # type: ignore[attr-defined]  # for the serializer, not a field
         return Response(CategorySerializer(categories, many=True).data)
 
 
@@ -342,14 +343,14 @@ class CategoryMaskView(PatientView):
     def post(self, request, profile_id, code):
         profile, category = self.profile(), self.category()
         do_mask_category(profile, category, actor=request.user)
-        category.masked = True
+        category.masked = True  # type: ignore[attr-defined]  # for the serializer, not a field
         return Response(CategorySerializer(category).data)
 
     @extend_schema(request=None, responses={200: CategorySerializer, **ERRORS})
     def delete(self, request, profile_id, code):
         profile, category = self.profile(), self.category()
         do_unmask_category(profile, category, actor=request.user)
-        category.masked = False
+        category.masked = False  # type: ignore[attr-defined]  # for the serializer, not a field
         return Response(CategorySerializer(category).data)
 
 
@@ -407,7 +408,11 @@ class _PractitionerGrants(PatientView):
     @extend_schema(responses={200: PractitionerGrantSerializer(many=True), **ERRORS})
     def get(self, request, profile_id):
         profile = self.profile()
-        grants = self.model.objects.filter(profile=profile).select_related("practitioner__profession").order_by("pk")
+        grants = (
+            self.model._default_manager.filter(profile=profile)
+            .select_related("practitioner__profession")
+            .order_by("pk")
+        )
         return Response(PractitionerGrantSerializer(grants, many=True).data)
 
     @extend_schema(request=PractitionerRefSerializer, responses={201: PractitionerGrantSerializer, **ERRORS})
@@ -544,6 +549,7 @@ class Notices(PatientView):
     def get(self, request, profile_id):
         profile = self.profile()
         page = self.paginate_queryset(notices_for_profile(profile))
+        assert page is not None  # pagination_class is set
         body = [
             {
                 "id": notice.pk,

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from types import SimpleNamespace
+from typing import cast
 
 from celery import shared_task
 from django.core.exceptions import ValidationError
@@ -504,8 +505,9 @@ class _PostgresWriter:
                 self.sequences[model] = cursor.fetchone()[0]
         # Binary COPY spares the server the parsing of dates and timestamps (~10 % faster here); it needs
         # each column's type: "varchar(15)" -> "varchar", "timestamp with time zone" as is.
+        # (db_type() is None only for fields without a column, which are not concrete.)
         self.types = {
-            model: [re.sub(r"\(.*\)$", "", f.db_type(connection)) for f in model._meta.concrete_fields]
+            model: [re.sub(r"\(.*\)$", "", cast(str, f.db_type(connection))) for f in model._meta.concrete_fields]
             for model in _TABLES
         }
 

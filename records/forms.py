@@ -38,7 +38,8 @@ class PasswordSignInForm(forms.Form):
         raise NotImplementedError
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         identifier, password = cleaned.get(self.identifier_field), cleaned.get("password")
         if identifier and password:
             self.user = self.check_password(identifier, password)
@@ -143,7 +144,8 @@ class ActivationForm(IdentityForm):
     )
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         first, second = cleaned.get("password1"), cleaned.get("password2")
         if first and second and first != second:
             self.add_error("password2", _("Les deux mots de passe ne sont pas identiques."))
@@ -195,8 +197,9 @@ class StepUpForm(forms.Form):
         self.request = request
 
     def clean(self):
-        cleaned = super().clean()
-        password, code = cleaned.get("password"), cleaned.get("code")
+        super().clean()
+        cleaned = self.cleaned_data
+        password, code = cleaned.get("password"), cleaned.get("code", "")
         if not password and not code:
             raise ValidationError(_("Saisissez votre mot de passe ou un code de vérification."), code="required")
         user = self.request.user
@@ -227,9 +230,13 @@ class DocumentFilterForm(forms.Form):
     def __init__(self, *args, types=(), authors=(), **kwargs):
         super().__init__(*args, **kwargs)
         everything = [("", _("Tous"))]
-        self.fields["type"].choices = everything + [(t.code, localized_label(t)) for t in types]
-        self.fields["document_class"].choices = everything + list(DocumentType.DocumentClass.choices)
-        self.fields["author"].choices = (
+        cast(forms.ChoiceField, self.fields["type"]).choices = everything + [
+            (t.code, localized_label(t)) for t in types
+        ]
+        cast(forms.ChoiceField, self.fields["document_class"]).choices = everything + list(
+            DocumentType.DocumentClass.choices
+        )
+        cast(forms.ChoiceField, self.fields["author"]).choices = (
             everything
             + [("patient", _("Moi-même (documents déposés)"))]
             + [(str(p.pk), p.display_name) for p in authors]
@@ -269,10 +276,13 @@ class DirectorySearchForm(forms.Form):
 
     def __init__(self, *args, professions=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["profession"].choices = [("", _("Toutes"))] + [(p.code, localized_label(p)) for p in professions]
+        cast(forms.ChoiceField, self.fields["profession"]).choices = [("", _("Toutes"))] + [
+            (p.code, localized_label(p)) for p in professions
+        ]
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         name, city = cleaned.get("name", "").strip(), cleaned.get("city", "").strip()
         if len(name) < 2 and len(city) < 2 and not cleaned.get("profession"):
             raise ValidationError(

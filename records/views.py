@@ -58,6 +58,7 @@ def _send_code(request, user) -> None:
 def login(request):
     form = PatientLoginForm(request, data=request.POST if request.method == "POST" else None)
     if form.is_valid():
+        assert form.user is not None  # set by a valid form's clean()
         begin_pending_sign_in(
             request, form.user, door=Door.PATIENT, next_url=safe_next(request, reverse("records:dashboard"))
         )

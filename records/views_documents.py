@@ -5,13 +5,14 @@ Every document comes through the access-control door (``records.portal.patient_d
 not the current profile's answers 404 and is traced as a denied attempt.
 """
 
+from typing import cast
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -292,8 +293,9 @@ def upload(request):
             else:
                 messages.success(request, _("Le document « %(title)s » a été ajouté.") % {"title": document.title})
                 return redirect("records:document", document_id=document.pk)
-        form.data = form.data.copy()
-        form.data["form_token"] = issue_form_token(request)  # a corrected form may be sent once more
+        data = cast(QueryDict, form.data).copy()  # bound to request.POST
+        data["form_token"] = issue_form_token(request)  # a corrected form may be sent once more
+        form.data = data
     else:
         form = UploadForm(initial={"form_token": issue_form_token(request)}, max_bytes=max_bytes, formats=formats)
     return render(request, "records/documents/upload.html", {"form": form})

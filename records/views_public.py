@@ -159,8 +159,11 @@ def activation(request):
                 except ValidationError as exc:  # opposed, already active, code expired, password refused
                     form.add_error(None, exc)
                 else:
-                    user = authenticate(request, username=user.username, password=data["password1"])
-                    begin_pending_sign_in(request, user, door=Door.PATIENT, next_url=reverse("records:dashboard"))
+                    authenticated = authenticate(request, username=user.username, password=data["password1"])
+                    assert authenticated is not None  # the account was activated with this password just above
+                    begin_pending_sign_in(
+                        request, authenticated, door=Door.PATIENT, next_url=reverse("records:dashboard")
+                    )
                     request.session[ACTIVATION_SESSION_KEY] = {"user": user.pk, "step": "email"}
                     _send_activation_code(request, data["email"])
                     return redirect("records:activation_email")

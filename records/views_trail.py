@@ -163,7 +163,7 @@ def notice_preferences(request):
             messages.success(request, _("Vos préférences sont enregistrées."))
     else:
         for errors in form.errors.values():
-            messages.error(request, " ".join(errors))
+            messages.error(request, " ".join(str(error) for error in errors))
     return redirect("records:notices")
 
 

@@ -49,6 +49,7 @@ class Command(BaseCommand):
                 continue
             count = len(api.visible_documents(practitioner, profile))
             notice = profile.notices.order_by("-pk").first()
+            assert notice is not None  # an allowed opening queues a notice (N5)
             self.stdout.write(
                 f"{practitioner.display_name} consulted record #{profile.pk}: {count} visible documents; "
                 f"notice #{notice.pk} by {notice.get_channel_display()} ({notice.get_status_display()})."

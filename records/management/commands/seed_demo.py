@@ -44,6 +44,7 @@ class Command(BaseCommand):
             # Karim works the lifecycle desk, letters and reviews: the supervisors' rights (records migration 0003).
             cast.karim.groups.add(*Group.objects.filter(name__in=["Agents", "Superviseurs"]))
             for account in [cast.karim, cast.alice.user, cast.etienne.user, *(p.user for p in practitioners)]:
+                assert account is not None  # every persona here has an account
                 restore_demo_second_factor(account)
             bernard = Profile.objects.get(pk=cast.bernard.pk)
             bernard_code = None
@@ -58,6 +59,7 @@ class Command(BaseCommand):
         write("")
         write("Patients — /connexion/ (e-mail + password; a code by e-mail lands in var/mail/, or a backup code)")
         for profile in (cast.alice, cast.etienne):
+            assert profile.user is not None  # active patients
             write(f"  {profile.display_name:<28} {profile.user.email}")
         write("Patient to activate — /activer/ (NIR + provisional code + birth date)")
         if bernard_code:
