@@ -123,7 +123,7 @@ class TrailEntryAdmin(ReadOnlyAdmin):
 class ReviewAdmin(ReadOnlyAdmin):
     """A7, A13: the queue of emergency and high-profile accesses, oldest unreviewed first."""
 
-    list_display = ("created_at", "kind", "profile_id", "practitioner", "reviewed_at", "reviewed_by")
+    list_display = ("created_at", "kind", "profile_id", "practitioner", "alerted_at", "reviewed_at", "reviewed_by")
     list_filter = ("kind", ("reviewed_at", admin.EmptyFieldListFilter))
     list_select_related = ("practitioner", "reviewed_by")
     ordering = ("reviewed_at", "created_at")

@@ -35,6 +35,7 @@ from practitioners.models import Practitioner, Profession
 from records.identifiers import normalize_nir
 from records.models import Document, Profile
 
+from .alerts import queue_review_alert
 from .models import (
     AccessMode,
     AccessRule,
@@ -366,10 +367,11 @@ def open_record(
         else:
             # N1. The notice's own statement saves the trail entry (one round trip less on PostgreSQL).
             queue_notice(current, Notice.Kind.CONSULTATION, practitioner=practitioner, trail_entry=entry)
-        if current.high_profile:
-            Review.objects.create(
+        if current.high_profile:  # A13: listed for review, and the reviewers alerted at once (after commit)
+            review = Review.objects.create(
                 kind=Review.Kind.HIGH_PROFILE, trail_entry=entry, profile=current, practitioner=practitioner
-            )  # A13
+            )
+            queue_review_alert(review)
     return Decision(allowed=True, reason="", trail_entry=entry)
 
 

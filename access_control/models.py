@@ -196,6 +196,8 @@ class Review(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     comment = models.TextField(_("commentaire"), blank=True)
+    # A13: when the reviewers were alerted by e-mail (access_control.alerts); empty until the alert is sent.
+    alerted_at = models.DateTimeField(_("alerte envoyée le"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("revue")

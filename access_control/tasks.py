@@ -1,4 +1,5 @@
-"""Scheduled rules of access control: the hold (A8) reminder at 14 days and automatic release at 30 days.
+"""Scheduled rules of access control: the hold (A8) reminder at 14 days and automatic release at 30 days; the
+high-profile review alerts (A13) live in ``access_control.alerts`` and are imported here for the worker.
 
 Each rule is a plain function of ``now`` (tested with frozen time) wrapped by a Celery task that beat runs
 (``settings.CELERY_BEAT_SCHEDULE``). Documents are claimed in set-based batches under row locks
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .alerts import alert_review_task, sweep_review_alerts_task  # noqa: F401  (registered with the worker)
 from .trail import record_entry
 
 logger = logging.getLogger(__name__)

@@ -269,6 +269,11 @@ CELERY_BEAT_SCHEDULE["access_control.release_expired_holds"] = {
     "task": "access_control.release_expired_holds",
     "schedule": 3600.0,
 }
+# A13: high-profile review alerts left unsent (broker down at commit, worker killed) are queued again.
+CELERY_BEAT_SCHEDULE["access_control.sweep_review_alerts"] = {
+    "task": "access_control.sweep_review_alerts",
+    "schedule": 60.0,
+}
 CARNET_NOTICE_DEBOUNCE_HOURS = env_int("CARNET_NOTICE_DEBOUNCE_HOURS", 24, minimum=0)  # N1
 CARNET_PATIENT_UPLOAD_MAX_BYTES = env_int("CARNET_PATIENT_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
 CARNET_PRACTITIONER_UPLOAD_MAX_BYTES = env_int("CARNET_PRACTITIONER_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
