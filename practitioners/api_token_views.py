@@ -41,7 +41,7 @@ def token_rows(user) -> list[ApiToken]:
     return rows
 
 
-def create_token(request, form):
+def _create_token(request, form):
     """Create the token from a valid form; returns the new token with its secret, or None (error on the form)."""
     data = form.cleaned_data
     try:
@@ -57,25 +57,39 @@ def create_token(request, form):
         return None
 
 
+def token_page(request, *, portal: str, base: str, **context):
+    """A portal's token page (``<portal>/tokens.html``): the list and the form; a new token's secret once.
+
+    ``portal`` is the URL namespace and template folder, ``base`` the portal's base template.
+    """
+    form = TokenForm(data=request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        new = _create_token(request, form)
+        if new is not None:
+            context = {"new": new, "base": base, "back": f"{portal}:api_tokens", **context}
+            return render(request, "api_tokens/created.html", context)
+    return render(request, f"{portal}/tokens.html", {"form": form, "tokens": token_rows(request.user), **context})
+
+
+def revoke_token(request, token_id, *, portal: str):
+    """Revoke one of the account's own tokens (another account's id: 404), back to the portal's token page."""
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    do_revoke_token(token, actor=request.user)
+    messages.success(request, _("Le jeton « %(name)s » est révoqué.") % {"name": token.name})
+    return redirect(f"{portal}:api_tokens")
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 @practitioner_required
 def tokens(request):
-    form = TokenForm(data=request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        new = create_token(request, form)
-        if new is not None:
-            return render(request, "practitioners/tokens_created.html", {"new": new, "nav": "tokens"})
-    return render(request, "practitioners/tokens.html", {"form": form, "tokens": token_rows(request.user)})
+    return token_page(request, portal="practitioners", base="practitioners/_portal.html", nav="tokens")
 
 
 @require_POST
 @practitioner_required
 def revoke(request, token_id):
-    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
-    do_revoke_token(token, actor=request.user)
-    messages.success(request, _("Le jeton « %(name)s » est révoqué.") % {"name": token.name})
-    return redirect("practitioners:api_tokens")
+    return revoke_token(request, token_id, portal="practitioners")
 
 
 urlpatterns = [
