@@ -39,7 +39,7 @@ from records.auth import client_address
 from records.models import Document, Profile
 
 from . import handles
-from .deposits import do_deposit_by_identity
+from .deposits import do_deposit_by_identity, document_options
 from .serializers import (
     ActivitySerializer,
     DepositReceiptSerializer,
@@ -207,20 +207,8 @@ class DocumentList(PractitionerView):
         profile = Profile.objects.filter(pk=found.profile_id).first()
         if profile is None:
             raise NoMatch()
-        document = do_deposit_document(profile, actor=request.practitioner, **_document_options(data.validated_data))
+        document = do_deposit_document(profile, actor=request.practitioner, **document_options(data.validated_data))
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
-
-
-def _document_options(data) -> dict:
-    return {
-        "fileobj": data["file"],
-        "document_type": data["document_type"],
-        "title": data["title"],
-        "care_date": data["care_date"],
-        "original_name": data["file"].name or "",
-        "hold": data["hold"],
-        "minors_secret": data["minors_secret"],
-    }
 
 
 @extend_schema(tags=[TAG])
@@ -312,7 +300,7 @@ class IdentityDeposit(PractitionerView):
                 birth_date=values["birth_date"],
                 birth_name=values["birth_name"],
                 client_address=client_address(request),
-                **_document_options(values),
+                **document_options(values),
             )
         except LookupThrottled as exc:
             raise exceptions.Throttled(detail=exc.messages[0], code="lookup_throttled") from None

@@ -61,6 +61,19 @@ def _check_practitioner(practitioner: Practitioner) -> Practitioner:
     return practitioner
 
 
+def document_options(data) -> dict:
+    """The keyword arguments of ``do_deposit_document`` from a deposit form's or serializer's cleaned data."""
+    return {
+        "fileobj": data["file"],
+        "document_type": data["document_type"],
+        "title": data["title"],
+        "care_date": data["care_date"],
+        "original_name": data["file"].name or "",
+        "hold": data["hold"],
+        "minors_secret": data.get("minors_secret") or False,
+    }
+
+
 def do_deposit_by_identity(
     practitioner: Practitioner,
     *,

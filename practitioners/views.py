@@ -59,7 +59,7 @@ from records.second_factors import (
 )
 from records.storage import RejectedFile, read_body
 
-from .deposits import do_deposit_by_identity
+from .deposits import do_deposit_by_identity, document_options
 from .forms import (
     AttestForm,
     DepositForm,
@@ -513,18 +513,6 @@ def _refresh_token(form, request) -> None:
     form.data["form_token"] = issue_form_token(request)
 
 
-def _document_options(data) -> dict:
-    return {
-        "fileobj": data["file"],
-        "document_type": data["document_type"],
-        "title": data["title"],
-        "care_date": data["care_date"],
-        "original_name": data["file"].name,
-        "hold": data["hold"],
-        "minors_secret": data.get("minors_secret") or False,
-    }
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 @practitioner_required
@@ -541,7 +529,7 @@ def deposit(request, token):
         else:
             try:
                 document = do_deposit_document(
-                    profile, actor=request.practitioner, **_document_options(form.cleaned_data)
+                    profile, actor=request.practitioner, **document_options(form.cleaned_data)
                 )
             except (IllegalAction, RejectedFile) as exc:
                 form.add_error(None, exc.messages[0])
@@ -580,7 +568,7 @@ def deposit_by_identity(request):
                     birth_date=data["birth_date"],
                     birth_name=data["birth_name"],
                     client_address=client_address(request),
-                    **_document_options(data),
+                    **document_options(data),
                 )
             except (IllegalAction, RejectedFile, LookupThrottled) as exc:
                 form.add_error(None, exc.messages[0])
