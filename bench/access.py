@@ -29,7 +29,8 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from pgdb import bench_url, log, recreate_database  # bench/pgdb.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -71,27 +72,7 @@ FIRST_NAMES = ["Alice", "Bernard", "Camille", "Denise", "Ã‰tienne", "Fanny", "GÃ
 LAST_NAMES = ["Martin", "Petit", "Leroy", "Moreau", "Roux", "Lefebvre", "Dubois", "Lambert", "Girard", "Mercier"]
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- database --------------------------------------------------------------------------------------------
-
-
-def bench_url(base_url: str, name: str) -> str:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise SystemExit("bench/access.py needs DATABASE_URL to point at PostgreSQL.")
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def recreate_database(base_url: str, name: str) -> None:
-    import psycopg
-
-    admin = bench_url(base_url, urlsplit(base_url).path.lstrip("/") or "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def row_values(model, provided: dict, now: datetime) -> tuple[list[str], list]:

@@ -29,7 +29,8 @@ import tempfile
 import time
 import unicodedata
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from pgdb import bench_url, log, recreate_database  # bench/pgdb.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,31 +56,11 @@ DEPARTMENTS = [f"{d:02d}" for d in range(1, 96) if d != 20]
 ASCII = {name: unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower() for name in FIRST_NAMES}
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def rss_mib() -> float:
     """Peak resident memory of this process or of any loading worker (its children), in MiB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024
-
-
-def bench_url(base_url: str, name: str) -> str:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise SystemExit("bench/enrolment.py needs DATABASE_URL to point at PostgreSQL.")
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def recreate_database(base_url: str, name: str) -> None:
-    import psycopg
-
-    admin = bench_url(base_url, urlsplit(base_url).path.lstrip("/") or "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def nir_for(n: int) -> tuple[str, int, int]:
