@@ -34,6 +34,7 @@ from notifications.outbox import queue_notice
 from practitioners.models import Practitioner, Profession
 from records.identifiers import normalize_nir
 from records.models import Document, Profile
+from records.throttling import count_failure
 
 from .alerts import queue_review_alert
 from .models import (
@@ -233,15 +234,6 @@ def _lookup_key(practitioner_id: int) -> str:
     return f"carnet:lookup-failures:{practitioner_id}"
 
 
-def _count_lookup_failure(practitioner_id: int) -> None:
-    key = _lookup_key(practitioner_id)
-    cache.add(key, 0, timeout=_LOOKUP_WINDOW_SECONDS)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=_LOOKUP_WINDOW_SECONDS)
-
-
 def _same_name(given: str, stored: str) -> bool:
     """Birth names compared without case, accents or punctuation ("Le Gall" = "LE-GALL", "Hélène" = "HELENE")."""
 
@@ -297,7 +289,7 @@ def find_profile(
             reason=reason,
             client_address=client_address,
         )
-    _count_lookup_failure(practitioner.pk)
+    count_failure(_lookup_key(practitioner.pk), _LOOKUP_WINDOW_SECONDS)
     return None
 
 

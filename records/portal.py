@@ -12,21 +12,29 @@ throttle of the public pages, one-time form tokens, and the patient's door to on
 """
 
 import secrets
+import smtplib
+from collections.abc import Callable
 from functools import wraps
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.cache import cache
+from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 
 from access_control.api import documents_visible_to_patient, pending_holds_for_patient, profiles_managed_by
 
 from .account_actions import do_trace_denied_document
 from .auth import client_address, patient_required
+from .throttling import FailureGate
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 CURRENT_PROFILE_SESSION_KEY = "carnet_current_profile"
 STEP_UP_SESSION_KEY = "carnet_step_up_until"
@@ -131,7 +139,7 @@ def _throttle_key(kind: str, value: str) -> str:
     return f"carnet:public-failures:{kind}:{digest}"
 
 
-class PublicGate:
+class PublicGate(FailureGate):
     """Failure counters of a public identity check: one per client address, one per NIR typed."""
 
     def __init__(self, request, *, page: str, nir: str | None):
@@ -141,19 +149,6 @@ class PublicGate:
             self.keys.append(_throttle_key(f"{page}:address", address))
         if nir:
             self.keys.append(_throttle_key(f"{page}:nir", nir))
-
-    def is_closed(self) -> bool:
-        limit = settings.CARNET_LOGIN_ATTEMPTS
-        return any(count >= limit for count in cache.get_many(self.keys).values())
-
-    def record_failure(self) -> None:
-        window = settings.CARNET_LOGIN_WINDOW_SECONDS
-        for key in self.keys:
-            cache.add(key, 0, timeout=window)
-            try:
-                cache.incr(key)
-            except ValueError:  # lapsed between add() and incr()
-                cache.set(key, 1, timeout=window)
 
 
 # --- One-time form tokens --------------------------------------------------------------------------------
@@ -202,3 +197,19 @@ def pending_holds_count(request) -> int:
     minor's secret for a representative (A9), nothing is said. Only a count: the document stays hidden.
     """
     return pending_holds_for_patient(request.user, request.current_profile).count()
+
+
+# --- Verification codes by e-mail --------------------------------------------------------------------------
+
+
+def send_code_and_tell(request, send: Callable[[], bool], sent: "StrOrPromise") -> None:
+    """Send a verification code with ``send`` (True when sent, False when one went out less than a minute ago)
+    and tell the user which happened, or that the mail server could not take it (they can ask again)."""
+    try:
+        was_sent = send()
+    except (smtplib.SMTPException, OSError):
+        messages.error(request, _("Le code n'a pas pu être envoyé. Réessayez dans quelques instants."))
+        return
+    messages.info(
+        request, sent if was_sent else _("Un code vous a été envoyé il y a moins d'une minute : utilisez-le.")
+    )

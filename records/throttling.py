@@ -30,7 +30,30 @@ def account_name(*, user_id: int | None, door: str, identifier: str) -> str:
     return f"{door}:{identifier.strip().lower()}"
 
 
-class SignInGate:
+def count_failure(key: str, window: int) -> None:
+    """One more failure on the cache counter ``key``, which lapses ``window`` seconds after its first failure."""
+    cache.add(key, 0, timeout=window)
+    try:
+        cache.incr(key)
+    except ValueError:  # the counter lapsed between add() and incr()
+        cache.set(key, 1, timeout=window)
+
+
+class FailureGate:
+    """Failure counters (``keys``) against ``CARNET_LOGIN_ATTEMPTS`` per ``CARNET_LOGIN_WINDOW_SECONDS``."""
+
+    keys: list[str]
+
+    def is_closed(self) -> bool:
+        limit = settings.CARNET_LOGIN_ATTEMPTS
+        return any(count >= limit for count in cache.get_many(self.keys).values())
+
+    def record_failure(self) -> None:
+        for key in self.keys:
+            count_failure(key, settings.CARNET_LOGIN_WINDOW_SECONDS)
+
+
+class SignInGate(FailureGate):
     """The failure counters of one sign-in attempt (one account, one client address)."""
 
     def __init__(self, *, account: str, address: str | None):
@@ -38,19 +61,6 @@ class SignInGate:
         self.keys = [self.account_key]
         if address:
             self.keys.append(_key("address", address))
-
-    def is_closed(self) -> bool:
-        limit = settings.CARNET_LOGIN_ATTEMPTS
-        return any(count >= limit for count in cache.get_many(self.keys).values())
-
-    def record_failure(self) -> None:
-        window = settings.CARNET_LOGIN_WINDOW_SECONDS
-        for key in self.keys:
-            cache.add(key, 0, timeout=window)
-            try:
-                cache.incr(key)
-            except ValueError:  # the counter lapsed between add() and incr()
-                cache.set(key, 1, timeout=window)
 
     def record_success(self) -> None:
         cache.delete(self.account_key)
