@@ -4,8 +4,6 @@ The other portal pages live in ``views_public`` (opposition, activation), ``view
 (who can see my record), ``views_trail`` (trail, notices) and ``views_account`` (my data, step-up, profiles).
 """
 
-import smtplib
-
 from django.contrib import messages
 from django.contrib.auth import logout as auth_logout
 from django.shortcuts import redirect, render
@@ -30,7 +28,7 @@ from .auth import (
 )
 from .forms import PatientLoginForm, SecondFactorForm
 from .models import Profile
-from .portal import patient_documents, pending_holds_count, portal_view
+from .portal import patient_documents, pending_holds_count, portal_view, send_code_and_tell
 from .second_factors import confirmed_totp_device, send_sign_in_code
 
 DASHBOARD_ITEMS = 5
@@ -42,15 +40,9 @@ def home(request):
 
 
 def _send_code(request, user) -> None:
-    try:
-        sent = send_sign_in_code(user)
-    except (smtplib.SMTPException, OSError):
-        messages.error(request, _("Le code n'a pas pu être envoyé. Réessayez dans quelques instants."))
-        return
-    if sent:
-        messages.info(request, _("Un code de vérification vous a été envoyé par courriel."))
-    else:
-        messages.info(request, _("Un code vous a été envoyé il y a moins d'une minute : utilisez-le."))
+    send_code_and_tell(
+        request, lambda: send_sign_in_code(user), _("Un code de vérification vous a été envoyé par courriel.")
+    )
 
 
 @never_cache

@@ -3,7 +3,6 @@ stated before the confirmation; the e-mail change; the step-up re-check; the swi
 legal representative manages (L10) and the activation of a child's profile.
 """
 
-import smtplib
 from typing import cast
 
 from django.contrib import messages
@@ -35,6 +34,7 @@ from .portal import (
     own_profile_only,
     patient_documents,
     portal_view,
+    send_code_and_tell,
     spend_form_token,
     step_up_required,
     step_up_seconds,
@@ -168,15 +168,11 @@ def reopen(request):
 
 
 def _send_change_code(request, email: str) -> None:
-    try:
-        sent = send_email_code(request, email, purpose=EMAIL_PURPOSE)
-    except (smtplib.SMTPException, OSError):
-        messages.error(request, _("Le code n'a pas pu être envoyé. Réessayez dans quelques instants."))
-        return
-    if sent:
-        messages.info(request, _("Un code de vérification a été envoyé à la nouvelle adresse."))
-    else:
-        messages.info(request, _("Un code vous a été envoyé il y a moins d'une minute : utilisez-le."))
+    send_code_and_tell(
+        request,
+        lambda: send_email_code(request, email, purpose=EMAIL_PURPOSE),
+        _("Un code de vérification a été envoyé à la nouvelle adresse."),
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -9,8 +9,6 @@ Activation then runs as a pending sign-in (``records.auth``): e-mail verified by
 enrolled (an authenticator app with a QR code, or codes by e-mail), backup codes shown once.
 """
 
-import smtplib
-
 from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
@@ -36,7 +34,7 @@ from .email_verification import EmailCodeRefused, check_email_code, pending_emai
 from .forms import ActivationForm, EmailCodeForm, EnrolTotpForm, IdentityForm
 from .lifecycle import IllegalTransition, InvalidProvisionalCode
 from .models import Profile
-from .portal import PublicGate, portal_view
+from .portal import PublicGate, portal_view, send_code_and_tell
 from .second_factors import (
     EnrolmentRefused,
     do_issue_backup_codes,
@@ -119,15 +117,11 @@ def _activation_user(request, *, step: str):
 
 
 def _send_activation_code(request, email: str) -> None:
-    try:
-        sent = send_email_code(request, email, purpose=EMAIL_PURPOSE)
-    except (smtplib.SMTPException, OSError):
-        messages.error(request, _("Le code n'a pas pu être envoyé. Réessayez dans quelques instants."))
-        return
-    if sent:
-        messages.info(request, _("Un code de vérification a été envoyé à votre adresse électronique."))
-    else:
-        messages.info(request, _("Un code vous a été envoyé il y a moins d'une minute : utilisez-le."))
+    send_code_and_tell(
+        request,
+        lambda: send_email_code(request, email, purpose=EMAIL_PURPOSE),
+        _("Un code de vérification a été envoyé à votre adresse électronique."),
+    )
 
 
 @never_cache
