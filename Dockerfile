@@ -11,10 +11,14 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml ./
 COPY config ./config
+COPY plumbing ./plumbing
 COPY records ./records
 COPY access_control ./access_control
 COPY notifications ./notifications
+COPY accounts ./accounts
+COPY patients ./patients
 COPY practitioners ./practitioners
+COPY fhir_server ./fhir_server
 RUN pip install .
 COPY . .
 RUN CARNET_DEBUG=1 python manage.py collectstatic --noinput

@@ -28,13 +28,13 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.sql import converted_rows
 from notifications.models import Notice
 from notifications.outbox import queue_notice
+from plumbing.sql import converted_rows
+from plumbing.throttling import count_failure
 from practitioners.models import Practitioner, Profession
 from records.identifiers import normalize_nir
 from records.models import Document, Profile
-from records.throttling import count_failure
 
 from .alerts import queue_review_alert
 from .models import (

@@ -1,4 +1,4 @@
-"""API tokens: create, verify, revoke, list; the DRF authentication class and the per-token throttle.
+"""API tokens: create, verify, revoke, list (the DRF authentication that reads them is ``accounts.api_auth``).
 
 A token is ``carnet_`` followed by 43 URL-safe characters: 32 bytes from ``secrets``. It is shown once, at
 creation; the database keeps its SHA-256 only (``ApiToken.digest``). A fast hash is the right tool here: the
@@ -19,13 +19,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, throttling
 
 from records.models import User
 
@@ -161,99 +158,3 @@ def verify_token(secret: str, *, client_address: str | None = None) -> ApiToken 
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_address=client_address)
         token.last_used_at, token.last_used_address = now, client_address
     return token
-
-
-# --- DRF ------------------------------------------------------------------------------------------------
-
-
-class TokenAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer carnet_…``. No header: not this class's business (the session may apply)."""
-
-    def authenticate(self, request):
-        # The header as a str (DRF's helper would fail on a character outside latin-1: a 500, not a 401).
-        header = str(request.META.get("HTTP_AUTHORIZATION", "")).split()
-        if not header or header[0].lower() != KEYWORD.lower():
-            return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(_("En-tête d'autorisation invalide."), code="invalid_token")
-        secret = header[1] if header[1].isascii() else ""
-        token = verify_token(secret, client_address=request.META.get("REMOTE_ADDR") or None)
-        if token is None:
-            raise exceptions.AuthenticationFailed(_("Jeton d'API invalide, expiré ou révoqué."), code="invalid_token")
-        return token.user, token
-
-    def authenticate_header(self, request):
-        return f'{KEYWORD} realm="carnet"'
-
-
-class VerifiedSessionAuthentication(authentication.SessionAuthentication):
-    """A portal session counts only when it passed its second factor and is current ("sign out everywhere").
-
-    Imported lazily: ``records.auth`` depends on the sign-in views' helpers.
-    """
-
-    def authenticate(self, request):
-        result = super().authenticate(request)
-        if result is None:
-            return None
-        from records.auth import session_is_current
-
-        user = result[0]
-        django_request = request._request
-        if not session_is_current(django_request) or not user.is_verified():
-            return None
-        return result
-
-
-def _rate(name: str) -> str:
-    return getattr(settings, name)
-
-
-class TokenRateThrottle(throttling.SimpleRateThrottle):
-    """Per token (or per account for a session), with the cache: ``CARNET_API_TOKEN_RATE``."""
-
-    scope = "api_token"
-
-    def get_rate(self):
-        return _rate("CARNET_API_TOKEN_RATE")
-
-    def get_cache_key(self, request, view):
-        if not request.user or not request.user.is_authenticated:
-            return None
-        ident = f"t{request.auth.pk}" if isinstance(request.auth, ApiToken) else f"u{request.user.pk}"
-        return f"carnet:throttle:{self.scope}:{ident}"
-
-
-class AddressRateThrottle(throttling.SimpleRateThrottle):
-    """Per client address, whoever the caller: ``CARNET_API_ADDRESS_RATE``."""
-
-    scope = "api_address"
-
-    def get_rate(self):
-        return _rate("CARNET_API_ADDRESS_RATE")
-
-    def get_cache_key(self, request, view):
-        return f"carnet:throttle:{self.scope}:{self.get_ident(request)}"
-
-    def get_ident(self, request):
-        # REMOTE_ADDR only, as everywhere in Carnet (records.auth.client_address): DRF's default would trust a
-        # client-supplied X-Forwarded-For, and each forged value would get a fresh allowance.
-        return request.META.get("REMOTE_ADDR") or "unknown"
-
-
-class TokenScheme(OpenApiAuthenticationExtension):
-    """The token in the OpenAPI schema (drf-spectacular finds extensions once this module is imported)."""
-
-    target_class = TokenAuthentication
-    name = "token"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "carnet_…"}
-
-
-class SessionScheme(OpenApiAuthenticationExtension):
-    target_class = VerifiedSessionAuthentication
-    name = "session"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}

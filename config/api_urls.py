@@ -6,12 +6,11 @@ Included from ``config.urls``. Unknown paths under /api/ and /fhir/ answer in th
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from fhir_server import views as fhir
+from fhir_server.http import not_found as fhir_not_found
+from patients import api as patient
+from plumbing.api_errors import not_found
 from practitioners import api as pro
-from records import api as patient
-from records.fhir import views as fhir
-from records.fhir.http import not_found as fhir_not_found
-
-from .api_support import not_found
 
 PRO = "api/v1/practitioner/"
 PATIENT = "api/v1/patient/profiles/<int:profile_id>/"
@@ -20,7 +19,7 @@ DOCUMENT = "documents/<int:document_id>/"
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    # Practitioners: the patient travels as a handle (practitioners.handles), never as a NIR.
+    # Practitioners: the patient travels as a handle (access_control.handles), never as a NIR.
     path(f"{PRO}patients/search/", pro.PatientSearch.as_view(), name="api-pro-search"),
     path(f"{PRO}patients/<str:handle>/open/", pro.OpenRecord.as_view(), name="api-pro-open"),
     path(f"{PRO}patients/<str:handle>/documents/", pro.DocumentList.as_view(), name="api-pro-documents"),

@@ -2,7 +2,7 @@
 
 Defaults are the embedded development set-up of ``make run`` (SQLite under ``var/``, a file-system Celery
 broker, e-mails written to ``var/mail``); production sets ``DATABASE_URL``, ``REDIS_URL``, the e-mail server
-and ``CARNET_MASTER_KEY``, and the system checks in ``config/checks.py`` refuse a production start that lacks them.
+and ``CARNET_MASTER_KEY``, and the system checks in ``records/checks.py`` refuse a production start that lacks them.
 """
 
 from pathlib import Path
@@ -37,10 +37,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    # The kernel (models, actions, the door, the trail, the outbox) and the doors that call it (docs/architecture.md).
     "records",
-    "practitioners",
     "access_control",
     "notifications",
+    "accounts",
+    "patients",
+    "practitioners",
 ]
 
 MIDDLEWARE = [
@@ -151,7 +154,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Auth ---------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "records.User"
-LOGIN_URL = "records:login"
+LOGIN_URL = "patients:login"
 LOGIN_REDIRECT_URL = "/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -306,18 +309,18 @@ CELERY_BEAT_SCHEDULE["notifications.close_letter_batches"] = {
 REST_FRAMEWORK = {
     # Bearer API tokens first (a 401 then names the Bearer scheme), then the portal session (second factor passed).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "access_control.tokens.TokenAuthentication",
-        "access_control.tokens.VerifiedSessionAuthentication",
+        "accounts.api_auth.TokenAuthentication",
+        "accounts.api_auth.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "config.api_support.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "plumbing.api_errors.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "access_control.tokens.TokenRateThrottle",
-        "access_control.tokens.AddressRateThrottle",
+        "accounts.api_auth.TokenRateThrottle",
+        "accounts.api_auth.AddressRateThrottle",
     ],
-    "EXCEPTION_HANDLER": "config.api_support.exception_handler",
+    "EXCEPTION_HANDLER": "plumbing.api_errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 CARNET_API_TOKEN_RATE = env_str("CARNET_API_TOKEN_RATE", "1200/min")  # per token (or per portal session's account)

@@ -4,7 +4,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.decorators.http import require_GET
 
-from .admin import site as admin_site
+from accounts.admin_site import site as admin_site
 
 
 @require_GET
@@ -18,5 +18,5 @@ urlpatterns = [
     path("admin/", admin_site.urls),
     path("", include("config.api_urls")),  # /api/ and /fhir/ (issue 8)
     path("pro/", include("practitioners.urls")),
-    path("", include("records.urls")),
+    path("", include("patients.urls")),
 ]

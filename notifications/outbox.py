@@ -19,7 +19,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from access_control.trail import insert_statement, mark_saved, save_entry
-from config.sql import converted_rows
+from plumbing.sql import converted_rows
 
 from .models import Notice
 

@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_steps import confirm_then_act, upload_then_report
+from plumbing.admin_steps import confirm_then_act, upload_then_report
 
 from .actions import (
     MARKER_FIELDS,

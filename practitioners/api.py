@@ -5,14 +5,12 @@ find a patient by identity traits (A11) -> open the record with the care-team at
 read one document's metadata, download its content (``open_document``, traced) -> deposit (A8-A10) -> release
 a hold (A8); the treating doctor's patients and their trails (A6, T3); one's own activity (T3).
 
-The patient travels as a *handle* (``practitioners.handles``), never as a NIR or a bare profile id. Refusals
+The patient travels as a *handle* (``access_control.handles``), never as a NIR or a bare profile id. Refusals
 that would tell something about the patient are one 404 (``no_match``) with the generic message (A5, no
 oracle); refusals about the request itself (attestation, justification, SAMU mode, the patient's emergency
 opt-out, which comes after every rule that hides the profile) are a 403 with their own code.
 """
 
-from django.http import StreamingHttpResponse
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -22,6 +20,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from access_control import handles
 from access_control.actions import do_deposit_document, do_release_hold
 from access_control.api import (
     LookupThrottled,
@@ -34,11 +33,13 @@ from access_control.api import (
 )
 from access_control.queries import own_actions, trail_for_treating_doctor
 from access_control.rules import GENERIC_REFUSAL, Action
-from config.api_support import PRACTITIONER, NeverCached, Pagination
-from records.auth import client_address
-from records.models import Document, Profile
+from accounts.api_auth import PRACTITIONER
+from accounts.auth import client_address
+from plumbing.api_errors import NeverCached, Pagination
+from plumbing.api_shapes import ErrorSerializer, TrailEntrySerializer
+from records.models import Profile
+from records.storage import body_response
 
-from . import handles
 from .deposits import do_deposit_by_identity, document_options
 from .serializers import (
     ActivitySerializer,
@@ -46,12 +47,10 @@ from .serializers import (
     DepositSerializer,
     DocumentFilterSerializer,
     DocumentSerializer,
-    ErrorSerializer,
     IdentityDepositSerializer,
     IdentityTraitsSerializer,
     OpenRecordSerializer,
     PatientSerializer,
-    TrailEntrySerializer,
 )
 
 MAX_ID = 2**63 - 1
@@ -97,7 +96,7 @@ class PractitionerView(NeverCached, GenericAPIView):
     pagination_class: type[BasePagination] | None = None  # list views that page say so
 
     def handle(self, *, opened: bool = False) -> handles.Handle:
-        practitioner = self.request.practitioner  # type: ignore[attr-defined]  # set by records.auth's permission
+        practitioner = self.request.practitioner  # type: ignore[attr-defined]  # set by accounts.auth's permission
         handle = handles.read(handles.practitioner_key(practitioner), self.kwargs["handle"])
         if handle is None:
             raise NoMatch()
@@ -229,19 +228,6 @@ class DocumentDetail(PractitionerView):
         if document is None:
             raise DocumentNotFound()
         return Response(DocumentSerializer(document).data)
-
-
-def body_response(document: Document, *, as_attachment: bool = True) -> StreamingHttpResponse:
-    from records.storage import read_body
-
-    content_type = document.content_type
-    if content_type.startswith("text/") or content_type.endswith("xml"):
-        content_type += "; charset=utf-8"
-    response = StreamingHttpResponse(read_body(document), content_type=content_type)
-    response["Content-Length"] = str(document.size)
-    # Never None: content_disposition_header gives None only without a file name.
-    response["Content-Disposition"] = content_disposition_header(as_attachment, f"document-{document.pk}")  # type: ignore[assignment]
-    return response
 
 
 @extend_schema(tags=[TAG])

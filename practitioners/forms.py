@@ -10,10 +10,10 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from access_control.models import AccessMode
+from accounts.auth import check_practitioner_password
+from accounts.forms import PasswordSignInForm
 from records import content_types, storage
-from records.auth import check_practitioner_password
 from records.crypto import CHUNK_SIZE
-from records.forms import PasswordSignInForm
 from records.identifiers import NIRField
 from records.labels import localized_label
 from records.lifecycle import is_minor

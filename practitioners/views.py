@@ -33,8 +33,7 @@ from access_control.api import (
 from access_control.models import AccessMode, TrailEntry
 from access_control.queries import own_actions, trail_for_treating_doctor
 from access_control.rules import GENERIC_REFUSAL, Action
-from records import content_types
-from records.auth import (
+from accounts.auth import (
     Door,
     SignInRefused,
     begin_pending_sign_in,
@@ -45,10 +44,8 @@ from records.auth import (
     practitioner_required,
     safe_next,
 )
-from records.forms import SecondFactorForm
-from records.lifecycle import TrailAction, is_minor
-from records.models import Document, Profile
-from records.second_factors import (
+from accounts.forms import SecondFactorForm
+from accounts.second_factors import (
     EnrolmentRefused,
     confirmed_totp_device,
     do_issue_backup_codes,
@@ -57,6 +54,9 @@ from records.second_factors import (
     totp_secret,
     unconfirmed_totp_device,
 )
+from records import content_types
+from records.lifecycle import TrailAction, is_minor
+from records.models import Document, Profile
 from records.storage import RejectedFile, read_body
 
 from .deposits import do_deposit_by_identity, document_options

@@ -31,8 +31,8 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from access_control.models import TrailEntry
-from config.admin_steps import confirm_then_act, upload_then_report
 from notifications.models import Notice
+from plumbing.admin_steps import confirm_then_act, upload_then_report
 
 from . import actions
 from .enrolment import RosterFormatError, enrol_roster

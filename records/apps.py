@@ -7,4 +7,4 @@ class RecordsConfig(AppConfig):
     verbose_name = _("Profils et documents")
 
     def ready(self) -> None:
-        from config import checks  # noqa: F401  (registers the system checks)
+        from . import checks  # noqa: F401  (registers the system checks)

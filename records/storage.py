@@ -25,13 +25,15 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import storages
+from django.http import StreamingHttpResponse
 from django.utils.formats import number_format
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 
 from . import content_types
@@ -46,6 +48,9 @@ from .crypto import (
     unwrap_data_key,
     wrap_data_key,
 )
+
+if TYPE_CHECKING:
+    from .models import Document
 
 STORAGE_ALIAS = "documents"
 
@@ -198,3 +203,15 @@ def _delete_quietly(storage, storage_key: str) -> None:
             storage.delete(storage_key)
     except Exception:  # noqa: S110  the original error matters more than a failed clean-up
         pass
+
+
+def body_response(document: "Document", *, as_attachment: bool = True) -> StreamingHttpResponse:
+    """The decrypted body streamed as an HTTP response, as an attachment unless ``as_attachment`` is false."""
+    content_type = document.content_type
+    if content_type.startswith("text/") or content_type.endswith("xml"):
+        content_type += "; charset=utf-8"
+    response = StreamingHttpResponse(read_body(document), content_type=content_type)
+    response["Content-Length"] = str(document.size)
+    # Never None: content_disposition_header gives None only without a file name.
+    response["Content-Disposition"] = content_disposition_header(as_attachment, f"document-{document.pk}")  # type: ignore[assignment]
+    return response

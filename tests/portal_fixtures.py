@@ -10,10 +10,10 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
+from patients.portal import STEP_UP_SESSION_KEY
 from records import actions as profile_actions
 from records.identifiers import make_nir
 from records.models import Profile
-from records.portal import STEP_UP_SESSION_KEY
 from tests.signin_fixtures import verified_client
 
 FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
@@ -85,7 +85,7 @@ def past(days: int):
 
 
 def url(name, *args):
-    return reverse(f"records:{name}", args=args)
+    return reverse(f"patients:{name}", args=args)
 
 
 def text(response) -> str:

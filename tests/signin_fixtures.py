@@ -9,7 +9,7 @@ site all let it through.
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from records.auth import EPOCH_SESSION_KEY, current_epoch
+from accounts.auth import EPOCH_SESSION_KEY, current_epoch
 
 
 def verified_client(client, user, device=None):

@@ -10,7 +10,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from access_control.models import Review, TrailEntry
-from config.admin import DASHBOARD_CACHE_KEY
+from accounts.admin_site import DASHBOARD_CACHE_KEY
 from notifications.models import BatchFile, Letter, Notice, PrintBatch
 from records.models import Document, Profile, User
 from tests.admin_fixtures import (  # noqa: F401  (fixtures)
@@ -97,7 +97,7 @@ def test_verified_accounts_that_are_not_staff_get_nothing(client):
 
 
 def test_a_session_signed_out_everywhere_ends_in_the_admin_too(client, agent):
-    from records.auth import _epoch_key
+    from accounts.auth import _epoch_key
 
     verified_client(client, agent)
     assert client.get(INDEX).status_code == 200

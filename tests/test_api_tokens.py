@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 
 from access_control.models import ApiToken
 from access_control.tokens import TokenRefused, do_create_token, do_revoke_token
+from patients.portal import STEP_UP_SESSION_KEY
 from practitioners.models import Practitioner
-from records.portal import STEP_UP_SESSION_KEY
 from tests.api_fixtures import error_code, token_for
 from tests.signin_fixtures import verified_client
 
@@ -61,8 +61,8 @@ def test_practitioner_creates_a_token_after_the_second_factor_and_sees_it_once(p
 
 def test_patient_creates_a_token_after_the_step_up(personas, client):
     verified_client(client, personas.alice.user)
-    url = reverse("records:api_tokens")
-    assert reverse("records:step_up") in client.get(url)["Location"]
+    url = reverse("patients:api_tokens")
+    assert reverse("patients:step_up") in client.get(url)["Location"]
     session = client.session
     session[STEP_UP_SESSION_KEY] = int(timezone.now().timestamp()) + 300
     session.save()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.checks import Error
 
-from config.checks import check_production_settings
+from records.checks import check_production_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SECRET = secrets.token_urlsafe(64)

@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 
 from access_control.models import TrailEntry
 from access_control.rules import Action
+from fhir_server.resources import ACT_REASON_SYSTEM, NIR_SYSTEM, TRE_A07_SYSTEM
 from notifications.models import Notice
-from records.fhir.resources import ACT_REASON_SYSTEM, NIR_SYSTEM, TRE_A07_SYSTEM
 from records.models import Document
 from records.personas import minimal_pdf
 from tests.api_fixtures import client_for, open_handle

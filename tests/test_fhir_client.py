@@ -14,8 +14,8 @@ from fhirpy.base.exceptions import OperationOutcome as ClientOperationOutcome
 
 from access_control.models import TrailEntry
 from access_control.rules import Action
+from fhir_server.resources import NIR_SYSTEM
 from notifications.models import Notice
-from records.fhir.resources import NIR_SYSTEM
 from records.models import Document
 from records.personas import minimal_pdf
 from tests.api_fixtures import token_for

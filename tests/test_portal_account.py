@@ -12,7 +12,7 @@ from django.test import Client
 
 from access_control.api import find_profile
 from access_control.models import TrailEntry
-from records.auth import EPOCH_SESSION_KEY
+from accounts.auth import EPOCH_SESSION_KEY
 from records.models import Document, Profile
 from tests.portal_fixtures import _fresh_cache, form_token, signed_in, stepped_up, text, url  # noqa: F401
 

@@ -267,7 +267,7 @@ def test_portal_pages_need_a_signed_in_patient(client, personas):
     for path in (url("documents"), url("document", bilan.pk), url("upload"), url("privacy"), url("trail"),
                  url("notices"), url("my_data"), url("export")):  # fmt: skip
         response = client.get(path)
-        assert response.status_code == 302 and response.url.startswith(reverse("records:login"))
+        assert response.status_code == 302 and response.url.startswith(reverse("patients:login"))
 
 
 def test_dashboard_pins_its_queries(client, personas, django_assert_num_queries):

@@ -86,7 +86,7 @@ def test_step_up_expires(client, personas):
 
 
 def test_step_up_accepts_a_backup_code(client, personas):
-    from records.second_factors import do_issue_backup_codes
+    from accounts.second_factors import do_issue_backup_codes
 
     user = personas.alice.user
     codes = do_issue_backup_codes(user, actor=user)

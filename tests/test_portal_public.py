@@ -207,7 +207,7 @@ def test_activation_is_throttled(client, fast_codes, settings):
 
 def test_public_pages_are_reachable_from_the_notice_paths():
     # notifications.content prints these paths in the notices (L1).
-    assert reverse("records:activation") == "/activer/"
-    assert reverse("records:opposition") == "/opposition/"
-    assert reverse("records:trail") == "/trace/"
-    assert reverse("records:privacy") == "/confidentialite/"
+    assert reverse("patients:activation") == "/activer/"
+    assert reverse("patients:opposition") == "/opposition/"
+    assert reverse("patients:trail") == "/trace/"
+    assert reverse("patients:privacy") == "/confidentialite/"

@@ -16,9 +16,9 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.second_factors import do_issue_backup_codes, totp_secret
 from practitioners.models import Practitioner, Profession
 from records.models import Profile, User
-from records.second_factors import do_issue_backup_codes, totp_secret
 from tests.signin_fixtures import verified_client
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +143,7 @@ def emailed_code() -> str:
 
 
 def patient_password(client, email, password=PASSWORD, **extra):
-    return client.post(reverse("records:login"), {"email": email, "password": password}, **extra)
+    return client.post(reverse("patients:login"), {"email": email, "password": password}, **extra)
 
 
 def practitioner_password(client, identifier, password=PASSWORD, **extra):
@@ -153,15 +153,15 @@ def practitioner_password(client, identifier, password=PASSWORD, **extra):
 def sign_in_etienne(client, etienne):
     assert patient_password(client, "etienne.roux@example.fr").status_code == 302
     device = TOTPDevice.objects.get(user=etienne)
-    response = client.post(reverse("records:verify"), {"code": app_code(device)})
-    assert response.status_code == 302 and response.url == reverse("records:dashboard")
+    response = client.post(reverse("patients:verify"), {"code": app_code(device)})
+    assert response.status_code == 302 and response.url == reverse("patients:dashboard")
 
 
 # --- Pages --------------------------------------------------------------------------------------------
 
 
 def test_sign_in_pages_render_in_french(client):
-    response = client.get(reverse("records:login"))
+    response = client.get(reverse("patients:login"))
     assert response.status_code == 200
     assert "Connexion à votre espace santé" in response.text
     assert "Adresse électronique" in response.text and "Mot de passe" in response.text
@@ -170,13 +170,13 @@ def test_sign_in_pages_render_in_french(client):
     assert response.status_code == 200
     assert "Connexion des professionnels de santé" in response.text
     assert "Numéro RPPS ou adresse électronique" in response.text
-    response = client.get(reverse("records:home"))
+    response = client.get(reverse("patients:home"))
     assert response.status_code == 200
-    assert reverse("records:login") in response.text and reverse("practitioners:login") in response.text
+    assert reverse("patients:login") in response.text and reverse("practitioners:login") in response.text
 
 
 def test_second_factor_pages_need_the_password_step_first(client):
-    for name in ("records:verify", "practitioners:verify", "practitioners:enrol"):
+    for name in ("patients:verify", "practitioners:verify", "practitioners:enrol"):
         response = client.get(reverse(name))
         assert response.status_code == 302
         assert response.url.endswith("/connexion/")
@@ -195,7 +195,7 @@ def test_login_forms_are_csrf_protected(alice):
 def test_patient_signs_in_with_a_code_sent_by_email(client, alice, clock, caplog):
     caplog.set_level(logging.DEBUG)
     response = patient_password(client, "Alice.Martin@Example.fr")  # the address is case-insensitive
-    assert response.status_code == 302 and response.url == reverse("records:verify")
+    assert response.status_code == 302 and response.url == reverse("patients:verify")
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["alice.martin@example.fr"]
@@ -205,22 +205,22 @@ def test_patient_signs_in_with_a_code_sent_by_email(client, alice, clock, caplog
     code = emailed_code()
 
     # Password alone is not a sign-in: the patient pages stay closed.
-    response = client.get(reverse("records:dashboard"))
-    assert response.status_code == 302 and response.url.startswith(reverse("records:login"))
+    response = client.get(reverse("patients:dashboard"))
+    assert response.status_code == 302 and response.url.startswith(reverse("patients:login"))
 
-    response = client.get(reverse("records:verify"))
+    response = client.get(reverse("patients:verify"))
     assert response.status_code == 200
     assert "que nous vous avons envoyé par courriel" in response.text
 
-    response = client.post(reverse("records:verify"), {"code": other_code(code)})
+    response = client.post(reverse("patients:verify"), {"code": other_code(code)})
     assert response.status_code == 200
     assert BAD_CODE in response.text
 
     clock.shift(2)  # django-otp's own throttle wants a second after a wrong code
-    response = client.post(reverse("records:verify"), {"code": code})
-    assert response.status_code == 302 and response.url == reverse("records:dashboard")
+    response = client.post(reverse("patients:verify"), {"code": code})
+    assert response.status_code == 302 and response.url == reverse("patients:dashboard")
 
-    response = client.get(reverse("records:dashboard"))
+    response = client.get(reverse("patients:dashboard"))
     assert response.status_code == 200
     assert "Bonjour Alice" in response.text
     assert "Activé" in response.text
@@ -235,39 +235,39 @@ def test_expired_email_code_is_refused(client, alice, clock):
     patient_password(client, "alice.martin@example.fr")
     code = emailed_code()
     clock.shift(timedelta(minutes=10, seconds=1))
-    response = client.post(reverse("records:verify"), {"code": code})
+    response = client.post(reverse("patients:verify"), {"code": code})
     assert response.status_code == 200
     assert BAD_CODE in response.text
-    assert client.get(reverse("records:dashboard")).status_code == 302
+    assert client.get(reverse("patients:dashboard")).status_code == 302
 
 
 def test_patient_can_ask_for_a_new_code_once_a_minute(client, alice, clock):
     patient_password(client, "alice.martin@example.fr")
     first = emailed_code()
-    client.post(reverse("records:verify"), {"resend": "1"})
+    client.post(reverse("patients:verify"), {"resend": "1"})
     assert len(mail.outbox) == 1  # cooldown: the first code is still the one to use
     clock.shift(61)
-    response = client.post(reverse("records:verify"), {"resend": "1"}, follow=True)
+    response = client.post(reverse("patients:verify"), {"resend": "1"}, follow=True)
     assert "Un code de vérification vous a été envoyé par courriel." in response.text
     assert len(mail.outbox) == 2
     second = emailed_code()
     if second != first:
         clock.shift(2)
-        assert BAD_CODE in client.post(reverse("records:verify"), {"code": first}).text
+        assert BAD_CODE in client.post(reverse("patients:verify"), {"code": first}).text
         clock.shift(2)
-    assert client.post(reverse("records:verify"), {"code": second}).status_code == 302
+    assert client.post(reverse("patients:verify"), {"code": second}).status_code == 302
 
 
 def test_patient_with_an_authenticator_app_signs_in_with_it(client, etienne, clock):
     response = patient_password(client, "etienne.roux@example.fr")
-    assert response.status_code == 302 and response.url == reverse("records:verify")
+    assert response.status_code == 302 and response.url == reverse("patients:verify")
     assert mail.outbox == []  # no e-mailed code when an app is configured
-    response = client.get(reverse("records:verify"))
+    response = client.get(reverse("patients:verify"))
     assert "affiché par votre application d'authentification" in response.text
     device = TOTPDevice.objects.get(user=etienne)
-    response = client.post(reverse("records:verify"), {"code": app_code(device)})
+    response = client.post(reverse("patients:verify"), {"code": app_code(device)})
     assert response.status_code == 302
-    response = client.get(reverse("records:dashboard"))
+    response = client.get(reverse("patients:dashboard"))
     assert response.status_code == 200 and "Bonjour Étienne" in response.text
 
 
@@ -275,25 +275,25 @@ def test_replayed_totp_code_is_refused(client, etienne, clock):
     device = TOTPDevice.objects.get(user=etienne)
     code = app_code(device)
     sign_in_etienne(client, etienne)
-    client.post(reverse("records:logout"))
+    client.post(reverse("patients:logout"))
 
     other = Client()
     patient_password(other, "etienne.roux@example.fr")
-    response = other.post(reverse("records:verify"), {"code": code})  # same time step: already used
+    response = other.post(reverse("patients:verify"), {"code": code})  # same time step: already used
     assert response.status_code == 200 and BAD_CODE in response.text
-    assert other.get(reverse("records:dashboard")).status_code == 302
+    assert other.get(reverse("patients:dashboard")).status_code == 302
 
     clock.shift(32)  # the next time step gives a fresh code (and the device throttle has passed)
-    response = other.post(reverse("records:verify"), {"code": app_code(device)})
-    assert response.status_code == 302 and response.url == reverse("records:dashboard")
+    response = other.post(reverse("patients:verify"), {"code": app_code(device)})
+    assert response.status_code == 302 and response.url == reverse("patients:dashboard")
 
 
 def test_safe_next_url_is_kept_and_foreign_one_ignored(client, etienne, clock):
-    url = reverse("records:login")
+    url = reverse("patients:login")
     client.post(f"{url}?next=https://evil.example/", {"email": "etienne.roux@example.fr", "password": PASSWORD})
     device = TOTPDevice.objects.get(user=etienne)
-    response = client.post(reverse("records:verify"), {"code": app_code(device)})
-    assert response.url == reverse("records:dashboard")
+    response = client.post(reverse("patients:verify"), {"code": app_code(device)})
+    assert response.url == reverse("patients:dashboard")
 
 
 def test_patient_door_ignores_non_patient_accounts(client, claire):
@@ -343,7 +343,7 @@ def test_practitioner_first_sign_in_enrols_an_authenticator_then_uses_it(client,
     assert "Il vous reste 10 codes de secours." in response.text
     assert client.session.get_expiry_age() == 15 * 60  # shorter idle timeout for practitioners
 
-    client.post(reverse("records:logout"))
+    client.post(reverse("patients:logout"))
     assert client.get(reverse("practitioners:home")).status_code == 302
     clock.shift(30)
     response = practitioner_password(client, "Claire.Dubois@example.fr")  # e-mail works as identifier too
@@ -361,7 +361,7 @@ def test_backup_code_is_accepted_once_only(client, david, clock):
     response = client.post(reverse("practitioners:verify"), {"code": codes[0].upper()})
     assert response.status_code == 302 and response.url == reverse("practitioners:home")
     assert "Il vous reste 9 codes de secours." in client.get(reverse("practitioners:home")).text
-    client.post(reverse("records:logout"))
+    client.post(reverse("patients:logout"))
 
     practitioner_password(client, "10100534436")
     response = client.post(reverse("practitioners:verify"), {"code": codes[0]})
@@ -492,19 +492,19 @@ def test_wrong_codes_count_towards_the_throttle(client, etienne, settings, clock
     device = TOTPDevice.objects.get(user=etienne)
     patient_password(client, "etienne.roux@example.fr")
     for _ in range(3):
-        response = client.post(reverse("records:verify"), {"code": other_code(app_code(device))})
+        response = client.post(reverse("patients:verify"), {"code": other_code(app_code(device))})
         assert BAD_CODE in response.text
         clock.shift(10)
-    response = client.post(reverse("records:verify"), {"code": app_code(device)})
+    response = client.post(reverse("patients:verify"), {"code": app_code(device)})
     assert THROTTLED in response.text
-    assert client.get(reverse("records:dashboard")).status_code == 302
+    assert client.get(reverse("patients:dashboard")).status_code == 302
 
 
 def test_django_otp_device_throttle_applies_to_codes(client, etienne, clock):
     device = TOTPDevice.objects.get(user=etienne)
     patient_password(client, "etienne.roux@example.fr")
-    client.post(reverse("records:verify"), {"code": other_code(app_code(device))})
-    response = client.post(reverse("records:verify"), {"code": app_code(device)})  # within django-otp's delay
+    client.post(reverse("patients:verify"), {"code": other_code(app_code(device))})
+    response = client.post(reverse("patients:verify"), {"code": app_code(device)})  # within django-otp's delay
     assert "Trop de codes erronés" in response.text
     device.refresh_from_db()
     assert device.throttling_failure_count == 1
@@ -570,11 +570,11 @@ def test_admin_door_is_throttled(client, karim, settings, clock):
 
 def test_sign_out_is_post_only(client, etienne, clock):
     sign_in_etienne(client, etienne)
-    assert client.get(reverse("records:logout")).status_code == 405
-    assert client.get(reverse("records:dashboard")).status_code == 200
-    response = client.post(reverse("records:logout"), follow=True)
+    assert client.get(reverse("patients:logout")).status_code == 405
+    assert client.get(reverse("patients:dashboard")).status_code == 200
+    response = client.post(reverse("patients:logout"), follow=True)
     assert "Vous êtes déconnecté." in response.text
-    assert client.get(reverse("records:dashboard")).status_code == 302
+    assert client.get(reverse("patients:dashboard")).status_code == 302
 
 
 def test_sign_out_everywhere_ends_the_other_sessions(etienne, clock):
@@ -582,26 +582,26 @@ def test_sign_out_everywhere_ends_the_other_sessions(etienne, clock):
     sign_in_etienne(laptop, etienne)
     clock.shift(30)
     sign_in_etienne(phone, etienne)
-    assert laptop.get(reverse("records:dashboard")).status_code == 200
-    assert phone.get(reverse("records:dashboard")).status_code == 200
+    assert laptop.get(reverse("patients:dashboard")).status_code == 200
+    assert phone.get(reverse("patients:dashboard")).status_code == 200
 
-    response = phone.post(reverse("records:logout_everywhere"), follow=True)
+    response = phone.post(reverse("patients:logout_everywhere"), follow=True)
     assert "Vous êtes déconnecté de tous vos appareils." in response.text
-    response = laptop.get(reverse("records:dashboard"))
-    assert response.status_code == 302 and response.url.startswith(reverse("records:login"))
+    response = laptop.get(reverse("patients:dashboard"))
+    assert response.status_code == 302 and response.url.startswith(reverse("patients:login"))
     assert "_auth_user_id" not in laptop.session  # the stale session was ended, not just refused
-    assert phone.get(reverse("records:dashboard")).status_code == 302
+    assert phone.get(reverse("patients:dashboard")).status_code == 302
 
     clock.shift(30)
     sign_in_etienne(laptop, etienne)  # signing in again works with the new epoch
-    assert laptop.get(reverse("records:dashboard")).status_code == 200
+    assert laptop.get(reverse("patients:dashboard")).status_code == 200
 
 
 def test_sign_out_everywhere_ends_admin_sessions_too(karim):
     admin_client = verified_client(Client(), karim)
     assert admin_client.get(reverse("admin:index")).status_code == 200
     other = verified_client(Client(), karim)
-    other.post(reverse("records:logout_everywhere"))
+    other.post(reverse("patients:logout_everywhere"))
     assert admin_client.get(reverse("admin:index")).status_code == 302
 
 
@@ -609,13 +609,13 @@ def test_sessions_end_when_the_epoch_is_lost(etienne, clock):
     client = Client()
     sign_in_etienne(client, etienne)
     cache.clear()  # fails closed: better to sign in again than to keep a revoked session
-    assert client.get(reverse("records:dashboard")).status_code == 302
+    assert client.get(reverse("patients:dashboard")).status_code == 302
 
 
 def test_verified_client_helper_opens_the_guarded_pages(alice, david):
-    assert verified_client(Client(), alice).get(reverse("records:dashboard")).status_code == 200
+    assert verified_client(Client(), alice).get(reverse("patients:dashboard")).status_code == 200
     response = verified_client(Client(), david.user).get(reverse("practitioners:home"))
     assert response.status_code == 200 and "Dr David Lambert" in response.text
     # A patient session does not open the practitioner pages, and the other way round.
     assert verified_client(Client(), alice).get(reverse("practitioners:home")).status_code == 302
-    assert verified_client(Client(), david.user).get(reverse("records:dashboard")).status_code == 302
+    assert verified_client(Client(), david.user).get(reverse("patients:dashboard")).status_code == 302

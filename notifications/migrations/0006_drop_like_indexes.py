@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from config.like_indexes import drop_like_indexes
+from plumbing.like_indexes import drop_like_indexes
 
 
 class Migration(migrations.Migration):

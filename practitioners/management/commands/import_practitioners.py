@@ -10,9 +10,9 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
+from plumbing.progress import ProgressBar
 from practitioners.directory import DirectoryFormatError, import_directory
 from records.models import User
-from records.progress import ProgressBar
 
 
 class Command(BaseCommand):

@@ -11,9 +11,9 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
+from plumbing.progress import ProgressBar
 from records.enrolment import CHUNK_ROWS, RosterFormatError, enrol_roster
 from records.models import User
-from records.progress import ProgressBar
 
 
 class Command(BaseCommand):

@@ -1,0 +1,158 @@
+"""How the REST and FHIR doors know who is calling: bearer tokens, verified portal sessions, throttles, and the
+permissions by kind of account.
+
+The tokens themselves (create, verify, revoke) are the kernel's ``access_control.tokens``; this module is the
+DRF side of them, configured in ``REST_FRAMEWORK`` (``config.settings``).
+"""
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, permissions, throttling
+
+from access_control.models import ApiToken
+from access_control.tokens import KEYWORD, verify_token
+from accounts.auth import session_is_current
+from records.models import User
+
+
+class TokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer carnet_…``. No header: not this class's business (the session may apply)."""
+
+    def authenticate(self, request):
+        # The header as a str (DRF's helper would fail on a character outside latin-1: a 500, not a 401).
+        header = str(request.META.get("HTTP_AUTHORIZATION", "")).split()
+        if not header or header[0].lower() != KEYWORD.lower():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("En-tête d'autorisation invalide."), code="invalid_token")
+        secret = header[1] if header[1].isascii() else ""
+        token = verify_token(secret, client_address=request.META.get("REMOTE_ADDR") or None)
+        if token is None:
+            raise exceptions.AuthenticationFailed(_("Jeton d'API invalide, expiré ou révoqué."), code="invalid_token")
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return f'{KEYWORD} realm="carnet"'
+
+
+class VerifiedSessionAuthentication(authentication.SessionAuthentication):
+    """A portal session counts only when it passed its second factor and is current ("sign out everywhere")."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user = result[0]
+        django_request = request._request
+        if not session_is_current(django_request) or not user.is_verified():
+            return None
+        return result
+
+
+def _rate(name: str) -> str:
+    return getattr(settings, name)
+
+
+class TokenRateThrottle(throttling.SimpleRateThrottle):
+    """Per token (or per account for a session), with the cache: ``CARNET_API_TOKEN_RATE``."""
+
+    scope = "api_token"
+
+    def get_rate(self):
+        return _rate("CARNET_API_TOKEN_RATE")
+
+    def get_cache_key(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return None
+        ident = f"t{request.auth.pk}" if isinstance(request.auth, ApiToken) else f"u{request.user.pk}"
+        return f"carnet:throttle:{self.scope}:{ident}"
+
+
+class AddressRateThrottle(throttling.SimpleRateThrottle):
+    """Per client address, whoever the caller: ``CARNET_API_ADDRESS_RATE``."""
+
+    scope = "api_address"
+
+    def get_rate(self):
+        return _rate("CARNET_API_ADDRESS_RATE")
+
+    def get_cache_key(self, request, view):
+        return f"carnet:throttle:{self.scope}:{self.get_ident(request)}"
+
+    def get_ident(self, request):
+        # REMOTE_ADDR only, as everywhere in Carnet (accounts.auth.client_address): DRF's default would trust a
+        # client-supplied X-Forwarded-For, and each forged value would get a fresh allowance.
+        return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """The token in the OpenAPI schema (drf-spectacular finds extensions once this module is imported)."""
+
+    target_class = TokenAuthentication
+    name = "token"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "carnet_…"}
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    target_class = VerifiedSessionAuthentication
+    name = "session"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
+
+
+# --- Permissions ----------------------------------------------------------------------------------------
+
+
+class _Kind(permissions.BasePermission):
+    kind = ""
+    message = _("Ce compte n'a pas accès à cette partie de l'API.")
+    code = "wrong_account_kind"
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and user.kind == self.kind and self.check(request, user))
+
+    def check(self, request, user) -> bool:
+        return True
+
+
+class IsPractitioner(_Kind):
+    """An active practitioner (``request.practitioner`` is set). Staff and patients: 403."""
+
+    kind = User.Kind.PRACTITIONER
+
+    def check(self, request, user) -> bool:
+        practitioner = getattr(user, "practitioner", None)
+        if practitioner is None or not practitioner.is_active:
+            return False
+        request.practitioner = practitioner
+        return True
+
+
+class IsPatient(_Kind):
+    """A patient with a profile (the holder, possibly also a legal representative, L10). Staff: 403."""
+
+    kind = User.Kind.PATIENT
+
+    def check(self, request, user) -> bool:
+        return getattr(user, "profile", None) is not None
+
+
+class TokenScope(permissions.BasePermission):
+    """A ``read`` token may only read; writes need a ``write`` token (or a verified portal session)."""
+
+    message = _("Ce jeton ne donne que le droit de lecture.")
+    code = "insufficient_scope"
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS or not isinstance(request.auth, ApiToken):
+            return True
+        return request.auth.scope == ApiToken.Scope.WRITE
+
+
+PRACTITIONER = [IsPractitioner, TokenScope]
+PATIENT = [IsPatient, TokenScope]

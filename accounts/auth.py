@@ -1,0 +1,318 @@
+"""Sign-in for patients and practitioners, session checks, and the decorators that guard their pages.
+
+A sign-in has two steps. The password step (throttled, see ``plumbing.throttling``; no account oracle) only
+records a *pending* sign-in in the session: the user is not logged in yet, so ``request.user`` stays anonymous
+and no view or API can mistake a half-signed-in user for a signed-in one. The second-factor step then calls
+``django.contrib.auth.login`` and ``django_otp.login`` together (a verified session) and stamps the session
+with the user's **session epoch**.
+
+Sign out everywhere: each user has a random epoch token in the cache (no expiry); a session is valid only
+while its stamp equals the current token. "Sign out everywhere" replaces the token, which invalidates every
+other session of the user at once, in O(1) and without touching ``records.User`` (no password change, no
+scan of ``django_session``). The check fails closed: if the cache loses the token, the user's sessions end
+and they sign in again. ``patient_required``, ``practitioner_required`` and the admin site check it.
+
+The staff door is the Django admin behind django-otp (``accounts/admin_site.py``); it uses the same throttling
+and session epoch.
+"""
+
+import logging
+import secrets
+from enum import StrEnum
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.crypto import constant_time_compare
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django_otp import login as otp_login
+
+from accounts.second_factors import (
+    CodeCheck,
+    EnrolmentRefused,
+    describe_refusal,
+    device_for_code,
+    do_confirm_totp_device,
+    normalise_code,
+    verify_code,
+)
+from plumbing.throttling import SignInGate, account_name
+from practitioners.models import Practitioner
+from records.models import User
+
+logger = logging.getLogger(__name__)
+
+PENDING_SESSION_KEY = "carnet_signin_pending"
+EPOCH_SESSION_KEY = "carnet_session_epoch"
+PENDING_SECONDS = 15 * 60  # time allowed between the password and the second factor
+DEFAULT_PRACTITIONER_IDLE_SECONDS = 15 * 60
+
+THROTTLED_MESSAGE = _("Trop de tentatives de connexion. Pour votre sécurité, réessayez dans quelques minutes.")
+PATIENT_INVALID_MESSAGE = _("Adresse électronique ou mot de passe incorrect.")
+PRACTITIONER_INVALID_MESSAGE = _("Identifiant ou mot de passe incorrect.")
+SUSPENDED_MESSAGE = _(
+    "Votre compte est suspendu. Pour en connaître la raison, contactez l'assistance de Carnet "
+    "ou votre ordre professionnel."
+)
+
+
+class Door(StrEnum):
+    PATIENT = "patient"
+    PRACTITIONER = "practitioner"
+    STAFF = "staff"
+
+
+class SignInRefused(ValidationError):
+    """A sign-in step refused, with the message to show."""
+
+
+def client_address(request) -> str | None:
+    """The client's address as seen by Django (the proxy must pass the real one in REMOTE_ADDR)."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def safe_next(request, default: str) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next")
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
+
+
+# --- Password step ------------------------------------------------------------------------------------
+
+
+def _check_password(request, *, door: Door, identifier: str, candidates: list, password: str, message) -> User:
+    """Throttle, then check the password; unknown accounts cost the same hashing work as known ones."""
+    account = account_name(user_id=candidates[0].pk if candidates else None, door=door, identifier=identifier)
+    gate = SignInGate(account=account, address=client_address(request))
+    if gate.is_closed():
+        raise SignInRefused(THROTTLED_MESSAGE, code="throttled")
+    user = None
+    for candidate in candidates:
+        user = authenticate(request, username=candidate.get_username(), password=password)
+        if user is not None:
+            break
+    if not candidates:
+        User().set_password(password)  # as ModelBackend does for an unknown username
+    if user is None:
+        gate.record_failure()
+        logger.info("Sign-in refused at the %s door (bad credentials).", door)
+        raise SignInRefused(message, code="invalid_login")
+    return user
+
+
+def check_patient_password(request, email: str, password: str) -> User:
+    """A patient signs in with their e-mail address (case-insensitive) and password."""
+    email = email.strip()
+    candidates = list(
+        User.objects.filter(email__iexact=email, kind=User.Kind.PATIENT, profile__isnull=False).order_by("pk")[:5]
+    )
+    return _check_password(
+        request,
+        door=Door.PATIENT,
+        identifier=email,
+        candidates=candidates,
+        password=password,
+        message=PATIENT_INVALID_MESSAGE,
+    )
+
+
+def check_practitioner_password(request, identifier: str, password: str) -> User:
+    """A practitioner signs in with their RPPS number or their account's e-mail address, and password.
+
+    A suspended practitioner is told so, but only after the right password: the message then reveals
+    nothing to someone who does not hold the account, and spares the practitioner a pointless password
+    reset. Before the password is right, a suspended account looks like any other.
+    """
+    identifier = identifier.strip()
+    accounts = User.objects.filter(kind=User.Kind.PRACTITIONER, practitioner__isnull=False)
+    if identifier.isdigit():
+        accounts = accounts.filter(practitioner__rpps=identifier)
+    else:
+        accounts = accounts.filter(email__iexact=identifier)
+    user = _check_password(
+        request,
+        door=Door.PRACTITIONER,
+        identifier=identifier,
+        candidates=list(accounts.order_by("pk")[:5]),
+        password=password,
+        message=PRACTITIONER_INVALID_MESSAGE,
+    )
+    if not user.practitioner.is_active:
+        logger.info("Sign-in refused for suspended practitioner user %s.", user.pk)
+        raise SignInRefused(SUSPENDED_MESSAGE, code="suspended")
+    return user
+
+
+def staff_gate(request, username: str) -> SignInGate:
+    user_id = User.objects.filter(username=username).values_list("pk", flat=True).first()
+    account = account_name(user_id=user_id, door=Door.STAFF, identifier=username)
+    return SignInGate(account=account, address=client_address(request))
+
+
+# --- Pending sign-in and second factor ----------------------------------------------------------------
+
+
+def begin_pending_sign_in(request, user: User, *, door: Door, next_url: str) -> None:
+    """Remember that ``user`` passed the password step at ``door``; nobody is logged in yet."""
+    # A new session key: a key planted beforehand (session fixation) must not see the enrolment secret.
+    request.session.cycle_key()
+    request.session[PENDING_SESSION_KEY] = {
+        "user": user.pk,
+        "door": str(door),
+        "backend": user.backend,  # type: ignore[attr-defined]  # set on the user by authenticate()
+        "next": next_url,
+        "until": int(timezone.now().timestamp()) + PENDING_SECONDS,
+    }
+
+
+def pending_user(request, door: Door) -> User | None:
+    data = request.session.get(PENDING_SESSION_KEY)
+    if not data or data.get("door") != door or data.get("until", 0) < timezone.now().timestamp():
+        return None
+    return User.objects.filter(pk=data["user"], is_active=True).first()
+
+
+def _user_gate(request, user: User) -> SignInGate:
+    return SignInGate(account=account_name(user_id=user.pk, door="", identifier=""), address=client_address(request))
+
+
+def check_second_factor(request, user: User, code: str, *, allow_email: bool):
+    """Verify a code (TOTP, e-mail code if allowed, or backup code) and return the device that took it."""
+    gate = _user_gate(request, user)
+    if gate.is_closed():
+        raise SignInRefused(THROTTLED_MESSAGE, code="throttled")
+    code = normalise_code(code)
+    device = device_for_code(user, code, allow_email=allow_email)
+    outcome = verify_code(device, code) if device is not None else CodeCheck.REFUSED
+    if outcome != CodeCheck.ACCEPTED:
+        if outcome == CodeCheck.REFUSED:
+            gate.record_failure()
+        raise SignInRefused(describe_refusal(outcome), code=str(outcome))
+    return device
+
+
+def confirm_enrolment(request, user: User, device, code: str) -> list[str]:
+    """Confirm a practitioner's new TOTP device with its first code (throttled like any code)."""
+    gate = _user_gate(request, user)
+    if gate.is_closed():
+        raise SignInRefused(THROTTLED_MESSAGE, code="throttled")
+    try:
+        return do_confirm_totp_device(device, normalise_code(code), actor=user)
+    except EnrolmentRefused as exc:
+        if exc.outcome == CodeCheck.REFUSED:
+            gate.record_failure()
+        raise
+
+
+def complete_sign_in(request, user: User, device, *, door: Door) -> str:
+    """Log the user in with a verified device; returns where to go next."""
+    data = request.session.pop(PENDING_SESSION_KEY, None) or {}
+    auth_login(request, user, backend=data.get("backend"))
+    otp_login(request, device)
+    stamp_session(request, user)
+    if door == Door.PRACTITIONER:
+        request.session.set_expiry(
+            getattr(settings, "CARNET_PRACTITIONER_IDLE_SECONDS", DEFAULT_PRACTITIONER_IDLE_SECONDS)
+        )
+    _user_gate(request, user).record_success()
+    logger.info("Sign-in completed at the %s door for user %s.", door, user.pk)
+    return data.get("next") or "/"
+
+
+# --- Session epoch ("sign out everywhere") ------------------------------------------------------------
+
+
+def _epoch_key(user_id: int) -> str:
+    return f"carnet:session-epoch:{user_id}"
+
+
+def current_epoch(user_id: int) -> str:
+    """The user's session epoch token, created on first use (never expires; see the module docstring)."""
+    # The stubs type get_or_set as Optional; with a default it returns the cached or the new token.
+    return cache.get_or_set(_epoch_key(user_id), lambda: secrets.token_urlsafe(16), timeout=None)  # type: ignore[return-value]
+
+
+def stamp_session(request, user: User) -> None:
+    """Bind the session to the user's current epoch (called at each completed sign-in)."""
+    request.session[EPOCH_SESSION_KEY] = current_epoch(user.pk)
+
+
+def session_is_current(request) -> bool:
+    if not request.user.is_authenticated:
+        return False
+    stamp = request.session.get(EPOCH_SESSION_KEY)
+    current = cache.get(_epoch_key(request.user.pk))
+    return bool(stamp and current and constant_time_compare(stamp, current))
+
+
+def sign_out_everywhere(request) -> None:
+    """End every session of the current user, this one included."""
+    user_id = request.user.pk
+    cache.set(_epoch_key(user_id), secrets.token_urlsafe(16), timeout=None)
+    auth_logout(request)
+    logger.info("User %s signed out everywhere.", user_id)
+
+
+# --- Decorators ---------------------------------------------------------------------------------------
+
+
+def _verified_user(request, kind: str) -> User | None:
+    user = request.user
+    if not user.is_authenticated:
+        return None
+    if not session_is_current(request):
+        auth_logout(request)  # signed out everywhere, or the epoch was lost: this session is over
+        return None
+    if not user.is_verified() or user.kind != kind:
+        return None
+    return user
+
+
+def patient_required(view):
+    """A patient with a verified second factor, a current session and a profile (``request.profile``)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = _verified_user(request, User.Kind.PATIENT)
+        profile = getattr(user, "profile", None) if user is not None else None
+        if profile is None:
+            return redirect_to_login(request.get_full_path(), reverse("patients:login"))
+        request.profile = profile
+        response = view(request, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
+
+    return wrapper
+
+
+def practitioner_required(view):
+    """An active practitioner, verified by TOTP or a backup code, current session (``request.practitioner``)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = _verified_user(request, User.Kind.PRACTITIONER)
+        practitioner = None
+        if user is not None:
+            practitioner = Practitioner.objects.select_related("profession").filter(user=user).first()
+        if practitioner is None or not practitioner.is_active:
+            if practitioner is not None:
+                auth_logout(request)  # suspended during the session (the login page will say so)
+            return redirect_to_login(request.get_full_path(), reverse("practitioners:login"))
+        request.practitioner = practitioner
+        response = view(request, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
+
+    return wrapper

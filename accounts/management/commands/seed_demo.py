@@ -1,0 +1,75 @@
+"""Create the demo cast of personas.md through the project's actions, and print the logins.
+
+Idempotent: a second run finds the same people and documents. Each run restores the demo second factors (a few
+fixed single-use backup codes per account) and re-issues Bernard's provisional code while his profile is not
+activated, so the printed logins always work.
+"""
+
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.second_factors import BACKUP_DEVICE_NAME
+from records import actions
+from records.models import Profile, User
+from records.personas import DEMO_PASSWORD, build_personas
+
+DEMO_BACKUP_CODES = ["demo-0001", "demo-0002", "demo-0003", "demo-0004", "demo-0005"]
+
+
+def restore_demo_second_factor(user: User) -> None:
+    """A confirmed TOTP device (so sign-in does not ask for enrolment) and fixed single-use backup codes."""
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        TOTPDevice.objects.create(user=user, name="Démo", confirmed=True)
+    device, _created = StaticDevice.objects.get_or_create(
+        user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True}
+    )
+    device.token_set.all().delete()
+    StaticToken.objects.bulk_create(
+        StaticToken(device=device, token=code.replace("-", "")) for code in DEMO_BACKUP_CODES
+    )
+
+
+class Command(BaseCommand):
+    help = "Create the demo personas (idempotent) and print their logins."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            cast = build_personas()
+            practitioners = [
+                cast.claire, cast.david, cast.emma, cast.francois, cast.hugo, cast.ines, cast.gilles, cast.julien,
+            ]  # fmt: skip
+            # Karim works the lifecycle desk, letters and reviews: the supervisors' rights (records migration 0003).
+            cast.karim.groups.add(*Group.objects.filter(name__in=["Agents", "Superviseurs"]))
+            for account in [cast.karim, cast.alice.user, cast.etienne.user, *(p.user for p in practitioners)]:
+                assert account is not None  # every persona here has an account
+                restore_demo_second_factor(account)
+            bernard = Profile.objects.get(pk=cast.bernard.pk)
+            bernard_code = None
+            if bernard.user_id is None:
+                _profile, bernard_code = actions.do_reissue_provisional_code(bernard, actor=cast.karim)
+
+        codes = ", ".join(DEMO_BACKUP_CODES)
+        write = self.stdout.write
+        write(self.style.SUCCESS("Demo cast ready (personas.md)."))
+        write(f"Password of every demo account: {DEMO_PASSWORD}")
+        write(f"Second factor: any unused backup code among {codes} (restored by each `make run`).")
+        write("")
+        write("Patients — /connexion/ (e-mail + password; a code by e-mail lands in var/mail/, or a backup code)")
+        for profile in (cast.alice, cast.etienne):
+            assert profile.user is not None  # active patients
+            write(f"  {profile.display_name:<28} {profile.user.email}")
+        write("Patient to activate — /activer/ (NIR + provisional code + birth date)")
+        if bernard_code:
+            write(
+                f"  {bernard.display_name:<28} NIR {bernard.nir}  code {bernard_code}  born {bernard.birth_date:%d/%m/%Y}"
+            )
+        else:
+            write(f"  {bernard.display_name:<28} already activated")
+        write("Practitioners — /pro/connexion/ (RPPS + password, then a backup code)")
+        for practitioner in practitioners:
+            write(f"  {practitioner.display_name:<28} RPPS {practitioner.rpps}  {practitioner.profession.label_fr}")
+        write("Staff — /admin/ (username + password, then a backup code)")
+        write(f"  {cast.karim.get_full_name():<28} {cast.karim.username}")

@@ -1,0 +1,75 @@
+"""The API token page both portals serve: list (with last use), create (shown once), revoke.
+
+The secret of a new token is rendered in the response to the POST that created it, never stored in the session
+nor shown again (``access_control.tokens``). Each portal wraps these in its own access check and URLs
+(``patients.api_token_views``, ``practitioners.api_token_views``). See docs/api.md.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from access_control.models import ApiToken
+from access_control.tokens import DEFAULT_LIFETIME_DAYS, TokenRefused, do_create_token, do_revoke_token, tokens_of
+
+LIFETIMES = [(30, _("30 jours")), (90, _("90 jours")), (365, _("1 an"))]
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        label=_("Nom du jeton"),
+        max_length=80,
+        help_text=_("Par exemple le nom du logiciel ou du poste qui l'utilisera."),
+    )
+    scope = forms.ChoiceField(label=_("Droits"), choices=ApiToken.Scope.choices, initial=ApiToken.Scope.READ)
+    lifetime_days = forms.TypedChoiceField(
+        label=_("Durée de validité"), choices=LIFETIMES, coerce=int, initial=DEFAULT_LIFETIME_DAYS
+    )
+
+
+def token_rows(user) -> list[ApiToken]:
+    now = timezone.now()
+    rows = list(tokens_of(user)[:50])
+    for token in rows:
+        token.is_live = token.revoked_at is None and token.expires_at > now
+    return rows
+
+
+def _create_token(request, form):
+    """Create the token from a valid form; returns the new token with its secret, or None (error on the form)."""
+    data = form.cleaned_data
+    try:
+        return do_create_token(
+            request.user,
+            name=data["name"],
+            scope=data["scope"],
+            lifetime_days=data["lifetime_days"],
+            actor=request.user,
+        )
+    except TokenRefused as exc:
+        form.add_error(None, exc)
+        return None
+
+
+def token_page(request, *, portal: str, base: str, **context):
+    """A portal's token page (``<portal>/tokens.html``): the list and the form; a new token's secret once.
+
+    ``portal`` is the URL namespace and template folder, ``base`` the portal's base template.
+    """
+    form = TokenForm(data=request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        new = _create_token(request, form)
+        if new is not None:
+            context = {"new": new, "base": base, "back": f"{portal}:api_tokens", **context}
+            return render(request, "api_tokens/created.html", context)
+    return render(request, f"{portal}/tokens.html", {"form": form, "tokens": token_rows(request.user), **context})
+
+
+def revoke_token(request, token_id, *, portal: str):
+    """Revoke one of the account's own tokens (another account's id: 404), back to the portal's token page."""
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    do_revoke_token(token, actor=request.user)
+    messages.success(request, _("Le jeton « %(name)s » est révoqué.") % {"name": token.name})
+    return redirect(f"{portal}:api_tokens")

@@ -1,0 +1,214 @@
+"""What every page of the patient portal shares: the current profile (L10), the step-up re-check, the
+throttle of the public pages, one-time form tokens, and the patient's door to one document.
+
+- **Current profile** (L10): a legal representative acts on their own profile or on a child's. The choice is
+  kept in the session and checked against ``access_control.api.profiles_managed_by`` on every request;
+  ``portal_view`` puts ``request.current_profile`` and ``request.acting_as_representative`` on the request.
+- **Step-up**: closure, export, e-mail change and unblocking ask for the password or a second-factor code
+  again; the re-check holds ``STEP_UP_SECONDS`` (settings ``CARNET_STEP_UP_SECONDS``, 5 minutes by default).
+- **Public throttle**: the opposition and activation pages count failures per client address and per NIR
+  (HMAC keys in the cache, like ``plumbing.throttling``) and refuse further attempts without looking anything up.
+- **One-time tokens**: a form whose replay would act twice (an upload) carries a token that is spent on use.
+"""
+
+import secrets
+import smtplib
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+
+from access_control.api import documents_visible_to_patient, pending_holds_for_patient, profiles_managed_by
+from accounts.auth import client_address, patient_required
+from plumbing.throttling import FailureGate
+from records.account_actions import do_trace_denied_document
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+CURRENT_PROFILE_SESSION_KEY = "carnet_current_profile"
+STEP_UP_SESSION_KEY = "carnet_step_up_until"
+FORM_TOKENS_SESSION_KEY = "carnet_form_tokens"
+DEFAULT_STEP_UP_SECONDS = 5 * 60
+MAX_FORM_TOKENS = 20
+
+
+# --- Current profile (L10) ----------------------------------------------------------------------------
+
+
+def managed_profiles(request) -> list:
+    """The user's own profile first, then the minors they represent (one query, cached on the request)."""
+    if not hasattr(request, "_carnet_managed_profiles"):
+        request._carnet_managed_profiles = list(
+            profiles_managed_by(request.user).select_related("treating_doctor__profession")
+        )
+    return request._carnet_managed_profiles
+
+
+def resolve_current_profile(request):
+    """The profile chosen in the session if the user still manages it, else their own (L10)."""
+    own = request.profile
+    wanted = request.session.get(CURRENT_PROFILE_SESSION_KEY)
+    if wanted and wanted != own.pk:
+        for profile in managed_profiles(request):
+            if profile.pk == wanted:
+                return profile
+        request.session.pop(CURRENT_PROFILE_SESSION_KEY, None)  # no longer represented: back to one's own
+    for profile in managed_profiles(request):
+        if profile.pk == own.pk:
+            return profile
+    return own
+
+
+def portal_view(view):
+    """``patient_required`` plus the current profile (``request.current_profile``), checked on each request."""
+
+    @patient_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        request.current_profile = resolve_current_profile(request)
+        request.managed_profiles = managed_profiles(request)
+        request.acting_as_representative = request.current_profile.pk != request.profile.pk
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def own_profile_only(view):
+    """Pages about the account itself (e-mail, second factor): always on the user's own profile."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.acting_as_representative:
+            request.current_profile = request.profile
+            request.acting_as_representative = False
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- Step-up --------------------------------------------------------------------------------------------
+
+
+def step_up_seconds() -> int:
+    return int(getattr(settings, "CARNET_STEP_UP_SECONDS", DEFAULT_STEP_UP_SECONDS))
+
+
+def step_up_is_fresh(request) -> bool:
+    until = request.session.get(STEP_UP_SESSION_KEY, 0)
+    return until > timezone.now().timestamp()
+
+
+def mark_step_up(request) -> None:
+    request.session[STEP_UP_SESSION_KEY] = int(timezone.now().timestamp()) + step_up_seconds()
+
+
+def step_up_url(next_url: str) -> str:
+    return f"{reverse('patients:step_up')}?{urlencode({'next': next_url})}"
+
+
+def step_up_required(view):
+    """Send the patient to the re-check first; a POST that arrives without it goes back to its page's GET."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not step_up_is_fresh(request):
+            return redirect(step_up_url(request.get_full_path()))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- Public throttle (opposition, activation) -----------------------------------------------------------
+
+_THROTTLE_SALT = "carnet.records.portal.public"
+
+
+def _throttle_key(kind: str, value: str) -> str:
+    digest = salted_hmac(_THROTTLE_SALT, f"{kind}:{value}", algorithm="sha256").hexdigest()[:40]
+    return f"carnet:public-failures:{kind}:{digest}"
+
+
+class PublicGate(FailureGate):
+    """Failure counters of a public identity check: one per client address, one per NIR typed."""
+
+    def __init__(self, request, *, page: str, nir: str | None):
+        self.keys = []
+        address = client_address(request)
+        if address:
+            self.keys.append(_throttle_key(f"{page}:address", address))
+        if nir:
+            self.keys.append(_throttle_key(f"{page}:nir", nir))
+
+
+# --- One-time form tokens --------------------------------------------------------------------------------
+
+
+def issue_form_token(request) -> str:
+    token = secrets.token_urlsafe(16)
+    tokens = request.session.get(FORM_TOKENS_SESSION_KEY, [])
+    request.session[FORM_TOKENS_SESSION_KEY] = [*tokens, token][-MAX_FORM_TOKENS:]
+    return token
+
+
+def spend_form_token(request, token: str | None) -> bool:
+    """True the first time a token issued to this session comes back; False for a replay or a forgery."""
+    tokens = request.session.get(FORM_TOKENS_SESSION_KEY, [])
+    if not token or token not in tokens:
+        return False
+    tokens.remove(token)
+    request.session[FORM_TOKENS_SESSION_KEY] = tokens
+    return True
+
+
+# --- Documents seen by the patient ----------------------------------------------------------------------
+
+
+def patient_documents(request):
+    """The current profile's documents as the user may see them (the access-control door, A8-A10)."""
+    return documents_visible_to_patient(request.user, request.current_profile)
+
+
+def patient_document_or_404(request, document_id):
+    """One document of the current profile, or 404 for any other id (traced as a denied attempt, T1)."""
+    document = patient_documents(request).filter(pk=document_id).first()
+    if document is None:
+        do_trace_denied_document(
+            request.current_profile, document_id, actor=request.user, client_address=client_address(request)
+        )
+        raise Http404("No such document.")
+    return document
+
+
+def pending_holds_count(request) -> int:
+    """A8: documents held for an announcement consultation that the patient has been told about.
+
+    The patient learns of a hold only once the 14-day reminder was sent (A8); before that, and under the
+    minor's secret for a representative (A9), nothing is said. Only a count: the document stays hidden.
+    """
+    return pending_holds_for_patient(request.user, request.current_profile).count()
+
+
+# --- Verification codes by e-mail --------------------------------------------------------------------------
+
+
+def send_code_and_tell(request, send: Callable[[], bool], sent: "StrOrPromise") -> None:
+    """Send a verification code with ``send`` (True when sent, False when one went out less than a minute ago)
+    and tell the user which happened, or that the mail server could not take it (they can ask again)."""
+    try:
+        was_sent = send()
+    except (smtplib.SMTPException, OSError):
+        messages.error(request, _("Le code n'a pas pu être envoyé. Réessayez dans quelques instants."))
+        return
+    messages.info(
+        request, sent if was_sent else _("Un code vous a été envoyé il y a moins d'une minute : utilisez-le.")
+    )
