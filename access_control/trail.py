@@ -311,11 +311,14 @@ class VerifyReport:
 
 
 def iter_problems(report: VerifyReport, *, chunk_size: int = 5000) -> Iterator[Problem]:
-    """Walk every chain in one streamed pass (server-side cursor on PostgreSQL), yielding the first problem
-    of each broken chain. Memory stays flat whatever the table size. ``report`` is filled in as it goes.
+    """Walk every chain in one streamed pass, yielding the first problem of each broken chain.
+
+    The pass uses a server-side cursor on PostgreSQL, so memory stays flat whatever the table size. ``report`` is
+    filled in as it goes.
 
     Run it inside a transaction: the cursor then streams from one snapshot (outside one, PostgreSQL would
-    materialise the whole result for a WITH HOLD cursor before the first row)."""
+    materialise the whole result for a WITH HOLD cursor before the first row).
+    """
     # Ordered like the (profile, seq) unique index, so PostgreSQL walks it instead of sorting the table.
     # Named tuples rather than model instances: ~2x faster, and entry_hash reads attributes either way.
     entries = (

@@ -593,8 +593,10 @@ class _ChunkResult:
 
 
 def _representatives(fresh: dict[str, RosterRow], new_ids: dict[str, int], now: datetime) -> dict[str, Profile]:
-    """L10: the profiles named as representatives, locked (pk order) as ``do_enrol_profile`` locks one; a
-    representative enrolled in the same chunk counts as the pending profile it is about to be."""
+    """Lock and return the profiles named as representatives (L10), in pk order as ``do_enrol_profile`` locks one.
+
+    A representative enrolled in the same chunk counts as the pending profile it is about to be.
+    """
     wanted = {row.representative_nir for row in fresh.values() if row.representative_nir}
     # A row that names a representative itself is a minor, or an adult refused for it: never a representative.
     in_chunk = {nir for nir in wanted & fresh.keys() if not fresh[nir].representative_nir}
@@ -862,8 +864,10 @@ def enqueue_enrolment_notices(notice_ids: list[int]) -> int:
 
 
 def enqueue_notices(notice_ids: list[int]) -> None:
-    """After a chunk's commit: one broker message per ENQUEUE_BATCH ids. A broker failure is logged, not
-    raised: the notices stay pending and the sweep re-queues them (N5)."""
+    """Send the chunk's notice ids to the broker after its commit, one message per ENQUEUE_BATCH ids.
+
+    A broker failure is logged, not raised: the notices stay pending and the sweep re-queues them (N5).
+    """
     for start in range(0, len(notice_ids), ENQUEUE_BATCH):
         batch = notice_ids[start : start + ENQUEUE_BATCH]
         try:
