@@ -1,17 +1,16 @@
-"""The one door to patient documents (house style 2): what a given actor may find, open and see.
+"""The one door to patient documents: what a given actor may find, open and see.
 
 Practitioners: ``find_profile`` (A11) -> ``open_record`` (A1-A7, traced, notified) -> ``visible_documents``
 (the listing, filtered in SQL) -> ``open_document`` (one document, traced). Patients:
-``documents_visible_to_patient``, ``pending_holds_for_patient`` and ``profiles_managed_by``. No view, serializer
-or admin page queries ``records.Document`` otherwise (tests/test_access_contract.py keeps it that way).
+``documents_visible_to_patient``, ``pending_holds_for_patient`` and ``profiles_managed_by``. Nothing else
+queries ``records.Document`` for an actor (docs/conventions.md, One door; tests/test_access_contract.py).
 
-``visible_documents`` is a pure query: it does not trace. Callers list a record only after an allowed
-``open_record`` (which writes the trail entry of the listing and the consultation notice, T1, N1), and open a
-document with ``open_document``, which requires such an opening in the same mode within
-``OPENING_VALIDITY``; that is where the care-team attestation (A1) and the emergency justification (A7) were
-given, and where the emergency notices and the review rows were written.
-
-Every function costs a constant number of queries, whatever the size of the record.
+``visible_documents`` is a pure query and does not trace: callers list a record only after an allowed
+``open_record`` (which writes the trail entry and the consultation notice, T1, N1, and where the care-team
+attestation, A1, or the emergency justification, A7, was given), and open a document with ``open_document``,
+which requires such an opening in the same mode within ``OPENING_VALIDITY``. Every function costs a constant
+number of queries, whatever the size of the record. The chain lock inside ``open_record``'s first query:
+see docs/adr/0001-trail-hash-chain.md.
 """
 
 import unicodedata

@@ -1,16 +1,9 @@
-"""Patient handles: what the API gives a practitioner in place of a profile id, like the portal's session tokens.
+"""Patient handles: what the API gives a practitioner in place of a profile id.
 
-A11 says a practitioner reaches a profile only by its identity traits. The portal keeps the found patient in
-the session (``practitioners.session``); an API has no session, so the look-up answers with a *handle*: the
-profile id, the access mode of the opening (none yet, normal, bris de glace, centre 15), the time, and an HMAC
-over those and the practitioner's id. The handle is useless to another practitioner, cannot be made up from a
-profile id, and expires: a found patient after ``FOUND_SECONDS``, an opened record after the door's
-``OPENING_VALIDITY``. It is an index into the rules, not a permission: every use still goes through the door
-(``visible_documents`` filters blocks, states and masks in SQL; ``open_document`` checks the trail for the
-opening), so a block or a closure takes effect at once whatever handle the client holds.
-
-The characters are those of a FHIR logical id (``[A-Za-z0-9.-]{1,64}``): the FHIR interface uses handles as
-``Patient`` ids.
+A handle carries the profile id, the access mode of the opening and the issue time, signed with an HMAC over
+those and the actor's key; it expires after ``FOUND_SECONDS`` (found) or the door's ``OPENING_VALIDITY``
+(opened). It is an index into the rules, not a permission: every use still goes through the door.
+See docs/adr/0004-patient-handles.md.
 """
 
 from dataclasses import dataclass

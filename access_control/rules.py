@@ -12,7 +12,7 @@ Order of the checks:
    profession reads at least one document type, ``centre_15`` is for SAMU regulators, ``bris_de_glace``
    carries a justification, normal access carries the care-team attestation): answered with a specific
    message, identical for every profile, so it reveals nothing;
-2. the rules' precedence (rules.md): profile state (L) -> forbidden actor (A3) -> block (A5) -> emergency
+2. the rules' precedence: profile state (L) -> forbidden actor (A3) -> block (A5) -> emergency
    opt-out (A7). The first three get the generic "no such profile" message. The opt-out is told to the
    practitioner as such: it comes after every rule that hides the profile, so the practitioner could already
    open the record normally (the identity traits matched, A11) and learns only that emergency access is

@@ -1,5 +1,6 @@
-"""Scheduled rules of access control: the hold (A8) reminder at 14 days and automatic release at 30 days; the
-high-profile review alerts (A13) live in ``access_control.alerts`` and are imported here for the worker.
+"""Scheduled rules of access control: the hold (A8) reminder at 14 days and automatic release at 30 days.
+
+The high-profile review alerts (A13) live in ``access_control.alerts`` and are imported here for the worker.
 
 Each rule is a plain function of ``now`` (tested with frozen time) wrapped by a Celery task that beat runs
 (``settings.CELERY_BEAT_SCHEDULE``). Documents are claimed in set-based batches under row locks
@@ -87,8 +88,11 @@ def send_hold_reminders(now: datetime) -> int:
 
 
 def release_expired_holds(now: datetime) -> int:
-    """A8: a hold ends by itself at ``held_until`` and at the latest CARNET_HOLD_RELEASE_DAYS after the
-    deposit; the document becomes visible to the patient. Returns the number of documents released."""
+    """Release the holds that ended (A8) and return the number of documents released.
+
+    A hold ends by itself at ``held_until`` and at the latest CARNET_HOLD_RELEASE_DAYS after the deposit; the
+    document becomes visible to the patient.
+    """
     from records.models import Document, Profile
 
     due = _held_documents().filter(

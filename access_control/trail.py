@@ -1,15 +1,10 @@
-"""Writing the trail (T1) as a hash chain per profile (T2).
+"""Writing the trail (T1) as a hash chain per profile (T2), and verifying the chains.
 
-Every action calls ``record_entry`` inside its own transaction, so the entry commits or rolls back with the
-action. Entries of one profile form a chain: each stores the previous entry's hash and its own hash over a
-canonical serialisation. Writers of the same chain are serialised by a transaction-scoped advisory lock on
-PostgreSQL, taken by the database function ``carnet_trail_chain_tail`` (migration 0006) which then reads the
-tail after the lock, in one round trip (SQLite serialises every write transaction), so concurrent consultations
-cannot fork the chain. Entries without a profile (failed identity look-ups, A11) form one chain of their own.
-
-The database refuses UPDATE and DELETE on the trail (migration ``0003_trail_append_only``); the retention
-purge (T4) deletes a closed profile's chain inside ``purge_allowed()``. ``verify_chain`` / ``iter_problems``
-recompute every chain (the ``verify_trail`` command) and report where it breaks.
+Every action calls ``record_entry`` (or ``new_entry`` then ``save_entry``) inside its own transaction, so the
+entry commits or rolls back with the action. Writers of one chain are serialised by the database function
+``carnet_trail_chain_tail`` (migration 0006); the database refuses UPDATE and DELETE on the trail except inside
+``purge_allowed()`` (T4); ``verify_chain`` and ``iter_problems`` back the ``verify_trail`` command.
+See docs/adr/0001-trail-hash-chain.md.
 """
 
 import hashlib
@@ -311,11 +306,14 @@ class VerifyReport:
 
 
 def iter_problems(report: VerifyReport, *, chunk_size: int = 5000) -> Iterator[Problem]:
-    """Walk every chain in one streamed pass (server-side cursor on PostgreSQL), yielding the first problem
-    of each broken chain. Memory stays flat whatever the table size. ``report`` is filled in as it goes.
+    """Walk every chain in one streamed pass, yielding the first problem of each broken chain.
+
+    The pass uses a server-side cursor on PostgreSQL, so memory stays flat whatever the table size. ``report`` is
+    filled in as it goes.
 
     Run it inside a transaction: the cursor then streams from one snapshot (outside one, PostgreSQL would
-    materialise the whole result for a WITH HOLD cursor before the first row)."""
+    materialise the whole result for a WITH HOLD cursor before the first row).
+    """
     # Ordered like the (profile, seq) unique index, so PostgreSQL walks it instead of sorting the table.
     # Named tuples rather than model instances: ~2x faster, and entry_hash reads attributes either way.
     entries = (

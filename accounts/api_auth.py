@@ -1,8 +1,8 @@
-"""How the REST and FHIR doors know who is calling: bearer tokens, verified portal sessions, throttles, and the
-permissions by kind of account.
+"""How the REST and FHIR doors know who is calling.
 
-The tokens themselves (create, verify, revoke) are the kernel's ``access_control.tokens``; this module is the
-DRF side of them, configured in ``REST_FRAMEWORK`` (``config.settings``).
+Bearer tokens, verified portal sessions, throttles, and the permissions by kind of account. The tokens
+themselves (create, verify, revoke) are the kernel's ``access_control.tokens``; this module is the DRF side of
+them, configured in ``REST_FRAMEWORK`` (``config.settings``).
 """
 
 from django.conf import settings

@@ -1,4 +1,4 @@
-"""The Celery application. Tasks take ids only (house style 3); the broker comes from settings."""
+"""The Celery application, whose broker comes from settings and whose tasks take ids only."""
 
 import os
 

@@ -247,7 +247,7 @@ STORAGES = {
     "documents": _documents_storage,
 }
 
-# --- Domain rules (rules.md); configurable where the rules say so -------------------------------------
+# --- Domain rules (by rule ID); configurable where the rules say so ---------------------------------
 CARNET_OPPOSITION_DAYS = env_int("CARNET_OPPOSITION_DAYS", 42, minimum=1)  # L2
 CARNET_PROVISIONAL_CODE_DAYS = env_int("CARNET_PROVISIONAL_CODE_DAYS", 42, minimum=1)  # L1
 CARNET_SUSPENSION_CLOSE_DAYS = env_int("CARNET_SUSPENSION_CLOSE_DAYS", 42, minimum=1)  # L7

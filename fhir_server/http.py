@@ -1,5 +1,7 @@
-"""FHIR's HTTP conventions on top of DRF: ``application/fhir+json`` in and out, and every error as an
-OperationOutcome (built from the REST API's stable error codes, ``plumbing.api_errors``)."""
+"""FHIR's HTTP conventions on top of DRF: ``application/fhir+json`` in and out, every error an OperationOutcome.
+
+The OperationOutcomes are built from the REST API's stable error codes (``plumbing.api_errors``).
+"""
 
 from django.http import JsonResponse
 from django.utils.translation import gettext_lazy as _

@@ -1,5 +1,6 @@
-"""Carnet's objects as FHIR R4 resources (plain dicts, ``application/fhir+json``): Patient, DocumentReference,
-Binary, AuditEvent, Bundle, OperationOutcome and the CapabilityStatement.
+"""Carnet's objects as FHIR R4 resources (plain dicts, ``application/fhir+json``).
+
+Patient, DocumentReference, Binary, AuditEvent, Bundle, OperationOutcome and the CapabilityStatement.
 
 Codes follow the French document-sharing framework where it has them: the INS NIR OID for identifiers (I3),
 JDV_J66 type codes (LOINC, or TRE_A05 by its OID), TRE_A07 visibility codes in ``securityLabel``, the RPPS

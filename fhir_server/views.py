@@ -1,5 +1,6 @@
-"""The FHIR R4 interface (``/fhir/``), for practice software and patient apps, through the same door as the
-portals and the REST API.
+"""The FHIR R4 interface (``/fhir/``), for practice software and patient apps.
+
+It goes through the same door as the portals and the REST API.
 
 Practitioners: ``Patient?identifier=<NIR OID>|<NIR>&birthdate=…`` is the identity look-up (A11, both traits
 required; traced and throttled when it fails); the Patient's id is a handle (``access_control.handles``).
@@ -327,8 +328,11 @@ class DocumentReferences(FHIRView):
 
 class _OneDocument(FHIRView):
     def document(self, resource_id: str, *, for_content: bool):
-        """The document for this actor, or 404. Practitioners: ``open_document`` (traced); patients: through
-        ``documents_visible_to_patient`` over the profiles they manage."""
+        """The document for this actor, or 404.
+
+        Practitioners: ``open_document`` (traced); patients: through ``documents_visible_to_patient`` over the
+        profiles they manage.
+        """
         if not resource_id.isdigit() or int(resource_id) > MAX_ID:
             raise ResourceNotFound()
         document_id = int(resource_id)

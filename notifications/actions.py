@@ -1,4 +1,4 @@
-"""Actions on notices (house style 1): each owns its transaction, locks, and writes its trail entry (T1)."""
+"""Actions on notices: each owns its transaction, locks, and writes its trail entry (T1)."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction

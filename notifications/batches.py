@@ -1,10 +1,10 @@
-"""Daily print batches (N4): letters are filed into the open batch of the day; closing a batch produces one
-merged PDF and a CSV manifest (letter reference, pages, postal code, country) for the mail house.
+"""Daily print batches of postal letters (N4), closed into one merged PDF and a CSV manifest.
 
-At most one batch per day (``PrintBatch.day`` is unique); a letter filed after its day's batch closed goes to
-the next day's. Closing is two steps: (1) mark the batch closed under its row lock, so that no letter can
-join it afterwards; (2) merge and store the files. A crash between the two leaves a closed batch without
-files, which the next ``close_letter_batches`` run builds (it is also the beat job at
+Letters are filed into the open batch of the day; the manifest (letter reference, pages, postal code, country)
+is for the mail house. At most one batch per day (``PrintBatch.day`` is unique); a letter filed after its day's
+batch closed goes to the next day's. Closing is two steps: (1) mark the batch closed under its row lock, so that
+no letter can join it afterwards; (2) merge and store the files. A crash between the two leaves a closed batch
+without files, which the next ``close_letter_batches`` run builds (it is also the beat job at
 CARNET_LETTER_BATCH_HOUR). Merging concatenates the letters' rendered PDFs (pypdf), never lays out a giant HTML.
 """
 

@@ -1,16 +1,9 @@
 """Delivering one notice (N5): claim it, send it through its channel, record the outcome.
 
-At most once: a run first **claims** the notice with one conditional UPDATE (``pending`` and due →
-``sending``, or ``sending`` abandoned for longer than CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS → ``sending`` again);
-only the run whose UPDATE changed the row sends. Two runs of the same task (broker redelivery, the sweep and a
-retry, an admin resend racing the worker) therefore send one message. The claim timeout is kept above the
-task's hard time limit, so a slow run is killed before its claim can be taken over.
-
-Outcomes: sent (the secret payload of a pre-opening notice is erased with it); a transient failure puts the
-notice back to ``pending`` with ``attempts`` counted, ``last_error`` set and ``deliver_after`` pushed back by an
-exponential backoff with jitter, and raises :class:`RetryDelivery` for the Celery task to retry; after
-CARNET_NOTICE_MAX_ATTEMPTS or on a permanent failure the notice becomes ``failed`` (``undeliverable`` when the
-recipient has no usable address), visible in the admin. Errors stored never carry patient data.
+A run claims the notice with one conditional UPDATE and only the run that changed the row sends; a transient
+failure puts it back to ``pending`` with backoff, the others end ``failed`` or ``undeliverable``; ``sweep``
+re-queues what the broker or a worker lost. Errors stored never carry patient data.
+See docs/adr/0002-notice-outbox.md.
 """
 
 import logging

@@ -1,14 +1,9 @@
 """Writing notices into the outbox (N5) from inside an action's transaction.
 
-``queue_notice`` picks the channel (N2), folds repeated consultations into one notice (N1), and arranges for
-the delivery task to be enqueued after commit with the notice id only. If the broker is unreachable at that
-moment the notice simply stays ``pending``: the periodic sweep re-queues it (nothing is lost).
-
-Folding (N1): a consultation joins the notice of the same practitioner, profile and debounce window while that
-notice is pending, being sent or sent — the patient is told once a window that this practitioner consulted,
-and every access stays attached to the notice (the portal lists them). A window whose notice failed or was
-undeliverable starts a follow-up notice instead, so a later access is not swallowed by a dead notice.
-Emergency notices (N3) are never folded; queueing one for the patient also queues the treating doctor's.
+``queue_notice`` picks the channel (N2), folds repeated consultations by one practitioner within the debounce
+window into one notice (N1; a window whose notice failed starts a follow-up instead), queues the treating
+doctor's notice for an emergency (N3, never folded), and enqueues the delivery after commit with the notice id
+only. See docs/adr/0002-notice-outbox.md.
 """
 
 import logging

@@ -1,4 +1,4 @@
-"""Celery tasks of the notice pipeline. They take notice and batch ids only (house style 3, N5)."""
+"""Celery tasks of the notice pipeline, which take notice and batch ids only (N5)."""
 
 from celery import shared_task
 

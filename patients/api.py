@@ -293,8 +293,11 @@ class DocumentContent(PatientView):
 
 @extend_schema(tags=[TAG])
 class DocumentMask(PatientView):
-    """A4: POST masks the document from practitioners (except its author, the treating doctor and those granted
-    the treating doctor's rights); DELETE unmasks it. Idempotent. Needs an activated profile (L4)."""
+    """Mask a document from practitioners (POST) or unmask it (DELETE) (A4).
+
+    The author, the treating doctor and those granted the treating doctor's rights still see it. Idempotent. Needs
+    an activated profile (L4).
+    """
 
     serializer_class = PatientDocumentSerializer
 
@@ -437,8 +440,10 @@ class _PractitionerGrantDetail(PatientView):
 
 @extend_schema(tags=[TAG])
 class TreatingRights(_PractitionerGrants):
-    """A4: the practitioners granted the treating doctor's rights (they read masked documents); POST grants them to
-    one more (by RPPS)."""
+    """List the practitioners granted the treating doctor's rights, or grant them to one more by RPPS (A4).
+
+    Those practitioners read masked documents.
+    """
 
     model = TreatingRightsGrant
     give = staticmethod(do_grant_treating_rights)
@@ -453,8 +458,10 @@ class TreatingRightsDetail(_PractitionerGrantDetail):
 
 @extend_schema(tags=[TAG])
 class OccupationalAuthorisations(_PractitionerGrants):
-    """A3: the occupational physicians the patient expressly authorised to read the record; POST authorises one
-    more (by RPPS). Only an occupational physician can be authorised."""
+    """List the occupational physicians authorised to read the record, or authorise one more by RPPS (A3).
+
+    The patient authorises them expressly; only an occupational physician can be authorised.
+    """
 
     model = OccupationalAuthorisation
     give = staticmethod(do_authorise_occupational_physician)
@@ -524,8 +531,10 @@ class Preferences(PatientView):
 
 @extend_schema(tags=[TAG])
 class Trail(PatientView):
-    """T3: the profile's trail, newest first: who (name, profession), when, what, mode, outcome. A legal
-    representative does not see entries about documents under the minor's secret (A9)."""
+    """The profile's trail, newest first: who (name, profession), when, what, mode, outcome (T3).
+
+    A legal representative does not see entries about documents under the minor's secret (A9).
+    """
 
     serializer_class = TrailEntrySerializer
     pagination_class = Pagination

@@ -1,6 +1,8 @@
-"""API token pages of the patient portal: list (with last use), create (after the step-up re-check, shown
-once), revoke. A token acts for the account: for the holder's profile and the minors' profiles they manage
-(L10). See docs/api.md and ``access_control.tokens``."""
+"""API token pages of the patient portal: list (with last use), create, revoke.
+
+A new token is created after the step-up re-check and shown once. A token acts for the account: for the
+holder's profile and the minors' profiles they manage (L10). See docs/api.md and ``access_control.tokens``.
+"""
 
 from django.urls import path
 from django.views.decorators.cache import never_cache

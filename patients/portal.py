@@ -1,5 +1,7 @@
-"""What every page of the patient portal shares: the current profile (L10), the step-up re-check, the
-throttle of the public pages, one-time form tokens, and the patient's door to one document.
+"""What every page of the patient portal shares.
+
+The current profile (L10), the step-up re-check, the throttle of the public pages, one-time form tokens, and
+the patient's door to one document.
 
 - **Current profile** (L10): a legal representative acts on their own profile or on a child's. The choice is
   kept in the session and checked against ``access_control.api.profiles_managed_by`` on every request;
@@ -202,8 +204,11 @@ def pending_holds_count(request) -> int:
 
 
 def send_code_and_tell(request, send: Callable[[], bool], sent: "StrOrPromise") -> None:
-    """Send a verification code with ``send`` (True when sent, False when one went out less than a minute ago)
-    and tell the user which happened, or that the mail server could not take it (they can ask again)."""
+    """Send a verification code with ``send`` and tell the user what happened.
+
+    ``send`` returns True when sent, False when one went out less than a minute ago; the mail server refusing it
+    is reported too (they can ask again).
+    """
     try:
         was_sent = send()
     except (smtplib.SMTPException, OSError):

@@ -77,8 +77,10 @@ class LocatedPractitionerSerializer(PractitionerSerializer):
 
 
 class PractitionerGrantSerializer(serializers.Serializer):
-    """A right the patient gave a named practitioner: the treating doctor's rights (A4) or an occupational
-    physician's authorisation (A3)."""
+    """A right the patient gave a named practitioner.
+
+    Either the treating doctor's rights (A4) or an occupational physician's authorisation (A3).
+    """
 
     practitioner = LocatedPractitionerSerializer()
     granted_at = serializers.DateTimeField()

@@ -1,6 +1,8 @@
-"""« Qui peut voir mon dossier » : blocks (A5), the treating doctor (A6), the treating doctor's rights granted to
-other practitioners (A4), the emergency opt-out (A7), the occupational physician's authorisation (A3), and a
-plain-language summary of the current settings.
+"""« Qui peut voir mon dossier » : who may see the record, and the patient's settings of it.
+
+Blocks (A5), the treating doctor (A6), the treating doctor's rights granted to other practitioners (A4), the
+emergency opt-out (A7), the occupational physician's authorisation (A3), and a plain-language summary of the
+current settings.
 
 Practitioners are chosen from the public directory, searched by name, profession and city. Unblocking asks
 for the step-up re-check (``patients.portal.step_up_required``). Every change is an access-control action; a

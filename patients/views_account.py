@@ -1,6 +1,8 @@
-"""« Mes données » (L5, L6): the export, closure, early deletion and re-opening, each with its consequences
-stated before the confirmation; the e-mail change; the step-up re-check; the switch between the profiles a
-legal representative manages (L10) and the activation of a child's profile.
+"""« Mes données » (L5, L6): export, closure, early deletion and re-opening, and the account's settings.
+
+Each step states its consequences before the confirmation. Also here: the e-mail change, the step-up
+re-check, the switch between the profiles a legal representative manages (L10) and the activation of a
+child's profile.
 """
 
 from typing import cast

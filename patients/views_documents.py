@@ -1,5 +1,7 @@
-"""The patient's documents: list with filters and pages, inline view and download, own uploads and their
-deletion (A10), masking one or many documents (A4) and whole categories (A12).
+"""The patient's documents: the list, one document, the patient's own uploads and the masks.
+
+The list has filters and pages; a document is viewed inline or downloaded; the patient's own uploads can be
+deleted (A10); documents are masked one or many at a time (A4) or by whole category (A12).
 
 Every document comes through the access-control door (``patients.portal.patient_documents``); an id that is
 not the current profile's answers 404 and is traced as a denied attempt.

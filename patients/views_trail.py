@@ -1,5 +1,6 @@
-"""The trail of the record as the patient sees it (T3), with its CSV download, and the notices (N1, N2, N7):
-preferences and history, each letter's PDF.
+"""The trail of the record as the patient sees it (T3), with its CSV download, and the notices.
+
+Notices (N1, N2, N7): the preferences, the history and each letter's PDF.
 """
 
 import csv

@@ -14,9 +14,12 @@ from django.http import HttpResponseRedirect
 
 
 def confirm_then_act(request, form: forms.Form, run: Callable[[dict], object], success, done_url: str):
-    """``(confirming, response)`` for a two-step action: a valid post first shows the consequences
-    (``confirming``), the same data posted again with ``confirmed=1`` runs it, reports and redirects to
-    ``done_url`` (``response``). A refusal's messages are shown; nothing else is said."""
+    """Run a two-step staff action and return ``(confirming, response)``.
+
+    A valid post first shows the consequences (``confirming``); the same data posted again with ``confirmed=1``
+    runs it, reports and redirects to ``done_url`` (``response``). A refusal's messages are shown; nothing else is
+    said.
+    """
     if request.method != "POST" or not form.is_valid():
         return False, None
     if request.POST.get("confirmed") != "1":

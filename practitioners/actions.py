@@ -60,8 +60,10 @@ def _reason(reason: str) -> str:
 
 
 def do_suspend_practitioner(practitioner: Practitioner, *, actor, reason: str) -> Practitioner:
-    """Suspend a practitioner (decision of the order or of the health insurance): they can no longer sign in
-    nor open any record; their open sessions end at their next request."""
+    """Suspend a practitioner on a decision of the order or of the health insurance.
+
+    They can no longer sign in nor open any record; their open sessions end at their next request.
+    """
     _require_staff(actor)
     reason = _reason(reason)
     with transaction.atomic():

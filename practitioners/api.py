@@ -212,8 +212,10 @@ class DocumentList(PractitionerView):
 
 @extend_schema(tags=[TAG])
 class DocumentDetail(PractitionerView):
-    """One visible document's metadata, from the door's listing of the opened record (the listing was traced
-    at the opening; the content download is traced on its own)."""
+    """One visible document's metadata, from the door's listing of the opened record.
+
+    The listing was traced at the opening; the content download is traced on its own.
+    """
 
     serializer_class = DocumentSerializer
 
@@ -265,8 +267,11 @@ class ReleaseHold(PractitionerView):
 
 @extend_schema(tags=[TAG])
 class IdentityDeposit(PractitionerView):
-    """A10 by identity traits, without opening the record. The answer names the patient only when the
-    look-up would have found them; otherwise a receipt worded the same whether deposited or not (A5)."""
+    """Deposit by identity traits without opening the record (A10).
+
+    The answer names the patient only when the look-up would have found them; otherwise a receipt worded the same
+    whether deposited or not (A5).
+    """
 
     serializer_class = IdentityDepositSerializer
     parser_classes = [MultiPartParser, FormParser]
@@ -340,8 +345,11 @@ class PatientTrail(PractitionerView):
 
 @extend_schema(tags=[TAG])
 class Activity(PractitionerView):
-    """T3: the practitioner's own actions, newest first. Refused attempts name no patient; deposits name none
-    (a deposit by identity traits reveals nothing here either, A5)."""
+    """The practitioner's own actions, newest first (T3).
+
+    Refused attempts name no patient; deposits name none (a deposit by identity traits reveals nothing here
+    either, A5).
+    """
 
     serializer_class = ActivitySerializer
     pagination_class = Pagination

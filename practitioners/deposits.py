@@ -37,8 +37,11 @@ from .models import Practitioner
 
 @dataclass(frozen=True)
 class DepositOutcome:
-    """``confirmed``: deposited to ``profile``, which the practitioner may open. Otherwise a receipt only:
-    ``document`` is then for the tests and the trail, never for the page (it may be ``None``)."""
+    """What a deposit by identity traits tells the practitioner: named (``confirmed``) or a bare receipt.
+
+    ``confirmed``: deposited to ``profile``, which the practitioner may open. Otherwise a receipt only:
+    ``document`` is then for the tests and the trail, never for the page (it may be ``None``).
+    """
 
     confirmed: bool
     profile: Profile | None = None

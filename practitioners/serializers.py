@@ -1,5 +1,7 @@
-"""Request and response bodies of the practitioner API (``practitioners.api``). Plain serializers: they
-validate input and shape output; the rules live in the door and the actions, never here."""
+"""Request and response bodies of the practitioner API (``practitioners.api``).
+
+Plain serializers: they validate input and shape output; the rules live in the door and the actions, never here.
+"""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
@@ -84,8 +86,11 @@ class IdentityDepositSerializer(DepositSerializer, IdentityTraitsSerializer):
 
 
 class DepositReceiptSerializer(serializers.Serializer):
-    """``confirmed``: deposited, the patient is named. ``received``: the same answer whether or not an open
-    profile had exactly these traits (A5, no oracle)."""
+    """The answer to a deposit by identity traits: ``confirmed`` or ``received``.
+
+    ``confirmed``: deposited, the patient is named. ``received``: the same answer whether or not an open profile
+    had exactly these traits (A5, no oracle).
+    """
 
     status = serializers.ChoiceField(choices=["confirmed", "received"])
     message = serializers.CharField()

@@ -146,8 +146,11 @@ class FormToken:
 
 
 def consume_form_token(request, token: str) -> str:
-    """``FRESH`` for the first submission of a form issued to this session (the token is spent now),
-    ``REPLAYED`` for a later one, ``UNKNOWN`` for a token never issued here or expired."""
+    """Spend a form token and say whether the submission is ``FRESH``, ``REPLAYED`` or ``UNKNOWN``.
+
+    ``FRESH`` for the first submission of a form issued to this session (the token is spent now), ``REPLAYED`` for
+    a later one, ``UNKNOWN`` for a token never issued here or expired.
+    """
     forms = request.session.get(FORMS_KEY, {})
     issued_at = forms.get(token) if token else None
     if issued_at is None:

@@ -334,8 +334,11 @@ def _author_label(kind: str, title: str, first_name: str, last_name: str) -> str
 @require_GET
 @practitioner_required
 def record(request, token):
-    """The record: the visible documents only (A2, A4, A12), filtered and paginated in a constant number of
-    queries. Masked documents leave no trace (A4) unless this practitioner may see them (author, A6)."""
+    """The record: the visible documents only (A2, A4, A12), filtered and paginated.
+
+    The page costs a constant number of queries. Masked documents leave no trace (A4) unless this practitioner may
+    see them (author, A6).
+    """
     opened = _opened_patient(request, token)
     if opened is None:
         return redirect("practitioners:patient", token=token)
@@ -438,9 +441,11 @@ def document(request, token, document_id):
 @xframe_options_sameorigin
 @practitioner_required
 def document_content(request, token, document_id):
-    """The body for the viewer's iframe or img, inline. Fetched within the viewing the document page traced,
-    it is read through the door's listing (the rules still apply: a block takes effect at once); fetched
-    on its own, it is a new opening, traced."""
+    """The body for the viewer's iframe or img, inline.
+
+    Fetched within the viewing the document page traced, it is read through the door's listing (the rules still
+    apply: a block takes effect at once); fetched on its own, it is a new opening, traced.
+    """
     ref = patient_ref(request, token)
     if ref is None:
         raise Http404
@@ -550,8 +555,11 @@ def deposit(request, token):
 @require_http_methods(["GET", "POST"])
 @practitioner_required
 def deposit_by_identity(request):
-    """A10 without opening the record, for every practitioner including a blocked one (A5): the answer
-    names the patient only when the identity look-up would have found them (``do_deposit_by_identity``)."""
+    """Deposit by identity traits without opening the record (A10), for every practitioner including a blocked one.
+
+    The answer names the patient only when the identity look-up would have found them (``do_deposit_by_identity``),
+    so a block stays invisible (A5).
+    """
     form = _deposit_form(IdentityDepositForm, request)
     if request.method == "POST" and form.is_valid():
         replay = _spend_form_token(request, form)
@@ -647,8 +655,11 @@ def patient_trail(request, profile_id):
 @require_GET
 @practitioner_required
 def activity(request):
-    """T3: the practitioner's own actions. Refused attempts name no patient (``own_actions``); deposits name
-    none and all read "transmis", so that a deposit by identity traits reveals nothing here either (A5)."""
+    """The practitioner's own actions (T3).
+
+    Refused attempts name no patient (``own_actions``); deposits name none and all read "transmis", so that a
+    deposit by identity traits reveals nothing here either (A5).
+    """
     page = Paginator(own_actions(request.practitioner), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     named = {row["shown_profile_id"] for row in rows if row["shown_profile_id"] and row["action"] != Action.DEPOSIT}

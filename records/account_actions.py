@@ -1,9 +1,9 @@
 """Actions of the patient portal on the patient's own account and preferences (N2, N7, T1).
 
-Like every action (house style 1): explicit actor, own transaction, the changed row locked, a trail entry in
-the same transaction, the changed object returned. The lifecycle actions stay in ``records.actions`` and the
-access-control ones in ``access_control.actions``; this module holds what only the portal does: notice
-preferences, the verified e-mail, and the trail entries of what the patient reads or exports.
+Like every action (docs/conventions.md, Writes are actions): explicit actor, own transaction, the changed row
+locked, a trail entry in the same transaction, the changed object returned. The lifecycle actions stay in
+``records.actions`` and the access-control ones in ``access_control.actions``; this module holds what only the
+portal does: notice preferences, the verified e-mail, and the trail entries of what the patient reads or exports.
 """
 
 from django.core.exceptions import ValidationError

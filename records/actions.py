@@ -250,8 +250,11 @@ def _check_code_expiry(profile: Profile, now: datetime) -> None:
 def do_record_opposition(
     profile: Profile, *, actor, provisional_code: str | None = None, identity_checked: bool = False
 ) -> Profile:
-    """L2: the person (with the provisional code) or staff on their behalf (identity checked) opposes the
-    creation of the profile during the window; the profile will never open."""
+    """Record the person's opposition to the creation of their profile (L2); the profile will never open.
+
+    The person acts with the provisional code, or staff act on their behalf after checking their identity, during
+    the opposition window.
+    """
     with transaction.atomic():
         profile = _lock(profile)
         now = timezone.now()
@@ -423,8 +426,10 @@ def do_activate_profile(
 def do_activate_represented_profile(
     profile: Profile, *, provisional_code: str, birth_date: date, actor: User
 ) -> Profile:
-    """L4 + L10: a legal representative activates a minor's open profile from their own account (no second
-    login is created; the minor's profile is managed from the representative's account)."""
+    """Activate a minor's open profile from a legal representative's own account (L4, L10).
+
+    No second login is created: the minor's profile is managed from the representative's account.
+    """
     with transaction.atomic():
         profile = _lock(profile)
         representative = profile.legal_representative
@@ -476,8 +481,10 @@ def _close_locked(profile: Profile, *, actor, reason: str, now: datetime) -> Pro
 
 
 def do_close_profile(profile: Profile, *, actor, reason: str) -> Profile:
-    """L5 (by the patient or staff) / L7 (suspension not contested): close an open, active or suspended profile;
-    its data are archived for CARNET_ARCHIVE_YEARS years and practitioners lose access."""
+    """Close an open, active or suspended profile (L5 by the patient or staff, L7 when a suspension is not contested).
+
+    Its data are archived for CARNET_ARCHIVE_YEARS years and practitioners lose access.
+    """
     if reason not in ClosureReason.values:
         raise ValueError(f"Unknown closure reason {reason!r}")
     with transaction.atomic():
@@ -626,8 +633,11 @@ def close_expired_suspensions(now: datetime | None = None) -> int:
 
 
 def do_record_death(profile: Profile, *, actor, date_of_death: date) -> Profile:
-    """L8: staff record a death; the profile is closed (reason deceased), the account can no longer log in,
-    and the profile can never be re-opened. No notice is sent: heirs deal with staff outside the portal."""
+    """Record a death on staff's word (L8): the profile is closed for good, reason deceased.
+
+    The account can no longer sign in and the profile can never be re-opened. No notice is sent: heirs deal with
+    staff outside the portal.
+    """
     _require(_is_staff(actor))
     with transaction.atomic():
         profile = _lock(profile)
@@ -726,8 +736,10 @@ def _purge_one(pk: int, now: datetime) -> bool:
 
 
 def purge_due_profiles(now: datetime | None = None) -> int:
-    """L5, T4 (scheduled): delete the closed profiles whose archive period ended or whose early deletion is
-    due, with their documents (bodies removed after commit), notices and trail; returns how many."""
+    """Delete the closed profiles whose archive period ended or whose early deletion is due (L5, T4; scheduled).
+
+    Their documents (bodies removed after commit), notices and trail go with them. Returns how many were deleted.
+    """
     now = now or timezone.now()
     due = Profile.objects.filter(state=State.CLOSED, archive_until__lte=now)
     purged = 0

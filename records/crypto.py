@@ -1,24 +1,16 @@
 """Encryption at rest for the document store (rule D): master keys, data keys, streaming AEAD, sealing.
 
-Envelope encryption: every document body is encrypted under its own random 256-bit **data key**; the data
-key is stored next to the document's metadata, **wrapped** by a **master key** that lives outside the database
-(``CARNET_MASTER_KEY``). Rotating the master key re-wraps the small data keys, never the bodies.
+- Master keys: ``CARNET_MASTER_KEY = "id:base64key[,id:base64key…]"``; the first wraps new data keys, the
+  others only unwrap what they wrapped until ``rotate_master_key`` has moved everything. Read at call time.
+- Data keys (one random 256-bit key per body) are wrapped with AES key wrap (RFC 3394).
+- Bodies: a chunked AES-256-GCM stream (STREAM construction), a header then chunks of ``CHUNK_SIZE`` bytes,
+  nonce = per-file prefix ‖ chunk counter, associated data = header ‖ chunk index ‖ is-final flag. Any
+  tampering, truncation or reordering raises :class:`CorruptedBody`; plaintext is returned only after its
+  chunk's tag is verified, and memory stays at a couple of chunks.
+- ``seal``/``unseal``: AES-256-GCM for small secrets, naming the master key id so they survive a rotation.
 
-- Master keys: ``CARNET_MASTER_KEY = "id:base64key[,id:base64key…]"``; the first key is the current one (it
-  wraps new data keys), the following ones are kept only to unwrap what they wrapped until
-  ``rotate_master_key`` has moved everything to the current one. Settings are read at call time.
-- Data keys are wrapped with AES key wrap (RFC 3394 / NIST SP 800-38F): deterministic, so unlike random-nonce
-  AES-GCM it has no per-key invocation budget (2**32) to watch at ~300 million documents a year, and rotation
-  can re-wrap every row under one new key.
-- Bodies use a chunked AES-256-GCM stream (the STREAM construction): a header, then chunks of ``CHUNK_SIZE``
-  plaintext bytes, each sealed with nonce = random per-file prefix ‖ chunk counter and associated data =
-  header ‖ chunk index ‖ is-final flag. Flipping a bit, truncating, dropping the final chunk, reordering,
-  duplicating or appending chunks all fail authentication and raise :class:`CorruptedBody`; plaintext is only
-  ever returned after its chunk's tag has been verified. Memory stays constant: a couple of chunks at a time.
-- ``seal``/``unseal``: AES-256-GCM for small secrets (a notice's provisional code), self-describing the master
-  key id so they survive a rotation.
-
-Only ``cryptography`` primitives are used; nothing here is a hand-made mode.
+Only ``cryptography`` primitives are used. Why envelope encryption and key wrap: docs/architecture.md,
+Documents at rest.
 """
 
 import base64

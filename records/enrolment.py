@@ -1,38 +1,14 @@
-"""Bulk enrolment from the health-insurance roster (rule L1).
+"""Bulk enrolment from the health-insurance roster (rule L1), loaded with COPY.
 
-``enrol_roster(fileobj, actor=…)`` reads a roster CSV as a stream (UTF-8 with or without a BOM, ``\\n`` or
-``\\r\\n`` line endings, comma or semicolon separated, one header line naming the columns of
-``ROSTER_COLUMNS``), validates every row on its own and loads the good rows in chunks of ``CHUNK_ROWS``, one
-transaction per chunk. A bad row is reported with its line number and the reason (``RowError``) and never
-stops the others; a NIR already enrolled (a re-run, or a row repeated in the file) is counted and skipped, so
-running the same file twice creates nothing the second time. A minor may come before their legal
-representative in the file: such rows are set aside (at most ``MAX_DEFERRED``) and loaded at the end. Memory stays flat whatever the file size: one
-chunk of rows at a time, and only the first ``MAX_KEPT_ERRORS`` errors are kept (``on_error`` sees them all).
+``enrol_roster(fileobj, actor=…)`` streams a roster CSV (header naming ``ROSTER_COLUMNS``), validates each row
+on its own (a bad row is a ``RowError`` with its line number, never a stop), skips NIRs already enrolled (a
+re-run creates nothing), sets minors listed before their representative aside (at most ``MAX_DEFERRED``), and
+loads the good rows in chunks of ``CHUNK_ROWS``, one transaction each, in flat memory. A chunk writes exactly
+what ``records.actions.do_enrol_profile`` writes for one person (``tests/test_enrolment.py`` compares the two),
+with one PostgreSQL ``COPY`` per table (``executemany`` elsewhere), then hands its notice ids to the broker.
 
-What a chunk writes is exactly what ``records.actions.do_enrol_profile`` writes for one person, built from the
-same pieces (``tests/test_enrolment.py`` compares the two row by row):
-
-- the profile, ``pending``, notice sent now, provisional code hashed, valid ``CARNET_PROVISIONAL_CODE_DAYS``;
-- its trail (T1): the ``enrol`` entry, first of the chain (seq 1 after ``GENESIS_HASH``, hashed by
-  ``access_control.trail.entry_hash``), then ``legal_representative``/``set`` for a minor (L10);
-- the ``pre_opening`` notice (N5, N7) on the channel ``notifications.outbox.choose_channel`` picks, with
-  ``queue_notice``'s dedupe key, the provisional code sealed with the master key, linked to the enrol entry.
-
-Only the way rows reach the database differs: ids are drawn from the tables' sequences up front, so every row
-(and every hash that covers an id) is built in Python and the chunk goes in with one PostgreSQL ``COPY`` per
-table; other databases (SQLite in development) get ``executemany`` of the same rows. After each chunk commits,
-its pending notice ids go to the broker in batches (``enqueue_enrolment_notices``, ids only); if the broker
-is down they stay pending and the notice sweep picks them up (N5).
-
-The provisional code hash: ``do_enrol_profile`` hashes with PBKDF2 at 20,000 rounds (8 ms a code, 125 codes
-a second per core: 65 million would take 6 core-days). The bulk path uses the same hasher, algorithm and format
-(``pbkdf2_sha256_code$<rounds>$<salt>$<hash>``, which ``records.lifecycle.provisional_code_matches`` checks
-whatever the round count it names) at ``BULK_CODE_ROUNDS`` rounds with a 128-bit random salt. That is sound for
-this secret: the code is random (10 symbols of 31, ~49.5 bits, not a human choice that a dictionary could
-find), it is single-use (erased at activation), it expires after 6 weeks, and online guesses go through the
-throttled activation and opposition forms. An offline attacker would first need a copy of the profile table,
-then ~2**48.5 x BULK_CODE_ROUNDS HMAC-SHA256 per code (weeks of a GPU for one person's code, within its life),
-while every row of that table is already the personal data such a copy exposes.
+Why COPY, why the provisional code is hashed with ``BULK_CODE_ROUNDS`` rounds, and the measured figures: see
+docs/adr/0003-enrolment-copy.md.
 """
 
 import csv
@@ -593,8 +569,10 @@ class _ChunkResult:
 
 
 def _representatives(fresh: dict[str, RosterRow], new_ids: dict[str, int], now: datetime) -> dict[str, Profile]:
-    """L10: the profiles named as representatives, locked (pk order) as ``do_enrol_profile`` locks one; a
-    representative enrolled in the same chunk counts as the pending profile it is about to be."""
+    """Lock and return the profiles named as representatives (L10), in pk order as ``do_enrol_profile`` locks one.
+
+    A representative enrolled in the same chunk counts as the pending profile it is about to be.
+    """
     wanted = {row.representative_nir for row in fresh.values() if row.representative_nir}
     # A row that names a representative itself is a minor, or an adult refused for it: never a representative.
     in_chunk = {nir for nir in wanted & fresh.keys() if not fresh[nir].representative_nir}
@@ -862,8 +840,10 @@ def enqueue_enrolment_notices(notice_ids: list[int]) -> int:
 
 
 def enqueue_notices(notice_ids: list[int]) -> None:
-    """After a chunk's commit: one broker message per ENQUEUE_BATCH ids. A broker failure is logged, not
-    raised: the notices stay pending and the sweep re-queues them (N5)."""
+    """Send the chunk's notice ids to the broker after its commit, one message per ENQUEUE_BATCH ids.
+
+    A broker failure is logged, not raised: the notices stay pending and the sweep re-queues them (N5).
+    """
     for start in range(0, len(notice_ids), ENQUEUE_BATCH):
         batch = notice_ids[start : start + ENQUEUE_BATCH]
         try:

@@ -1,8 +1,8 @@
-"""Vocabulary and clock of the profile lifecycle (rules L1-L10): trail action names, errors, deadlines,
-and the provisional code.
+"""Vocabulary and clock of the profile lifecycle (rules L1-L10).
 
-The actions themselves live in ``records.actions``; this module holds what they, the views and the
-scheduled jobs share, so that a deadline is computed in exactly one place.
+Trail action names, errors, deadlines and the provisional code. The actions themselves live in
+``records.actions``; this module holds what they, the views and the scheduled jobs share, so that a deadline is
+computed in exactly one place.
 """
 
 import secrets
@@ -59,9 +59,12 @@ class InvalidProvisionalCode(IllegalTransition):
 
 
 class ProvisionalCodeHasher(PBKDF2PasswordHasher):
-    """PBKDF2 with far fewer rounds than passwords get (1,000,000, ~0.25 s): the code is random (~49.5 bits,
-    not a human choice) and lives 6 weeks, while a million profiles a day are enrolled at launch. An offline
-    guess of one code still costs ~2**48.5 x 20,000 PBKDF2 rounds, far beyond its 6-week life."""
+    """PBKDF2 with far fewer rounds than passwords get (1,000,000, ~0.25 s).
+
+    The code is random (~49.5 bits, not a human choice) and lives 6 weeks, while a million profiles a day are
+    enrolled at launch. An offline guess of one code still costs ~2**48.5 x 20,000 PBKDF2 rounds, far beyond its
+    6-week life.
+    """
 
     algorithm = "pbkdf2_sha256_code"
     iterations = 20_000

@@ -1,7 +1,7 @@
 """Accounts, patient profiles, the document type catalogue and documents.
 
 Writes go through ``records.actions``; reads of documents for a practitioner go through
-``access_control.api`` (house style 1-2).
+``access_control.api`` (docs/conventions.md, Writes are actions and One door).
 """
 
 from django.contrib.auth.models import AbstractUser

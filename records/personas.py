@@ -1,4 +1,4 @@
-"""The cast of /work/shared/domain/personas.md, built through the project's own actions.
+"""The demo cast of docs/personas.md, built through the project's own actions.
 
 ``build_personas()`` is what the tests' ``personas`` fixture and the ``seed_demo`` command call. It is
 idempotent: a second call finds the people built by the first (profiles by NIR, practitioners by RPPS, staff by

@@ -1,23 +1,12 @@
 """The encrypted document store (rule D): what deposit and download actions call to keep document bodies.
 
-``store_body`` checks the real content type from the first bytes (``records.content_types``), enforces
-the size limit while streaming (it never reads more than the limit plus one byte), encrypts under a fresh
-data key (``records.crypto``) and saves the ciphertext in ``storages["documents"]`` (local disk by default,
-S3 through django-storages in production) under a random, sharded key that carries no patient data.
-
-Write path: the ciphertext goes to an anonymous temporary file first, then ``storage.save``. We chose this
-over streaming into ``storage.open(key, "wb")`` because every refusal (type, size, read error) then happens
-before the back end sees a byte, so a refused upload never leaves a partial object or a dangling S3
-multipart upload, and the back end receives a complete file of known size (S3 picks single-part or
-multipart on its own). The temporary file holds ciphertext only, never plaintext, and is gone when closed.
-Cost: one extra local write.
-
-Callers store the body **before** opening their transaction and call ``delete_body`` if the transaction then
-fails, so a rolled-back deposit leaves no orphan.
-
-``read_body`` unwraps the data key at once (a missing or wrong master key fails before any byte is sent) and
-returns an iterator that opens and decrypts the body lazily, chunk by chunk, checking size and SHA-256 before
-it yields the last chunk.
+``store_body`` checks the real content type from the first bytes (``records.content_types``), enforces the
+size limit while streaming, encrypts under a fresh data key (``records.crypto``) and saves the ciphertext in
+``storages["documents"]`` under a random, sharded key that carries no patient data. Callers store the body
+**before** opening their transaction and call ``delete_body`` if it then fails, so a rolled-back deposit leaves
+no orphan. ``read_body`` unwraps the data key at once (a wrong master key fails before any byte is sent) and
+decrypts lazily, chunk by chunk, checking size and SHA-256 before the last chunk. Why the ciphertext goes
+through a temporary file first: docs/architecture.md, Documents at rest.
 """
 
 import secrets

@@ -1,8 +1,8 @@
 """Scheduled lifecycle rules (L3, L5, L7, T4) as Celery tasks.
 
-They take no arguments (nothing personal crosses the broker, house style 3), read the clock when they run, and
-are idempotent: each re-checks under lock what is due, so a task delivered twice does its work once. The
-schedule is ``CELERY_BEAT_SCHEDULE`` in ``config/settings.py``.
+They take no arguments (nothing personal crosses the broker: docs/conventions.md, Side effects after commit),
+read the clock when they run, and are idempotent: each re-checks under lock what is due, so a task delivered
+twice does its work once. The schedule is ``CELERY_BEAT_SCHEDULE`` in ``config/settings.py``.
 """
 
 from celery import shared_task

@@ -32,7 +32,7 @@ from tests.trail_fixtures import _test_flush_is_a_trail_purge  # noqa: E402, F40
 
 @pytest.fixture
 def personas(db, monkeypatch):
-    """The cast of personas.md, built through the actions (records.personas)."""
+    """The cast of docs/personas.md, built through the actions (records.personas)."""
     from records.lifecycle import ProvisionalCodeHasher
     from records.personas import build_personas
 

@@ -1,4 +1,4 @@
-"""An independent model of rules.md section A, written from the rules, for the property test.
+"""An independent model of the access rules (A1-A13), written from the rules, for the property test.
 
 Plain Python over plain data: no ORM, no SQL, nothing imported from ``access_control``. The property test
 (tests/test_access_property.py) builds the same random world in the database and in a ``World``, and checks

@@ -1,4 +1,4 @@
-"""The one-door rule (house style 2): only access_control reads documents for a practitioner.
+"""The one-door rule (docs/conventions.md, One door): only access_control reads documents for a practitioner.
 
 Every module of every door (patients/, practitioners/, fhir_server/, accounts/), of notifications/, config/ and
 the library (plumbing/) is scanned for a direct query of ``records.Document``: its managers, the reverse

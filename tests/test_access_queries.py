@@ -1,4 +1,4 @@
-"""The door costs a constant number of queries, whatever the size of the record (house style 7).
+"""The door costs a constant number of queries, whatever the size of the record (docs/conventions.md, One door).
 
 Opening a record and listing it, opening one document, and the patient's listing are pinned to exact query
 counts, with 10 and with 500 documents in the record.

@@ -1,4 +1,4 @@
-"""One story per access rule (A1-A13), told with the personas (personas.md) through the one door."""
+"""One story per access rule (A1-A13), told with the personas (docs/personas.md) through the one door."""
 
 import io
 from datetime import date, timedelta

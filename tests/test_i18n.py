@@ -102,7 +102,7 @@ def test_translations_keep_the_placeholders_and_tags_of_the_source(catalogue):
 
 
 def test_translations_keep_the_projects_vocabulary(catalogue):
-    # "masquer" is "hide" in the English UI (rules.md keeps "mask" for the code); "dossier" is a record.
+    # "masquer" is "hide" in the English UI (the rules and the code keep "mask"); "dossier" is a record.
     wrong = [
         f"{_label(entry)} → {text[:70]!r}"
         for entry in catalogue.translated_entries()

@@ -1,4 +1,4 @@
-"""The persona cast (personas.md) is built through the actions, with valid identifiers, and idempotently."""
+"""The persona cast (docs/personas.md) is built through the actions, with valid identifiers, and idempotently."""
 
 from stdnum import luhn
 

@@ -1,4 +1,4 @@
-"""Notice channels as plug-ins (house style: one module per transport, one interface in ``base``)."""
+"""Notice channels as plug-ins: one module per transport, one interface in ``base``."""
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured

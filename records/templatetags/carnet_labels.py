@@ -1,5 +1,8 @@
-"""``{% load carnet_labels %}`` then ``{{ document.document_type|localized }}``: a reference row's label in the
-current language, and ``{{ entry.actor_profession|profession }}``: a trail entry's profession (records.labels)."""
+"""Template filters that label reference rows and trail professions in the current language.
+
+``{% load carnet_labels %}`` then ``{{ document.document_type|localized }}`` (a reference row's label) or
+``{{ entry.actor_profession|profession }}`` (a trail entry's profession, ``records.labels``).
+"""
 
 from django import template
 

@@ -1,4 +1,4 @@
-"""Create the demo cast of personas.md through the project's actions, and print the logins.
+"""Create the demo cast of docs/personas.md through the project's actions, and print the logins.
 
 Idempotent: a second run finds the same people and documents. Each run restores the demo second factors (a few
 fixed single-use backup codes per account) and re-issues Bernard's provisional code while his profile is not
@@ -53,7 +53,7 @@ class Command(BaseCommand):
 
         codes = ", ".join(DEMO_BACKUP_CODES)
         write = self.stdout.write
-        write(self.style.SUCCESS("Demo cast ready (personas.md)."))
+        write(self.style.SUCCESS("Demo cast ready (docs/personas.md)."))
         write(f"Password of every demo account: {DEMO_PASSWORD}")
         write(f"Second factor: any unused backup code among {codes} (restored by each `make run`).")
         write("")
