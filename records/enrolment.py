@@ -42,6 +42,8 @@ MAX_DEFERRED = 50_000  # minors kept aside until their representative's row is l
 
 @dataclass
 class EnrolmentReport:
+    """What ``enrol_roster`` did with a file: counts, and the first errors."""
+
     rows: int = 0  # data rows read (blank lines aside)
     created: int = 0
     already_enrolled: int = 0  # NIR known already, or repeated in the file

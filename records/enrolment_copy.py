@@ -88,6 +88,8 @@ _TABLES = (Profile, TrailEntry, Notice, _NOTICE_LINK)
 
 @dataclass
 class ChunkRows:
+    """A chunk's rows, table by table, in column order, and what ``enrol_roster`` reports of them."""
+
     profiles: list = field(default_factory=list)
     entries: list = field(default_factory=list)
     notices: list = field(default_factory=list)
@@ -304,6 +306,8 @@ def chunk_writer():
 
 @dataclass
 class ChunkResult:
+    """What ``write_chunk`` wrote, skipped, refused and handed back."""
+
     rows: ChunkRows
     already_enrolled: int
     errors: list[RowError]
