@@ -1,7 +1,7 @@
 """Access-control actions: what patients, practitioners and staff change about who sees what (A2-A13).
 
 Each ``do_*`` takes its actor explicitly (a ``records.User`` — patient or staff —, a ``Practitioner``, or
-``None`` for the system where said), owns its transaction, locks what it changes, checks everything before it
+``None`` for the system where said), owns its durable transaction, locks what it changes, checks everything before it
 writes, writes its trail entry (T1) and any notice (N5) in that transaction, and returns the changed object.
 A refused action raises ``IllegalAction`` (a ``ValidationError`` with a French message) and changes nothing.
 
@@ -21,8 +21,9 @@ from notifications.models import Notice
 from notifications.outbox import queue_notice
 from practitioners.models import Practitioner, Profession
 from records import storage
+from records.actors import Actor, is_staff, speaks_for
 from records.lifecycle import is_minor
-from records.models import Document, DocumentType, Profile, User
+from records.models import Document, DocumentType, Profile
 
 from .api import documents_visible_to_patient
 from .models import (
@@ -53,20 +54,6 @@ def _refuse(message, code: str, **params) -> IllegalAction:
 
 def _not_allowed() -> IllegalAction:
     return _refuse(_("Vous n'êtes pas autorisé à effectuer cette opération sur ce profil."), "actor_not_allowed")
-
-
-def _is_staff(actor) -> bool:
-    return isinstance(actor, User) and actor.is_active and (actor.kind == User.Kind.STAFF or actor.is_superuser)
-
-
-def _speaks_for(profile: Profile, actor) -> bool:
-    """The holder, or the legal representative managing the profile from their own account (L10)."""
-    if not isinstance(actor, User) or actor.kind != User.Kind.PATIENT or not actor.is_active:
-        return False
-    if profile.user_id is not None and profile.user_id == actor.pk:
-        return True
-    representative = profile.legal_representative
-    return representative is not None and representative.user_id == actor.pk
 
 
 def _lock_profile(profile: Profile) -> Profile:
@@ -102,12 +89,12 @@ def _practitioner_ref(practitioner: Practitioner) -> str:
     return f"rpps:{practitioner.rpps}"
 
 
-def _document_for_patient(document: Document, actor) -> Document:
+def _document_for_patient(document: Document, actor: Actor) -> Document:
     """The document locked, if the patient acting can see it (A8, A9); else the same error as a forged id."""
     document = _lock_document(document)
     profile = Profile.objects.select_related("legal_representative").get(pk=document.profile_id)
     if (
-        not _speaks_for(profile, actor)
+        not speaks_for(profile, actor)
         or not documents_visible_to_patient(actor, profile).filter(pk=document.pk).exists()
     ):
         raise _refuse(_("Ce document est introuvable."), "document_not_found")
@@ -115,7 +102,7 @@ def _document_for_patient(document: Document, actor) -> Document:
     return document
 
 
-def _give(model, profile: Profile, practitioner: Practitioner, *, actor, action: str):
+def _give(model, profile: Profile, practitioner: Practitioner, *, actor: Actor, action: str):
     """The profile's row of ``model`` naming the practitioner (a block or a grant), created and traced once.
 
     Runs inside the caller's transaction, after its checks, with the profile locked.
@@ -126,11 +113,11 @@ def _give(model, profile: Profile, practitioner: Practitioner, *, actor, action:
     return row
 
 
-def _withdraw(model, profile: Profile, practitioner: Practitioner, *, actor, action: str) -> Profile:
+def _withdraw(model, profile: Profile, practitioner: Practitioner, *, actor: Actor, action: str) -> Profile:
     """Delete the profile's row of ``model`` naming the practitioner: possible at any time, traced if there was one."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         profile = _lock_profile(profile)
-        if not _speaks_for(profile, actor):
+        if not speaks_for(profile, actor):
             raise _not_allowed()
         deleted, _rows = model.objects.filter(profile=profile, practitioner=practitioner).delete()
         if deleted:
@@ -141,11 +128,11 @@ def _withdraw(model, profile: Profile, practitioner: Practitioner, *, actor, act
 # --- A5: blocking ---------------------------------------------------------------------------------------
 
 
-def do_block_practitioner(profile: Profile, practitioner: Practitioner, *, actor) -> Block:
+def do_block_practitioner(profile: Profile, practitioner: Practitioner, *, actor: Actor, durable: bool = True) -> Block:
     """A5: the patient denies one named practitioner every listing and opening, emergency included."""
-    with transaction.atomic():
+    with transaction.atomic(durable=durable):
         profile = _lock_profile(profile)
-        if not _speaks_for(profile, actor):
+        if not speaks_for(profile, actor):
             raise _not_allowed()
         _require_activated(profile)
         if profile.treating_doctor_id == practitioner.pk:
@@ -167,7 +154,7 @@ def do_block_practitioner(profile: Profile, practitioner: Practitioner, *, actor
         return _give(Block, profile, practitioner, actor=actor, action=Action.BLOCK)
 
 
-def do_unblock_practitioner(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
+def do_unblock_practitioner(profile: Profile, practitioner: Practitioner, *, actor: Actor) -> Profile:
     """A5: lift a block (possible at any time)."""
     return _withdraw(Block, profile, practitioner, actor=actor, action=Action.UNBLOCK)
 
@@ -175,11 +162,13 @@ def do_unblock_practitioner(profile: Profile, practitioner: Practitioner, *, act
 # --- A6: treating doctor --------------------------------------------------------------------------------
 
 
-def do_declare_treating_doctor(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
+def do_declare_treating_doctor(
+    profile: Profile, practitioner: Practitioner, *, actor: Actor, durable: bool = True
+) -> Profile:
     """A6: the patient (or staff recording a declaration) names the treating doctor, replacing any other."""
-    with transaction.atomic():
+    with transaction.atomic(durable=durable):
         profile = _lock_profile(profile)
-        if not (_speaks_for(profile, actor) or _is_staff(actor)):
+        if not (speaks_for(profile, actor) or is_staff(actor)):
             raise _not_allowed()
         _require_open(profile)
         practitioner = Practitioner.objects.select_related("profession").get(pk=practitioner.pk)
@@ -209,11 +198,11 @@ def do_declare_treating_doctor(profile: Profile, practitioner: Practitioner, *, 
     return profile
 
 
-def do_remove_treating_doctor(profile: Profile, *, actor) -> Profile:
+def do_remove_treating_doctor(profile: Profile, *, actor: Actor) -> Profile:
     """A6: the profile has no treating doctor any more (the doctor may then be blocked)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         profile = _lock_profile(profile)
-        if not (_speaks_for(profile, actor) or _is_staff(actor)):
+        if not (speaks_for(profile, actor) or is_staff(actor)):
             raise _not_allowed()
         if profile.treating_doctor_id is None:
             return profile
@@ -229,11 +218,11 @@ def do_remove_treating_doctor(profile: Profile, *, actor) -> Profile:
 # --- A7: emergency access opt-out -----------------------------------------------------------------------
 
 
-def do_set_emergency_opt_out(profile: Profile, opt_out: bool, *, actor) -> Profile:
+def do_set_emergency_opt_out(profile: Profile, opt_out: bool, *, actor: Actor, durable: bool = True) -> Profile:
     """A7: the patient (or staff on their behalf) refuses, or accepts again, emergency access."""
-    with transaction.atomic():
+    with transaction.atomic(durable=durable):
         profile = _lock_profile(profile)
-        if not (_speaks_for(profile, actor) or _is_staff(actor)):
+        if not (speaks_for(profile, actor) or is_staff(actor)):
             raise _not_allowed()
         if profile.state in (State.CLOSED, State.OPPOSED):
             raise _refuse(
@@ -255,12 +244,12 @@ def do_set_emergency_opt_out(profile: Profile, opt_out: bool, *, actor) -> Profi
 
 
 def do_authorise_occupational_physician(
-    profile: Profile, practitioner: Practitioner, *, actor
+    profile: Profile, practitioner: Practitioner, *, actor: Actor
 ) -> OccupationalAuthorisation:
     """A3: the patient's express authorisation, given in the portal, for one occupational physician."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         profile = _lock_profile(profile)
-        if not _speaks_for(profile, actor):
+        if not speaks_for(profile, actor):
             raise _not_allowed()
         _require_activated(profile)
         if not practitioner.is_occupational_physician or practitioner.is_insurer_physician:
@@ -272,7 +261,7 @@ def do_authorise_occupational_physician(
         )
 
 
-def do_revoke_occupational_physician(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
+def do_revoke_occupational_physician(profile: Profile, practitioner: Practitioner, *, actor: Actor) -> Profile:
     """A3: the authorisation is revocable at any time."""
     return _withdraw(OccupationalAuthorisation, profile, practitioner, actor=actor, action=Action.REVOKE_OCCUPATIONAL)
 
@@ -280,16 +269,16 @@ def do_revoke_occupational_physician(profile: Profile, practitioner: Practitione
 # --- A4: the treating doctor's rights granted to other practitioners ---------------------------------------
 
 
-def do_grant_treating_rights(profile: Profile, practitioner: Practitioner, *, actor) -> TreatingRightsGrant:
+def do_grant_treating_rights(profile: Profile, practitioner: Practitioner, *, actor: Actor) -> TreatingRightsGrant:
     """A4: the patient lets one more practitioner read masked documents, as the treating doctor does.
 
     Only masks are lifted: the matrix (A2) and the record-level rules still apply. Not for a blocked practitioner
     (unblock first), nor for those who may never read the record (insurers' physicians, A3) or only with their
     own authorisation (occupational physicians, A3), nor for a practitioner who is not in practice.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         profile = _lock_profile(profile)
-        if not _speaks_for(profile, actor):
+        if not speaks_for(profile, actor):
             raise _not_allowed()
         _require_activated(profile)
         practitioner = Practitioner.objects.select_related("profession").get(pk=practitioner.pk)
@@ -308,7 +297,7 @@ def do_grant_treating_rights(profile: Profile, practitioner: Practitioner, *, ac
         return _give(TreatingRightsGrant, profile, practitioner, actor=actor, action=Action.GRANT_TREATING_RIGHTS)
 
 
-def do_revoke_treating_rights(profile: Profile, practitioner: Practitioner, *, actor) -> Profile:
+def do_revoke_treating_rights(profile: Profile, practitioner: Practitioner, *, actor: Actor) -> Profile:
     """A4: the rights granted are revocable at any time, the profile's state notwithstanding."""
     return _withdraw(TreatingRightsGrant, profile, practitioner, actor=actor, action=Action.REVOKE_TREATING_RIGHTS)
 
@@ -316,9 +305,9 @@ def do_revoke_treating_rights(profile: Profile, practitioner: Practitioner, *, a
 # --- A4, A12: masking -----------------------------------------------------------------------------------
 
 
-def do_mask_document(document: Document, *, actor) -> Document:
+def do_mask_document(document: Document, *, actor: Actor, durable: bool = True) -> Document:
     """A4: hide a document from every practitioner but its author, the treating doctor and those granted their rights."""
-    with transaction.atomic():
+    with transaction.atomic(durable=durable):
         document = _document_for_patient(document, actor)
         _require_activated(document.profile)
         if document.masked_at is not None:
@@ -329,9 +318,9 @@ def do_mask_document(document: Document, *, actor) -> Document:
     return document
 
 
-def do_unmask_document(document: Document, *, actor) -> Document:
+def do_unmask_document(document: Document, *, actor: Actor) -> Document:
     """A4: unmasking is allowed at any time."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         document = _document_for_patient(document, actor)
         if document.masked_at is None:
             return document
@@ -341,11 +330,11 @@ def do_unmask_document(document: Document, *, actor) -> Document:
     return document
 
 
-def do_mask_category(profile: Profile, category: DocumentCategory, *, actor) -> CategoryMask:
+def do_mask_category(profile: Profile, category: DocumentCategory, *, actor: Actor) -> CategoryMask:
     """A12: mask a whole category, for the documents present and those deposited later."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         profile = _lock_profile(profile)
-        if not _speaks_for(profile, actor):
+        if not speaks_for(profile, actor):
             raise _not_allowed()
         _require_activated(profile)
         mask, created = CategoryMask.objects.get_or_create(profile=profile, category=category)
@@ -354,11 +343,11 @@ def do_mask_category(profile: Profile, category: DocumentCategory, *, actor) -> 
     return mask
 
 
-def do_unmask_category(profile: Profile, category: DocumentCategory, *, actor) -> Profile:
+def do_unmask_category(profile: Profile, category: DocumentCategory, *, actor: Actor) -> Profile:
     """A12: the category's documents are visible again (those masked one by one stay masked, A4)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         profile = _lock_profile(profile)
-        if not _speaks_for(profile, actor):
+        if not speaks_for(profile, actor):
             raise _not_allowed()
         deleted, _rows = CategoryMask.objects.filter(profile=profile, category=category).delete()
         if deleted:
@@ -378,7 +367,7 @@ def _document_type(value) -> DocumentType:
         raise _refuse(_("Type de document inconnu."), "unknown_document_type") from None
 
 
-def _check_depositor(profile: Profile, actor, document_type: DocumentType, *, hold: bool, minors_secret: bool):
+def _check_depositor(profile: Profile, actor: Actor, document_type: DocumentType, *, hold: bool, minors_secret: bool):
     """A10 (and A8, A9): who may deposit what; returns (author_kind, author_practitioner, limits)."""
     if isinstance(actor, Practitioner):
         if not actor.is_active or actor.is_insurer_physician:  # A1, A3: insurers' physicians have no access
@@ -391,7 +380,7 @@ def _check_depositor(profile: Profile, actor, document_type: DocumentType, *, ho
             settings.CARNET_PRACTITIONER_UPLOAD_MAX_BYTES,
             storage.PRACTITIONER_TYPES,
         )
-    if not _speaks_for(profile, actor):
+    if not speaks_for(profile, actor):
         raise _not_allowed()
     if not document_type.patient_may_deposit:
         raise _refuse(
@@ -416,7 +405,7 @@ def _refuse_deposit(profile: Profile) -> IllegalAction:
 def do_deposit_document(
     profile: Profile,
     *,
-    actor,
+    actor: Actor,
     fileobj,
     document_type,
     title: str,
@@ -424,6 +413,7 @@ def do_deposit_document(
     original_name: str = "",
     hold: bool = False,
     minors_secret: bool = False,
+    durable: bool = True,
 ) -> Document:
     """A10: a practitioner (blocked ones too, A5) or the patient (``DOCPAT*`` types) adds a document.
 
@@ -443,7 +433,7 @@ def do_deposit_document(
         raise _refuse_deposit(current)
     stored = storage.store_body(fileobj, max_bytes=max_bytes, allowed_types=allowed_types)
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=durable):
             locked = _lock_profile(current)
             if locked.state not in OPEN_STATES:  # changed while the body was stored
                 raise _refuse_deposit(locked)
@@ -482,13 +472,13 @@ def do_deposit_document(
     return document
 
 
-def do_release_hold(document: Document, *, actor) -> Document:
+def do_release_hold(document: Document, *, actor: Actor | None) -> Document:
     """A8: the document becomes visible to the patient (after the announcement consultation).
 
     By its author, the treating doctor, or the system (``actor=None``: the scheduled release after
     CARNET_HOLD_RELEASE_DAYS). Releasing a document that is not held changes nothing.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         document = _lock_document(document)
         profile = document.profile
         if actor is not None and not (
@@ -510,12 +500,12 @@ def do_release_hold(document: Document, *, actor) -> Document:
     return document
 
 
-def do_delete_own_document(document: Document, *, actor) -> Document:
+def do_delete_own_document(document: Document, *, actor: Actor) -> Document:
     """A10: the patient deletes a document they deposited themselves (practitioners' ones can only be masked).
 
     The row stays, marked deleted (invisible to everyone, its trail intact); the body is removed after commit.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         document = _document_for_patient(document, actor)
         if document.author_kind != Document.AuthorKind.PATIENT:
             raise _refuse(
@@ -535,11 +525,11 @@ def do_delete_own_document(document: Document, *, actor) -> Document:
 # --- Staff: A13, A2, reviews ------------------------------------------------------------------------------
 
 
-def do_set_high_profile(profile: Profile, high_profile: bool, *, actor) -> Profile:
+def do_set_high_profile(profile: Profile, high_profile: bool, *, actor: Actor, durable: bool = True) -> Profile:
     """A13: staff flag a profile as sensitive; every practitioner access to it is then listed for review."""
-    if not _is_staff(actor):
+    if not is_staff(actor):
         raise _not_allowed()
-    with transaction.atomic():
+    with transaction.atomic(durable=durable):
         profile = _lock_profile(profile)
         if profile.high_profile == high_profile:
             return profile
@@ -549,11 +539,13 @@ def do_set_high_profile(profile: Profile, high_profile: bool, *, actor) -> Profi
     return profile
 
 
-def do_set_access_rule(profession: Profession, document_type: DocumentType, may_read: bool, *, actor) -> AccessRule:
+def do_set_access_rule(
+    profession: Profession, document_type: DocumentType, may_read: bool, *, actor: Actor, durable: bool = True
+) -> AccessRule:
     """A2: staff change one cell of the matrix; traced in the profile-less chain."""
-    if not _is_staff(actor):
+    if not is_staff(actor):
         raise _not_allowed()
-    with transaction.atomic():
+    with transaction.atomic(durable=durable):
         rule = AccessRule.objects.select_for_update().filter(profession=profession, document_type=document_type).first()
         if rule is None:
             rule = AccessRule.objects.create(profession=profession, document_type=document_type, may_read=may_read)
@@ -571,11 +563,11 @@ def do_set_access_rule(profession: Profession, document_type: DocumentType, may_
     return rule
 
 
-def do_review_access(review: Review, *, actor, comment: str = "") -> Review:
+def do_review_access(review: Review, *, actor: Actor, comment: str = "") -> Review:
     """A7, A13: staff mark an emergency or high-profile access as reviewed."""
-    if not _is_staff(actor):
+    if not is_staff(actor):
         raise _not_allowed()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         review = Review.objects.select_for_update().get(pk=review.pk)
         if review.reviewed_at is not None:
             raise _refuse(_("Cet accès a déjà été revu."), "already_reviewed")

@@ -63,7 +63,8 @@ class AccessRuleAdmin(admin.ModelAdmin):
         return False  # deny a pair instead: the change is traced
 
     def save_model(self, request, obj, form, change):
-        rule = do_set_access_rule(obj.profession, obj.document_type, obj.may_read, actor=request.user)
+        # The admin's change form saves inside its own transaction (with its log entry): the action joins it.
+        rule = do_set_access_rule(obj.profession, obj.document_type, obj.may_read, actor=request.user, durable=False)
         obj.pk = rule.pk
 
     def _set(self, request, queryset, may_read: bool):

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from records.actors import Actor, is_staff
 from records.models import User
 
 from .models import ApiToken
@@ -64,10 +65,12 @@ def may_hold_tokens(user) -> bool:
     return user.kind == User.Kind.PATIENT and getattr(user, "profile", None) is not None
 
 
-def do_create_token(user, *, name: str, scope: str, lifetime_days: int = DEFAULT_LIFETIME_DAYS, actor) -> NewToken:
+def do_create_token(
+    user: User, *, name: str, scope: str, lifetime_days: int = DEFAULT_LIFETIME_DAYS, actor: Actor
+) -> NewToken:
     """Create a named token for ``user`` (who must be ``actor``); returns it with its secret, shown once."""
     name = (name or "").strip()
-    if actor is None or actor.pk != user.pk or not may_hold_tokens(user):
+    if not isinstance(actor, User) or actor.pk != user.pk or not may_hold_tokens(user):
         raise TokenRefused(_("Ce compte ne peut pas créer de jeton d'API."), code="not_allowed")
     if not name:
         raise TokenRefused(_("Donnez un nom au jeton (par exemple le nom du logiciel)."), code="name_required")
@@ -81,7 +84,7 @@ def do_create_token(user, *, name: str, scope: str, lifetime_days: int = DEFAULT
         )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         User.objects.select_for_update().get(pk=user.pk)  # serialises the count below per account
         if active_tokens(user).count() >= MAX_ACTIVE_TOKENS:
             raise TokenRefused(
@@ -102,9 +105,9 @@ def do_create_token(user, *, name: str, scope: str, lifetime_days: int = DEFAULT
     return NewToken(token=token, secret=secret)
 
 
-def do_revoke_token(token: ApiToken, *, actor) -> ApiToken:
+def do_revoke_token(token: ApiToken, *, actor: User) -> ApiToken:
     """Revoke one of the actor's own tokens (at once: the next request with it is refused). Idempotent."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = ApiToken.objects.select_for_update().filter(pk=token.pk, user_id=actor.pk).first()
         if locked is None:
             raise TokenRefused(_("Ce jeton est introuvable."), code="not_found")
@@ -116,14 +119,19 @@ def do_revoke_token(token: ApiToken, *, actor) -> ApiToken:
     return token
 
 
-def do_revoke_token_by_staff(token: ApiToken, *, actor) -> ApiToken:
+def do_revoke_token_by_staff(token: ApiToken, *, actor: Actor) -> ApiToken:
     """Revoke any account's token on a staff member's decision (admin), traced with the staff member (T1).
 
     Idempotent: an already revoked token is left as it was, and nothing is traced.
     """
     from .trail import record_entry
 
-    with transaction.atomic():
+    if not is_staff(actor):
+        raise TokenRefused(
+            _("Seul un agent de l'Assurance Maladie peut effectuer cette opération."), code="not_allowed"
+        )
+
+    with transaction.atomic(durable=True):
         token = ApiToken.objects.select_for_update().get(pk=token.pk)
         if token.revoked_at is None:
             token.revoked_at = timezone.now()

@@ -29,6 +29,8 @@ from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from records.models import User
+
 logger = logging.getLogger(__name__)
 
 BACKUP_CODE_COUNT = 10
@@ -137,13 +139,13 @@ def unconfirmed_totp_device(user) -> TOTPDevice:
     return device
 
 
-def do_confirm_totp_device(device: TOTPDevice, code: str, *, actor) -> list[str]:
+def do_confirm_totp_device(device: TOTPDevice, code: str, *, actor: User) -> list[str]:
     """Confirm an enrolled TOTP device with its first code and issue fresh backup codes.
 
     Returns the backup codes, to be shown once. A wrong code raises ``EnrolmentRefused`` and confirms
     nothing (django-otp still counts the failure against the device).
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = TOTPDevice.objects.select_for_update().filter(pk=device.pk, user=actor, confirmed=False).first()
         if locked is None:  # confirmed meanwhile (double submission) or not this user's
             raise EnrolmentRefused(CodeCheck.REFUSED)
@@ -155,7 +157,7 @@ def do_confirm_totp_device(device: TOTPDevice, code: str, *, actor) -> list[str]
             locked.confirmed = True
             locked.save(update_fields=["confirmed"])
             TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
-            codes = do_issue_backup_codes(actor, actor=actor)
+            codes = do_issue_backup_codes(actor, actor=actor, durable=False)
     if outcome != CodeCheck.ACCEPTED:
         raise EnrolmentRefused(outcome)
     logger.info("TOTP device confirmed for user %s.", actor.pk)
@@ -163,9 +165,9 @@ def do_confirm_totp_device(device: TOTPDevice, code: str, *, actor) -> list[str]
     return codes
 
 
-def do_issue_backup_codes(user, *, actor) -> list[str]:
+def do_issue_backup_codes(user: User, *, actor: User, durable: bool = True) -> list[str]:
     """Replace the user's backup codes with ten new single-use ones; returns them (shown once)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=durable):
         StaticDevice.objects.select_for_update().filter(user=user).delete()
         device = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
         codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]

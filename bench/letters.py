@@ -56,7 +56,7 @@ def synthetic_letter(n: int):
     from django.utils import timezone, translation
 
     from notifications.address import address_lines
-    from notifications.content import Access, Message, _consultation, _day, _when
+    from notifications.content import Access, Message, format_day, format_when, write_consultation
     from records.models import Profile
 
     postal_code, city = CITIES[n % len(CITIES)]
@@ -76,18 +76,18 @@ def synthetic_letter(n: int):
             kind="consultation",
             language="fr",
             reference=f"C{now:%Y%m%d}-{n:08d}",
-            date=_day(now),
+            date=format_day(now),
             subject="",
             greeting="Madame," if n % 2 else "Monsieur,",
             recipient_name=profile.display_name,
             signature="L'équipe Carnet — Assurance Maladie",
             footer="Ce message ne contient aucune information médicale.",
         )
-        _consultation(SimpleNamespace(profile=profile), message)
+        write_consultation(SimpleNamespace(profile=profile), message)
         for k in range(1 + n % 3):
             who, profession = PRACTITIONERS[(n + k) % len(PRACTITIONERS)]
             at = now - timedelta(hours=3 - k)
-            message.accesses.append(Access(who, profession, at, _when(at), "Normal", False))
+            message.accesses.append(Access(who, profession, at, format_when(at), "Normal", False))
     return message, address_lines(profile)
 
 

@@ -20,6 +20,7 @@ import base64
 import binascii
 import io
 from datetime import date
+from typing import cast
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
@@ -58,7 +59,7 @@ from plumbing.api_errors import NeverCached
 from practitioners.models import Practitioner
 from records.account_actions import do_trace_patient_read
 from records.identifiers import normalize_nir
-from records.models import Profile
+from records.models import Profile, User
 from records.storage import body_response, read_body
 
 DEFAULT_COUNT = 50
@@ -350,7 +351,7 @@ class _OneDocument(FHIRView):
                     do_trace_patient_read(
                         profile,
                         document,
-                        actor=self.request.user,
+                        actor=cast(User, self.request.user),  # a patient's token: authenticated
                         download=True,
                         client_address=client_address(self.request),
                     )

@@ -6,16 +6,25 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from access_control.trail import record_entry
+from records.actors import Actor, is_staff
+from records.models import User
 
 from .models import Notice, PrintBatch
 from .outbox import enqueue_delivery, recipient_channel
 
 
 class NoticeActionError(ValidationError):
-    """The notice cannot be resent in its current state. Nothing changed."""
+    """The notice cannot be resent in its current state, or by this actor. Nothing changed."""
 
 
-def do_resend_notice(notice, *, actor) -> Notice:
+def _staff(actor: Actor | None, error: type[ValidationError]) -> User:
+    """The acting staff account (``records.actors.is_staff``), or the action's refusal."""
+    if not is_staff(actor):
+        raise error(_("Seul un agent de l'Assurance Maladie peut effectuer cette opération."), code="actor_not_allowed")
+    return actor
+
+
+def do_resend_notice(notice: Notice, *, actor: Actor) -> Notice:
     """Send a notice again, on the staff member ``actor``'s request (admin "resend").
 
     A failed or undeliverable notice goes back to ``pending`` with its channel chosen afresh (the address may
@@ -23,7 +32,8 @@ def do_resend_notice(notice, *, actor) -> Notice:
     record). A pre-opening notice that was sent no longer holds its provisional code (erased on delivery):
     the code must be re-issued instead. Returns the notice that will be delivered.
     """
-    with transaction.atomic():
+    _staff(actor, NoticeActionError)
+    with transaction.atomic(durable=True):
         notice = (
             Notice.objects.select_for_update(of=("self",))
             .select_related("profile", "recipient_practitioner")
@@ -82,19 +92,20 @@ def do_resend_notice(notice, *, actor) -> Notice:
 
 
 class BatchActionError(ValidationError):
-    """The print batch cannot be marked handed in its current state. Nothing changed."""
+    """The print batch cannot be marked handed in its current state, or by this actor. Nothing changed."""
 
 
-def do_mark_batch_handed(batch, *, actor) -> PrintBatch:
+def do_mark_batch_handed(batch: PrintBatch, *, actor: Actor) -> PrintBatch:
     """Record that the staff member ``actor`` handed a closed batch's files to the mail house (N4), once (T1)."""
-    with transaction.atomic():
+    staff = _staff(actor, BatchActionError)
+    with transaction.atomic(durable=True):
         batch = PrintBatch.objects.select_for_update().get(pk=batch.pk)
         if batch.status != PrintBatch.Status.CLOSED:
             raise BatchActionError(_("Seul un lot clôturé peut être remis au routeur."), code="not_closed")
         if batch.handed_at is not None:
             raise BatchActionError(_("Ce lot a déjà été remis au routeur."), code="already_handed")
         batch.handed_at = timezone.now()
-        batch.handed_by = actor
+        batch.handed_by = staff
         batch.save(update_fields=["handed_at", "handed_by"])
         record_entry(profile=None, action="batch_handed", actor=actor, detail=f"batch {batch.pk}")
     return batch

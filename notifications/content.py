@@ -77,11 +77,13 @@ def _url(name: str) -> str:
     return settings.CARNET_PUBLIC_URL.rstrip("/") + PORTAL_PATHS[name]
 
 
-def _when(moment: datetime) -> str:
+def format_when(moment: datetime) -> str:
+    """A moment as notices show it (local date and time, the active language's format)."""
     return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
-def _day(moment: datetime) -> str:
+def format_day(moment: datetime) -> str:
+    """A day as notices show it (local date, the active language's format)."""
     return date_format(timezone.localtime(moment), "DATE_FORMAT")
 
 
@@ -99,7 +101,7 @@ def _accesses(notice, language: str) -> list[Access]:
                 who=entry.actor_name,
                 profession=profession,
                 at=entry.at,
-                when=_when(entry.at),
+                when=format_when(entry.at),
                 mode=str(AccessMode(entry.mode).label),
                 emergency=entry.mode != AccessMode.NORMAL,
             )
@@ -113,7 +115,7 @@ def _accesses(notice, language: str) -> list[Access]:
                 who=practitioner.display_name,
                 profession=practitioner.profession.label(language),
                 at=notice.created_at,
-                when=_when(notice.created_at),
+                when=format_when(notice.created_at),
                 mode=str(mode.label),
                 emergency=mode != AccessMode.NORMAL,
             )
@@ -141,7 +143,8 @@ def _restrict_paragraph(profile) -> str:
     ) % {"url": _url("activate")}
 
 
-def _consultation(notice, message: Message) -> None:
+def write_consultation(notice, message: Message) -> None:
+    """Fill in the text of a consultation notice (N1); the accesses are listed by ``build_message``."""
     profile = notice.profile
     message.subject = _("Votre dossier médical a été consulté")
     message.paragraphs.append(_("Un professionnel de santé a consulté votre dossier médical Carnet."))
@@ -210,14 +213,14 @@ def _pre_opening(notice, message: Message) -> None:
             "votre numéro de sécurité sociale et ce code. Sans opposition de votre part, votre profil sera "
             "ouvert automatiquement à cette date."
         )
-        % {"deadline": _day(deadline), "days": settings.CARNET_OPPOSITION_DAYS, "url": _url("oppose")}
+        % {"deadline": format_day(deadline), "days": settings.CARNET_OPPOSITION_DAYS, "url": _url("oppose")}
     )
     message.after.append(
         _("Vous pouvez aussi l'activer dès maintenant sur %(url)s pour choisir qui y accède.")
         % {"url": _url("activate")}
     )
     if expiry is not None:
-        message.after.append(_("Ce code est valable jusqu'au %(date)s.") % {"date": _day(expiry)})
+        message.after.append(_("Ce code est valable jusqu'au %(date)s.") % {"date": format_day(expiry)})
 
 
 def _opposition(notice, message: Message) -> None:
@@ -227,7 +230,7 @@ def _opposition(notice, message: Message) -> None:
             "Votre opposition à la création de votre profil Carnet a été enregistrée le %(date)s. Aucun "
             "document n'y sera déposé et aucun professionnel ne pourra y accéder."
         )
-        % {"date": _day(notice.created_at)}
+        % {"date": format_day(notice.created_at)}
     )
 
 
@@ -249,7 +252,7 @@ def _suspension(notice, message: Message) -> None:
             "Votre profil Carnet a été suspendu le %(date)s par l'Assurance Maladie : plus aucun professionnel "
             "ne peut y accéder. Sans contestation de votre part, il sera clôturé au bout de %(days)s jours."
         )
-        % {"date": _day(notice.created_at), "days": settings.CARNET_SUSPENSION_CLOSE_DAYS}
+        % {"date": format_day(notice.created_at), "days": settings.CARNET_SUSPENSION_CLOSE_DAYS}
     )
     message.after.append(
         _("Pour contester, contactez votre caisse d'Assurance Maladie en indiquant la référence de ce message.")
@@ -263,7 +266,7 @@ def _closure(notice, message: Message) -> None:
             "Votre profil Carnet a été clôturé le %(date)s. Plus aucun professionnel ne peut y accéder ni y "
             "déposer de document. Vos données sont archivées pendant %(years)s ans, puis supprimées."
         )
-        % {"date": _day(notice.created_at), "years": settings.CARNET_ARCHIVE_YEARS}
+        % {"date": format_day(notice.created_at), "years": settings.CARNET_ARCHIVE_YEARS}
     )
     message.after.append(
         _(
@@ -277,7 +280,7 @@ def _reopening(notice, message: Message) -> None:
     message.subject = _("Votre profil Carnet est rouvert")
     message.paragraphs.append(
         _("Votre profil Carnet a été rouvert le %(date)s : vos documents et leur historique sont restaurés.")
-        % {"date": _day(notice.created_at)}
+        % {"date": format_day(notice.created_at)}
     )
 
 
@@ -291,7 +294,7 @@ def _deletion_done(notice, message: Message) -> None:
             "Comme vous l'avez demandé, les données de votre profil Carnet seront définitivement supprimées "
             "au plus tard le %(date)s. D'ici là, vous pouvez encore rouvrir votre profil."
         )
-        % {"date": _day(deadline)}
+        % {"date": format_day(deadline)}
     )
 
 
@@ -304,7 +307,7 @@ def _new_document(notice, message: Message) -> None:
 
 
 _BUILDERS = {
-    Notice.Kind.CONSULTATION: _consultation,
+    Notice.Kind.CONSULTATION: write_consultation,
     Notice.Kind.EMERGENCY: _emergency,
     Notice.Kind.PRE_OPENING: _pre_opening,
     Notice.Kind.OPPOSITION: _opposition,
@@ -329,7 +332,7 @@ def build_message(notice) -> Message:
             kind=notice.kind,
             language=language,
             reference=notice_reference(notice),
-            date=_day(timezone.now()),
+            date=format_day(timezone.now()),
             subject="",
             greeting=_patient_greeting(profile),
             recipient_name=profile.display_name,

@@ -55,7 +55,7 @@ def recipient_channel(profile, recipient_practitioner=None, kind: str | None = N
     return choose_channel(profile, kind)
 
 
-def _window_start(now):
+def window_start(now):
     """Start of the debounce window holding ``now``: windows are aligned on local midnight ("the same day")."""
     hours = settings.CARNET_NOTICE_DEBOUNCE_HOURS
     if hours <= 0:
@@ -179,7 +179,7 @@ def queue_notice(
     channel = recipient_channel(profile, recipient_practitioner, kind)
     folded = False
     if dedupe_key is None:
-        window = _window_start(now) if kind in _FOLDED_KINDS else None
+        window = window_start(now) if kind in _FOLDED_KINDS else None
         if window is not None and practitioner is not None and recipient_practitioner is None:
             # N1: one notice per practitioner, profile and debounce window.
             dedupe_key = f"{kind}:{profile.pk}:{practitioner.pk}:{window:%Y%m%d%H%M}"

@@ -11,6 +11,7 @@ Authentication: a portal session (second factor passed) or a token (``access_con
 """
 
 from collections.abc import Callable
+from typing import cast
 
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
@@ -71,7 +72,7 @@ from plumbing.api_errors import NeverCached, Pagination
 from plumbing.api_shapes import ErrorSerializer, TrailEntrySerializer
 from practitioners.models import Practitioner
 from records.account_actions import do_set_notice_preferences, do_trace_denied_document, do_trace_patient_read
-from records.models import Document, Profile
+from records.models import Document, Profile, User
 from records.storage import body_response
 
 MAX_ID = 2**63 - 1
@@ -161,7 +162,7 @@ class PatientView(NeverCached, GenericAPIView):
             do_trace_denied_document(
                 profile,
                 document_id if document_id <= MAX_ID else None,
-                actor=self.request.user,
+                actor=cast(User, self.request.user),  # authenticated: the view's permissions say so
                 client_address=client_address(self.request),
             )
             raise DocumentNotFound()

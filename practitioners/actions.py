@@ -1,6 +1,6 @@
 """Staff actions on the practitioner directory: suspension, reinstatement, markers, directory import.
 
-Each action takes the staff member as ``actor``, owns its transaction, locks what it changes and writes a
+Each action takes the staff member as ``actor``, owns its durable transaction, locks what it changes and writes a
 trail entry (T1) in the profile-less chain (``record_entry(profile=None, …)``): these changes concern no
 patient, but they decide who may open records (A1, A3, A7), so they are traced like the rest. Refusals raise
 ``PractitionerActionError`` (a ``ValidationError`` with a French message) and change nothing.
@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from access_control.trail import record_entry
-from records.models import User
+from records.actors import Actor, is_staff
 
 from .models import Practitioner, Profession
 
@@ -41,8 +41,8 @@ class PractitionerActionError(ValidationError):
     """A directory action refused (wrong state, missing reason, not staff). Nothing was changed."""
 
 
-def _require_staff(actor) -> None:
-    if not (isinstance(actor, User) and actor.kind == User.Kind.STAFF and actor.is_active):
+def _require_staff(actor: Actor | None) -> None:
+    if not is_staff(actor):
         raise PractitionerActionError(
             _("Seul un agent de l'Assurance Maladie peut modifier l'annuaire."), code="actor_not_allowed"
         )
@@ -59,14 +59,14 @@ def _reason(reason: str) -> str:
     return reason[:64]  # the trail keeps a short motive
 
 
-def do_suspend_practitioner(practitioner: Practitioner, *, actor, reason: str) -> Practitioner:
+def do_suspend_practitioner(practitioner: Practitioner, *, actor: Actor, reason: str) -> Practitioner:
     """Suspend a practitioner on a decision of the order or of the health insurance.
 
     They can no longer sign in nor open any record; their open sessions end at their next request.
     """
     _require_staff(actor)
     reason = _reason(reason)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         practitioner = _lock(practitioner)
         if practitioner.status == Practitioner.Status.SUSPENDED:
             raise PractitionerActionError(_("Ce professionnel est déjà suspendu."), code="already_suspended")
@@ -76,11 +76,11 @@ def do_suspend_practitioner(practitioner: Practitioner, *, actor, reason: str) -
     return practitioner
 
 
-def do_reinstate_practitioner(practitioner: Practitioner, *, actor, reason: str) -> Practitioner:
+def do_reinstate_practitioner(practitioner: Practitioner, *, actor: Actor, reason: str) -> Practitioner:
     """Lift a practitioner's suspension."""
     _require_staff(actor)
     reason = _reason(reason)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         practitioner = _lock(practitioner)
         if practitioner.status != Practitioner.Status.SUSPENDED:
             raise PractitionerActionError(_("Ce professionnel n'est pas suspendu."), code="not_suspended")
@@ -102,7 +102,8 @@ def check_markers(*, is_samu_regulator: bool, is_occupational_physician: bool, i
 def do_set_practitioner_markers(
     practitioner: Practitioner,
     *,
-    actor,
+    actor: Actor,
+    durable: bool = True,
     is_samu_regulator: bool,
     is_occupational_physician: bool,
     is_insurer_physician: bool,
@@ -115,7 +116,7 @@ def do_set_practitioner_markers(
         "is_insurer_physician": bool(is_insurer_physician),
     }
     check_markers(**wanted)
-    with transaction.atomic():
+    with transaction.atomic(durable=durable):
         practitioner = _lock(practitioner)
         changed = [name for name, value in wanted.items() if getattr(practitioner, name) != value]
         if not changed:
@@ -153,7 +154,7 @@ class DirectoryChunkOutcome:
     new_professions: list[str] = field(default_factory=list)
 
 
-def do_import_directory_entries(entries: list[DirectoryEntry], *, actor) -> DirectoryChunkOutcome:
+def do_import_directory_entries(entries: list[DirectoryEntry], *, actor: Actor) -> DirectoryChunkOutcome:
     """Create or update in place the practitioners of one chunk of the extract (idempotent).
 
     A practitioner is found by RPPS; only the directory's own fields change (never status, markers, e-mail or
@@ -162,7 +163,7 @@ def do_import_directory_entries(entries: list[DirectoryEntry], *, actor) -> Dire
     """
     _require_staff(actor)
     outcome = DirectoryChunkOutcome()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         codes = {entry.profession_code: entry.profession_label for entry in entries}
         professions = {p.code: p for p in Profession.objects.filter(code__in=codes)}
         for code in sorted(codes.keys() - professions.keys()):

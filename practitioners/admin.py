@@ -151,8 +151,9 @@ class PractitionerAdmin(admin.ModelAdmin):
         return False  # suspend instead: the trail keeps referring to them
 
     def save_model(self, request, obj, form, change):
+        # The admin's change form saves inside its own transaction (with its log entry): the action joins it.
         saved = do_set_practitioner_markers(
-            obj, actor=request.user, **{name: form.cleaned_data[name] for name in MARKER_FIELDS}
+            obj, actor=request.user, durable=False, **{name: form.cleaned_data[name] for name in MARKER_FIELDS}
         )
         for name in MARKER_FIELDS:
             setattr(obj, name, getattr(saved, name))

@@ -1,6 +1,6 @@
 """Actions of the patient portal on the patient's own account and preferences (N2, N7, T1).
 
-Like every action (docs/conventions.md, Writes are actions): explicit actor, own transaction, the changed row
+Like every action (docs/conventions.md, Writes are actions): explicit actor, own durable transaction, the changed row
 locked, a trail entry in the same transaction, the changed object returned. The lifecycle actions stay in
 ``records.actions`` and the access-control ones in ``access_control.actions``; this module holds what only the
 portal does: notice preferences, the verified e-mail, and the trail entries of what the patient reads or exports.
@@ -15,6 +15,7 @@ from access_control.models import TrailEntry
 from access_control.rules import Action, Reason
 from access_control.trail import record_entry
 
+from .actors import Actor, speaks_for
 from .models import Document, Profile, User
 
 
@@ -34,17 +35,8 @@ def _lock(profile: Profile) -> Profile:
     return Profile.objects.select_for_update(of=("self",)).select_related("legal_representative").get(pk=profile.pk)
 
 
-def _speaks_for(profile: Profile, actor) -> bool:
-    if not isinstance(actor, User) or actor.kind != User.Kind.PATIENT or not actor.is_active:
-        return False
-    if profile.user_id == actor.pk:
-        return True
-    representative = profile.legal_representative
-    return representative is not None and representative.user_id == actor.pk
-
-
-def _require(profile: Profile, actor) -> None:
-    if not _speaks_for(profile, actor):
+def _require(profile: Profile, actor: Actor) -> None:
+    if not speaks_for(profile, actor):
         raise PreferenceRefused(
             _("Vous n'êtes pas autorisé à effectuer cette opération sur ce profil."), code="actor_not_allowed"
         )
@@ -55,11 +47,11 @@ def email_channel_possible(profile: Profile) -> bool:
     return profile.state == Profile.State.ACTIVE and bool(profile.email) and profile.email_verified
 
 
-def do_set_notice_preferences(profile: Profile, *, channel: str, new_document_notices: bool, actor) -> Profile:
+def do_set_notice_preferences(profile: Profile, *, channel: str, new_document_notices: bool, actor: Actor) -> Profile:
     """N2, N7: e-mail or post, and whether new documents are announced. Consultation notices (N1) always go."""
     if channel not in Profile.Channel.values:
         raise PreferenceRefused(_("Choisissez le courriel ou le courrier postal."), code="channel_unknown")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         profile = _lock(profile)
         _require(profile, actor)
         if channel == Profile.Channel.EMAIL and not email_channel_possible(profile):
@@ -81,10 +73,10 @@ def do_set_notice_preferences(profile: Profile, *, channel: str, new_document_no
     return profile
 
 
-def do_set_verified_email(profile: Profile, email: str, *, actor) -> Profile:
+def do_set_verified_email(profile: Profile, email: str, *, actor: Actor) -> Profile:
     """N2: the holder proved they read this address (a code sent to it); it becomes the account's address."""
     validate_email(email)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         profile = _lock(profile)
         if profile.user_id is None or profile.user_id != getattr(actor, "pk", None):
             raise PreferenceRefused(
@@ -102,10 +94,10 @@ def do_set_verified_email(profile: Profile, email: str, *, actor) -> Profile:
 
 
 def do_trace_patient_read(
-    profile: Profile, document: Document, *, actor, download: bool, client_address: str | None
+    profile: Profile, document: Document, *, actor: Actor, download: bool, client_address: str | None
 ) -> None:
     """T1: the patient (or their representative) opened or downloaded one of the profile's documents."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         record_entry(
             profile=profile,
             action=Action.OPEN_DOCUMENT,
@@ -116,13 +108,13 @@ def do_trace_patient_read(
         )
 
 
-def do_trace_denied_document(profile: Profile, document_id, *, actor, client_address: str | None) -> None:
+def do_trace_denied_document(profile: Profile, document_id, *, actor: Actor, client_address: str | None) -> None:
     """T1: a document id that is not the patient's (forged, another record's, hidden): a denied attempt."""
     try:
         document_id = int(document_id)
     except (TypeError, ValueError):
         document_id = None
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         record_entry(
             profile=profile,
             action=Action.OPEN_DOCUMENT,
@@ -134,9 +126,9 @@ def do_trace_denied_document(profile: Profile, document_id, *, actor, client_add
         )
 
 
-def do_trace_export(profile: Profile, *, actor, document_count: int, client_address: str | None) -> TrailEntry:
+def do_trace_export(profile: Profile, *, actor: Actor, document_count: int, client_address: str | None) -> TrailEntry:
     """T1: the patient downloaded the whole record (documents, trail, index)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         return record_entry(
             profile=profile,
             action=PortalAction.EXPORT,

@@ -35,9 +35,10 @@ from notifications.models import Notice
 from plumbing.admin_steps import confirm_then_act, upload_then_report
 
 from . import actions
-from .enrolment import RosterFormatError, enrol_roster
+from .enrolment import enrol_roster
 from .identifiers import NIRField
 from .models import Document, DocumentType, Profile, User
+from .roster import RosterFormatError
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise

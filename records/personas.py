@@ -163,7 +163,7 @@ def _practitioner(first10: str, *, profession: str, first_name: str, last_name: 
 
 
 def _enrol(first13: str, **fields) -> tuple[Profile, str | None]:
-    return profile_actions.do_enrol_profile(nir=make_nir(first13), actor=None, **fields)
+    return profile_actions.do_enrol_profile(nir=make_nir(first13), actor=None, **fields, durable=False)
 
 
 def _open(profile: Profile) -> Profile:
@@ -173,13 +173,13 @@ def _open(profile: Profile) -> Profile:
         return profile
     window = timedelta(days=settings.CARNET_OPPOSITION_DAYS + 1)
     Profile.objects.filter(pk=profile.pk).update(notice_sent_at=timezone.now() - window)
-    return profile_actions.do_open_profile(profile, actor=None)
+    return profile_actions.do_open_profile(profile, actor=None, durable=False)
 
 
 def _code(profile: Profile, code: str | None, karim: User) -> str:
     if code is not None:
         return code
-    _profile, code = profile_actions.do_reissue_provisional_code(profile, actor=karim)
+    _profile, code = profile_actions.do_reissue_provisional_code(profile, actor=karim, durable=False)
     return code
 
 
@@ -195,6 +195,7 @@ def _activate(profile: Profile, code: str | None, karim: User, *, email: str) ->
         password=DEMO_PASSWORD,
         email=email,
         actor=None,
+        durable=False,
     )
 
 
@@ -210,6 +211,7 @@ def _deposit(profile: Profile, *, actor, type_code: str, title: str, body: bytes
         title=title,
         original_name=name,
         **options,
+        durable=False,
     )
 
 
@@ -221,7 +223,11 @@ def _report(profile: Profile, author, type_code: str, title: str, lines: list[st
 
 
 def build_personas() -> Personas:
-    """Create (or find) the whole cast; see the module docstring."""
+    """Create (or find) the whole cast; see the module docstring.
+
+    The cast is built in one transaction that every action joins (``durable=False``, docs/architecture.md): a
+    failure leaves no half-built cast. It may run inside the caller's transaction (``seed_demo``, the tests).
+    """
     with transaction.atomic():
         return _build()
 
@@ -272,7 +278,7 @@ def _build() -> Personas:
     alice_user = _activate(alice, code, karim, email="alice.martin@courriel.example")
     Profile.objects.filter(pk=alice.pk).update(email_verified=True, preferred_channel=Profile.Channel.EMAIL)
     alice.refresh_from_db()
-    access.do_declare_treating_doctor(alice, claire, actor=alice_user)
+    access.do_declare_treating_doctor(alice, claire, actor=alice_user, durable=False)
     _report(
         alice, claire, "11502-2", "Bilan sanguin annuel",
         ["Hémoglobine : 13,8 g/dL (12,0 - 16,0)", "Glycémie à jeun : 0,92 g/L (0,70 - 1,10)",
@@ -298,9 +304,9 @@ def _build() -> Personas:
         alice, claire, "68599-0", "Synthèse psychiatrique",
         ["Épisode anxieux en 2021, suivi terminé.", "Pas de traitement en cours."],
     )  # fmt: skip
-    access.do_mask_document(synthesis, actor=alice_user)
+    access.do_mask_document(synthesis, actor=alice_user, durable=False)
     if not Block.objects.filter(profile=alice, practitioner=hugo).exists():
-        access.do_block_practitioner(alice, hugo, actor=alice_user)
+        access.do_block_practitioner(alice, hugo, actor=alice_user, durable=False)
     _report(
         alice,
         hugo,
@@ -332,7 +338,9 @@ def _build() -> Personas:
     )  # fmt: skip
     camille.refresh_from_db()
     if camille.state == Profile.State.PENDING:
-        profile_actions.do_record_opposition(camille, actor=None, provisional_code=_code(camille, code_c, karim))
+        profile_actions.do_record_opposition(
+            camille, actor=None, provisional_code=_code(camille, code_c, karim), durable=False
+        )
         camille.refresh_from_db()
 
     # Denise Moreau: closed by herself, archived with her documents (L5, L6).
@@ -351,7 +359,7 @@ def _build() -> Personas:
             denise, david, "11490-0", "Lettre de liaison de sortie",
             ["Traitement de sortie : furosémide 40 mg/j, bisoprolol 2,5 mg/j."],
         )  # fmt: skip
-        profile_actions.do_close_profile(denise, actor=denise_user, reason=Profile.ClosureReason.PATIENT)
+        profile_actions.do_close_profile(denise, actor=denise_user, reason=Profile.ClosureReason.PATIENT, durable=False)
         denise.refresh_from_db()
 
     # Étienne Roux: activated, opted out of emergency access (A7).
@@ -360,7 +368,7 @@ def _build() -> Personas:
         address_street="40 La Canebière", postal_code="13001", city="MARSEILLE",
     )  # fmt: skip
     etienne_user = _activate(etienne, code_e, karim, email="etienne.roux@courriel.example")
-    access.do_set_emergency_opt_out(etienne, True, actor=etienne_user)
+    access.do_set_emergency_opt_out(etienne, True, actor=etienne_user, durable=False)
     _report(etienne, claire, "60591-5", "Synthèse médicale", ["Asthme léger intermittent.", "Allergie : pénicilline."])
 
     # Fanny Martin: a minor managed from Alice's account (L10), one document under the minor's secret (A9).
@@ -371,7 +379,11 @@ def _build() -> Personas:
     fanny = _open(fanny)
     if fanny.state == Profile.State.OPEN:
         profile_actions.do_activate_represented_profile(
-            fanny, provisional_code=_code(fanny, code_f, karim), birth_date=fanny.birth_date, actor=alice_user
+            fanny,
+            provisional_code=_code(fanny, code_f, karim),
+            birth_date=fanny.birth_date,
+            actor=alice_user,
+            durable=False,
         )
     fanny.refresh_from_db()
     _report(
@@ -390,7 +402,7 @@ def _build() -> Personas:
         address_street="1 cours Napoléon", postal_code="20000", city="AJACCIO",
     )  # fmt: skip
     gerard = _open(gerard)
-    access.do_set_high_profile(gerard, True, actor=karim)
+    access.do_set_high_profile(gerard, True, actor=karim, durable=False)
     _report(gerard, david, "87273-9", "Note de vaccination", ["Vaccination COVID-19, rappel."])
 
     for profile in (alice, bernard, camille, denise, etienne, fanny, gerard):

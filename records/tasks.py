@@ -11,21 +11,21 @@ from django.utils import timezone
 
 @shared_task(name="records.open_due_profiles", acks_late=True)
 def open_due_profiles_task() -> int:
-    from .actions import open_due_profiles
+    from .lifecycle_jobs import open_due_profiles
 
     return open_due_profiles(timezone.now())
 
 
 @shared_task(name="records.close_expired_suspensions", acks_late=True)
 def close_expired_suspensions_task() -> int:
-    from .actions import close_expired_suspensions
+    from .lifecycle_jobs import close_expired_suspensions
 
     return close_expired_suspensions(timezone.now())
 
 
 @shared_task(name="records.purge_due_profiles", acks_late=True)
 def purge_due_profiles_task() -> int:
-    from .actions import purge_due_profiles
+    from .lifecycle_jobs import purge_due_profiles
 
     return purge_due_profiles(timezone.now())
 

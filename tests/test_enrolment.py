@@ -21,11 +21,12 @@ from django.forms.models import model_to_dict
 from access_control.models import TrailEntry
 from access_control.trail import GENESIS_HASH, verify_chain
 from notifications.models import Notice
-from records import actions, crypto, enrolment, lifecycle
-from records.enrolment import RosterFormatError, enrol_roster
+from records import actions, crypto, enrolment, enrolment_copy, lifecycle
+from records.enrolment import enrol_roster
 from records.identifiers import make_nir
 from records.lifecycle import ActorNotAllowed
 from records.models import Profile
+from records.roster import RosterFormatError
 from tests.lifecycle_fixtures import enrol, enrol_active, make_staff, next_nir
 
 pytestmark = pytest.mark.django_db
@@ -423,7 +424,7 @@ def test_the_batch_task_hands_each_notice_to_delivery__N5(clock, monkeypatch):
 
 
 def test_a_chunk_hit_by_a_concurrent_enrolment_is_retried_whole__L1(clock, monkeypatch):
-    original = enrolment._write_chunk
+    original = enrolment_copy.write_chunk
     calls = []
 
     def racing(rows, **kwargs):
@@ -433,7 +434,7 @@ def test_a_chunk_hit_by_a_concurrent_enrolment_is_retried_whole__L1(clock, monke
             raise IntegrityError("duplicate key value violates unique constraint")
         return original(rows, **kwargs)
 
-    monkeypatch.setattr(enrolment, "_write_chunk", racing)
+    monkeypatch.setattr(enrolment_copy, "write_chunk", racing)
     report = enrol_roster(roster(line(next_nir()), line(next_nir())))
     assert calls == [2, 2]
     assert report.created == 2

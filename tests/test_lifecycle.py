@@ -12,7 +12,7 @@ from django.core.files.storage import storages
 from access_control.models import TrailEntry
 from access_control.trail import verify_chain
 from notifications.models import Notice
-from records import actions, crypto, tasks
+from records import actions, crypto, lifecycle_jobs, tasks, transitions
 from records.lifecycle import ActorNotAllowed, IllegalTransition, InvalidProvisionalCode, TrailAction
 from records.models import Document, Profile, User
 from tests.lifecycle_fixtures import (
@@ -187,7 +187,7 @@ def test_opposition_at_the_end_of_the_window_is_refused_and_the_profile_opens__L
         code="opposition_window_closed",
     )
     assert "délai d'opposition" in error.messages[0]
-    assert actions.open_due_profiles() == 1
+    assert lifecycle_jobs.open_due_profiles() == 1
     profile.refresh_from_db()
     assert profile.state == State.OPEN
 
@@ -222,7 +222,7 @@ def test_opposed_profile_never_opens_and_cannot_be_activated__L2_L9(clock):
     actions.do_record_opposition(profile, actor=None, provisional_code=code)
     clock.shift(timedelta(days=100))
 
-    assert actions.open_due_profiles() == 0
+    assert lifecycle_jobs.open_due_profiles() == 0
     profile.refresh_from_db()
     assert profile.state == State.OPPOSED
     error = refused(
@@ -242,7 +242,7 @@ def test_scheduled_opening_at_day_42_opens_due_profiles_only__L3(clock):
     clock.shift(timedelta(hours=1))
     younger, _ = enrol()
     clock.move_to(START + timedelta(days=42) - timedelta(microseconds=1))
-    assert actions.open_due_profiles() == 0
+    assert lifecycle_jobs.open_due_profiles() == 0
 
     clock.move_to(START + timedelta(days=42))
     assert tasks.open_due_profiles_task() == 1
@@ -253,18 +253,18 @@ def test_scheduled_opening_at_day_42_opens_due_profiles_only__L3(clock):
     assert younger.state == State.PENDING
     assert trail(first)[-1] == (TrailAction.OPENING, "pending->open", "system")
     assert notices(first) == [Notice.Kind.PRE_OPENING]  # opening sends nothing (L3)
-    assert actions.open_due_profiles() == 0  # idempotent
+    assert lifecycle_jobs.open_due_profiles() == 0  # idempotent
 
 
 def test_scheduled_opening_walks_chunks_with_bounded_queries__L3(clock, monkeypatch, django_assert_max_num_queries):
     profiles = [enrol()[0] for _i in range(5)]
     clock.shift(timedelta(days=42))
-    monkeypatch.setattr(actions, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(lifecycle_jobs, "CHUNK_SIZE", 2)
 
     # Per chunk: ids, SAVEPOINT, lock, one UPDATE, RELEASE; per profile: the three trail queries (advisory
     # lock on PostgreSQL, last link, insert); then one empty ids query. 31 on PostgreSQL, 26 on SQLite.
     with django_assert_max_num_queries(3 * (2 + 3) + 5 * 3 + 1):
-        assert actions.open_due_profiles() == 5
+        assert lifecycle_jobs.open_due_profiles() == 5
 
     assert set(Profile.objects.values_list("state", flat=True)) == {State.OPEN}
     for profile in profiles:
@@ -495,7 +495,7 @@ def test_suspension_becomes_a_closure_after_42_days__L7(clock, staff):
     clock.shift(timedelta(days=1))
     actions.do_lift_suspension(lifted, actor=staff)
     clock.move_to(START + timedelta(days=42) - timedelta(seconds=1))
-    assert actions.close_expired_suspensions() == 0
+    assert lifecycle_jobs.close_expired_suspensions() == 0
 
     clock.move_to(START + timedelta(days=42))
     assert tasks.close_expired_suspensions_task() == 1
@@ -691,6 +691,7 @@ def test_failure_after_the_trail_write_rolls_back_transition_and_trail__T1_N5(cl
         raise RuntimeError("outbox unavailable")
 
     monkeypatch.setattr(actions, "queue_notice", broken_queue_notice)
+    monkeypatch.setattr(transitions, "queue_notice", broken_queue_notice)
     for call in (
         lambda: actions.do_close_profile(profile, actor=user, reason=Reason.PATIENT),
         lambda: actions.do_suspend_profile(profile, actor=staff, reason="fraude"),
@@ -708,10 +709,10 @@ def test_failure_of_the_trail_write_leaves_no_transition__T1(clock, staff, monke
     def broken_record_entry(**kwargs):
         raise RuntimeError("trail unavailable")
 
-    monkeypatch.setattr(actions, "record_entry", broken_record_entry)
+    monkeypatch.setattr(transitions, "record_entry", broken_record_entry)
     refused(profile, lambda: actions.do_open_profile(profile, actor=staff), RuntimeError)
     with pytest.raises(RuntimeError):
-        actions.open_due_profiles()
+        lifecycle_jobs.open_due_profiles()
     assert Profile.objects.get(pk=profile.pk).state == State.PENDING
 
 
@@ -733,7 +734,7 @@ def _body_exists(document) -> bool:
 
 def _purge(now=None, capture=None):
     with capture(execute=True):
-        return actions.purge_due_profiles(now)
+        return lifecycle_jobs.purge_due_profiles(now)
 
 
 def test_purge_at_the_end_of_the_archive_period_removes_everything__L5_T4(

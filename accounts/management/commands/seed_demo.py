@@ -36,7 +36,8 @@ class Command(BaseCommand):
     help = "Create the demo personas (idempotent) and print their logins."
 
     def handle(self, *args, **options):
-        with transaction.atomic():
+        # One transaction for the cast and the logins printed below; the actions join it (durable=False).
+        with transaction.atomic(durable=True):
             cast = build_personas()
             practitioners = [
                 cast.claire, cast.david, cast.emma, cast.francois, cast.hugo, cast.ines, cast.gilles, cast.julien,
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             bernard = Profile.objects.get(pk=cast.bernard.pk)
             bernard_code = None
             if bernard.user_id is None:
-                _profile, bernard_code = actions.do_reissue_provisional_code(bernard, actor=cast.karim)
+                _profile, bernard_code = actions.do_reissue_provisional_code(bernard, actor=cast.karim, durable=False)
 
         codes = ", ".join(DEMO_BACKUP_CODES)
         write = self.stdout.write

@@ -12,8 +12,9 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 
 from plumbing.progress import ProgressBar
-from records.enrolment import CHUNK_ROWS, RosterFormatError, enrol_roster
+from records.enrolment import CHUNK_ROWS, enrol_roster
 from records.models import User
+from records.roster import RosterFormatError
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ operators who need it at once (after an outage of the scheduler, for instance). 
 
 from django.core.management.base import BaseCommand
 
-from records.actions import open_due_profiles
+from records.lifecycle_jobs import open_due_profiles
 
 
 class Command(BaseCommand):
