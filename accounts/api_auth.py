@@ -29,6 +29,10 @@ class TokenAuthentication(authentication.BaseAuthentication):
         secret = header[1] if header[1].isascii() else ""
         token = verify_token(secret, client_address=client_address(request))
         if token is None:
+            # A refused token is an anonymous call: counted per address, so guessing cannot flood the database.
+            throttle = RefusedTokenThrottle()
+            if not throttle.allow_request(request, None):
+                raise exceptions.Throttled(wait=throttle.wait())
             raise exceptions.AuthenticationFailed(_("Jeton d'API invalide, expiré ou révoqué."), code="invalid_token")
         return token.user, token
 
@@ -84,12 +88,22 @@ class AddressRateThrottle(throttling.SimpleRateThrottle):
     def get_cache_key(self, request, view):
         if request.user and request.user.is_authenticated:
             return None
+        return self.address_key(request)
+
+    def address_key(self, request) -> str:
         return f"carnet:throttle:{self.scope}:{self.get_ident(request)}"
 
     def get_ident(self, request):
         # accounts.auth.client_address, as everywhere in Carnet: DRF's default would trust any client-supplied
         # X-Forwarded-For, and each forged value would get a fresh allowance.
         return client_address(request) or "unknown"
+
+
+class RefusedTokenThrottle(AddressRateThrottle):
+    """The address allowance, spent by a refused token (called during authentication: no ``request.user``)."""
+
+    def get_cache_key(self, request, view):
+        return self.address_key(request)
 
 
 class TokenScheme(OpenApiAuthenticationExtension):
