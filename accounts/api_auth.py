@@ -31,7 +31,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if token is None:
             # A refused token is an anonymous call: counted per address, so guessing cannot flood the database.
             throttle = RefusedTokenThrottle()
-            if not throttle.allow_request(request, None):
+            if not throttle.allow_request(request, None):  # type: ignore[arg-type]  # no view yet: authenticating
                 raise exceptions.Throttled(wait=throttle.wait())
             raise exceptions.AuthenticationFailed(_("Jeton d'API invalide, expiré ou révoqué."), code="invalid_token")
         return token.user, token

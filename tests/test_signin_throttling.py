@@ -99,7 +99,7 @@ def test_a_crowd_behind_one_address_is_not_locked_out_by_a_few_failures(alice, b
     settings.CARNET_LOGIN_ATTEMPTS = 3
     settings.CARNET_LOGIN_ADDRESS_ATTEMPTS = 50
     hospital = {"REMOTE_ADDR": "192.0.2.50"}
-    for n in range(3):
+    for _ in range(3):
         assert BAD_PATIENT_CREDENTIALS in patient_password(Client(), "bruno.petit@example.fr", "faux", **hospital).text
     assert THROTTLED in patient_password(Client(), "bruno.petit@example.fr", **hospital).text  # Bruno: locked
     for n in range(10):
