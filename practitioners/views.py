@@ -1,4 +1,4 @@
-"""Practitioner pages: sign-in (password, then mandatory TOTP, enrolled at the first sign-in), then the portal.
+"""Practitioner portal pages (the sign-in pages, password recovery included, are in ``views_signin``).
 
 The portal goes through the access-control door only (``access_control.api``): find a patient by identity
 traits (A11), open the record with the care-team attestation (A1) or in emergency (A7), list the visible
