@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
@@ -30,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from notifications.models import Notice
 from notifications.outbox import queue_notice
 from plumbing.sql import converted_rows
-from plumbing.throttling import count_failure
+from plumbing.throttling import count_failure, failures, hashed_key, seconds_left
 from practitioners.models import Practitioner, Profession
 from records.identifiers import normalize_nir
 from records.models import Document, Profile
@@ -68,11 +67,12 @@ _LOOKUP_WINDOW_SECONDS = 3600  # A11: CARNET_LOOKUP_ATTEMPTS failed look-ups per
 class LookupThrottled(ValidationError):
     """Too many failed identity look-ups by this practitioner in the last hour (A11)."""
 
-    def __init__(self):
+    def __init__(self, retry_after: int = _LOOKUP_WINDOW_SECONDS):
         super().__init__(
             _("Trop de recherches infructueuses : réessayez dans une heure."),
             code="lookup_throttled",
         )
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,14 @@ def _lookup_key(practitioner_id: int) -> str:
     return f"carnet:lookup-failures:{practitioner_id}"
 
 
+def _lookup_keys(practitioner_id: int, client_address: str | None) -> dict[str, int]:
+    """A11's counters and their limits: per practitioner, and per client address across practitioners."""
+    keys = {_lookup_key(practitioner_id): settings.CARNET_LOOKUP_ATTEMPTS}
+    if client_address:
+        keys[hashed_key("carnet:lookup-failures", "address", client_address)] = settings.CARNET_LOOKUP_ADDRESS_ATTEMPTS
+    return keys
+
+
 def _same_name(given: str, stored: str) -> bool:
     """Birth names compared without case, accents or punctuation ("Le Gall" = "LE-GALL", "Hélène" = "HELENE")."""
 
@@ -258,7 +266,9 @@ def find_profile(
     are traced (the profile-less chain for an unknown NIR, the profile's chain otherwise) and throttled.
     """
     practitioner = _fresh_practitioner(practitioner)
-    if cache.get(_lookup_key(practitioner.pk), 0) >= settings.CARNET_LOOKUP_ATTEMPTS:
+    limits = _lookup_keys(practitioner.pk, client_address)
+    closed = [key for key, count in failures(list(limits)).items() if count >= limits[key]]
+    if closed:
         with transaction.atomic():
             record_entry(
                 profile=None,
@@ -268,7 +278,7 @@ def find_profile(
                 reason=Reason.LOOKUP_THROTTLED,
                 client_address=client_address,
             )
-        raise LookupThrottled()
+        raise LookupThrottled(max(seconds_left(key, _LOOKUP_WINDOW_SECONDS) for key in closed))
     profile = _with_facts(Profile.objects.filter(nir=normalize_nir(nir or "")), practitioner).first()
     if profile is None:
         reason = Reason.NOT_FOUND
@@ -288,7 +298,8 @@ def find_profile(
             reason=reason,
             client_address=client_address,
         )
-    count_failure(_lookup_key(practitioner.pk), _LOOKUP_WINDOW_SECONDS)
+    for key in limits:
+        count_failure(key, _LOOKUP_WINDOW_SECONDS)
     return None
 
 

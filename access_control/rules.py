@@ -57,6 +57,11 @@ class Action(models.TextChoices):
     HIGH_PROFILE = "high_profile", _("Protection des profils sensibles")  # A13
     ACCESS_RULE = "access_rule", _("Modification de la matrice d'accès")  # A2
     REVIEW = "review", _("Revue d'un accès")  # A7, A13
+    # Sign-in recovery (accounts.recovery): traced in the patient's chain, or the profile-less one for others.
+    PASSWORD_RESET = "password_reset", _("Mot de passe réinitialisé")
+    RECOVERY_LETTER = "recovery_letter", _("Code provisoire envoyé par courrier pour retrouver l'accès")
+    SECOND_FACTOR_RESET = "second_factor_reset", _("Second facteur réinitialisé")
+    LOCKOUT_LIFTED = "lockout_lifted", _("Blocage de connexion levé")
 
 
 class Reason:
@@ -78,6 +83,8 @@ class Reason:
     DOCUMENT_NOT_FOUND = "document_not_found"
     DOCUMENT_NOT_VISIBLE = "document_not_visible"  # A2, A4, A12, A10 (deleted)
     RECORD_NOT_OPENED = "record_not_opened"  # open_document without a current opening in that mode
+    PROVISIONAL_CODE = "provisional_code"  # second factor reset with a provisional code sent by post
+    STAFF_DESK = "staff_desk"  # second factor reset or lock-out lifted by staff at the sign-in desk
 
 
 GENERIC_REFUSAL = _("Aucun dossier accessible ne correspond à ces informations.")

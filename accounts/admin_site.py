@@ -12,34 +12,72 @@ Bootstrap a first staff member's second factor with ``manage.py addstatictoken <
 
 from datetime import datetime, time, timedelta
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import logout
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
+from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
-from accounts.auth import THROTTLED_MESSAGE, session_is_current, staff_gate, stamp_session
+from accounts.auth import refuse_if_closed, retry_after, session_is_current, staff_gate, stamp_session
+from accounts.second_factors import CodeCheck, describe_refusal, device_for_code, normalise_code, verify_code
 from records.models import User
 
-# Error codes that count as a failed attempt (a missing code or device choice is a step, not a failure).
+# Error codes that count as a failed attempt (a missing code is a step, not a failure).
 _FAILURE_CODES = {"invalid_login", "inactive", "invalid_token", None}
 
 
 class CarnetAdminAuthenticationForm(OTPAdminAuthenticationForm):
+    """Username, password and one code: the authenticator app's, or a backup code, in any printed form.
+
+    django-otp's form makes the user pick a device when they have two (in English: "Please select a
+    device."); this one picks it by the code's shape, as the portals do (``accounts.second_factors``), so a
+    backup code typed as printed (``demo-0001``) works and the page stays in French.
+    """
+
+    otp_device = None  # the device follows from the code
+    otp_challenge = None
+    otp_token = forms.CharField(
+        label=_("Code de vérification"),
+        required=False,
+        max_length=32,
+        help_text=_("Le code à 6 chiffres de votre application d'authentification, ou un code de secours."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"}),
+    )
+
     def clean(self):
         username = self.cleaned_data.get("username") or ""
         gate = staff_gate(self.request, username)
-        if username and gate.is_closed():
-            raise ValidationError(THROTTLED_MESSAGE, code="throttled")
+        if username:
+            refuse_if_closed(gate)
         try:
             return super().clean()
         except ValidationError as exc:
             if getattr(exc, "code", None) in _FAILURE_CODES:
                 gate.record_failure()
             raise
+
+    def clean_otp(self, user):
+        if user is None:
+            return
+        user.otp_device = None
+        code = normalise_code(self.cleaned_data.get("otp_token") or "")
+        if not code:
+            raise ValidationError(
+                _("Saisissez le code de votre application d'authentification ou un code de secours."),
+                code="token_required",
+            )
+        device = device_for_code(user, code, allow_email=False)
+        outcome = verify_code(device, code) if device is not None else CodeCheck.REFUSED
+        if outcome != CodeCheck.ACCEPTED:
+            raise ValidationError(
+                describe_refusal(outcome), code="invalid_token" if outcome == CodeCheck.REFUSED else str(outcome)
+            )
+        user.otp_device = device
 
 
 DASHBOARD_CACHE_KEY = "carnet:admin-dashboard"
@@ -86,6 +124,7 @@ class CarnetAdminSite(OTPAdminSite):
     site_title = _("Carnet — administration")
     index_title = _("Administration")
     login_form = CarnetAdminAuthenticationForm
+    login_template = "admin/carnet_login.html"
 
     def has_permission(self, request):
         if request.user.is_authenticated and not session_is_current(request):
@@ -101,7 +140,19 @@ class CarnetAdminSite(OTPAdminSite):
         if request.method == "POST" and response.status_code == 302 and request.user.is_authenticated:
             stamp_session(request, request.user)
             staff_gate(request, request.user.get_username()).record_success()
+        form = getattr(response, "context_data", {}).get("form")
+        if request.method == "POST" and form is not None and form.is_bound:
+            wait = max((retry_after(error) for error in form.non_field_errors().as_data()), default=0)
+            if wait:
+                response.status_code = 429
+                response["Retry-After"] = str(wait)
         return response
+
+    def get_urls(self):
+        from accounts.admin_desk import signin_desk
+
+        urls = [path("connexion/", self.admin_view(signin_desk), name="signin_desk")]
+        return urls + super().get_urls()
 
 
 admin.site.__class__ = CarnetAdminSite

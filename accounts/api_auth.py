@@ -12,7 +12,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 
 from access_control.models import ApiToken
 from access_control.tokens import KEYWORD, verify_token
-from accounts.auth import session_is_current
+from accounts.auth import client_address, session_is_current
 from records.models import User
 
 
@@ -27,8 +27,12 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(_("En-tête d'autorisation invalide."), code="invalid_token")
         secret = header[1] if header[1].isascii() else ""
-        token = verify_token(secret, client_address=request.META.get("REMOTE_ADDR") or None)
+        token = verify_token(secret, client_address=client_address(request))
         if token is None:
+            # A refused token is an anonymous call: counted per address, so guessing cannot flood the database.
+            throttle = RefusedTokenThrottle()
+            if not throttle.allow_request(request, None):  # type: ignore[arg-type]  # no view yet: authenticating
+                raise exceptions.Throttled(wait=throttle.wait())
             raise exceptions.AuthenticationFailed(_("Jeton d'API invalide, expiré ou révoqué."), code="invalid_token")
         return token.user, token
 
@@ -70,7 +74,11 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
 
 
 class AddressRateThrottle(throttling.SimpleRateThrottle):
-    """Per client address, whoever the caller: ``CARNET_API_ADDRESS_RATE``."""
+    """Anonymous calls per client address: ``CARNET_API_ADDRESS_RATE``.
+
+    Authenticated calls are counted per token or account (``TokenRateThrottle``) only: practice software in a
+    hospital behind one NAT shares one address, and must not exhaust each other's allowance.
+    """
 
     scope = "api_address"
 
@@ -78,12 +86,24 @@ class AddressRateThrottle(throttling.SimpleRateThrottle):
         return _rate("CARNET_API_ADDRESS_RATE")
 
     def get_cache_key(self, request, view):
+        if request.user and request.user.is_authenticated:
+            return None
+        return self.address_key(request)
+
+    def address_key(self, request) -> str:
         return f"carnet:throttle:{self.scope}:{self.get_ident(request)}"
 
     def get_ident(self, request):
-        # REMOTE_ADDR only, as everywhere in Carnet (accounts.auth.client_address): DRF's default would trust a
-        # client-supplied X-Forwarded-For, and each forged value would get a fresh allowance.
-        return request.META.get("REMOTE_ADDR") or "unknown"
+        # accounts.auth.client_address, as everywhere in Carnet: DRF's default would trust any client-supplied
+        # X-Forwarded-For, and each forged value would get a fresh allowance.
+        return client_address(request) or "unknown"
+
+
+class RefusedTokenThrottle(AddressRateThrottle):
+    """The address allowance, spent by a refused token (called during authentication: no ``request.user``)."""
+
+    def get_cache_key(self, request, view):
+        return self.address_key(request)
 
 
 class TokenScheme(OpenApiAuthenticationExtension):

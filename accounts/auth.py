@@ -16,6 +16,8 @@ The staff door is the Django admin behind django-otp (``accounts/admin_site.py``
 and session epoch.
 """
 
+import functools
+import ipaddress
 import logging
 import secrets
 from enum import StrEnum
@@ -51,6 +53,9 @@ from records.models import User
 
 logger = logging.getLogger(__name__)
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 PENDING_SESSION_KEY = "carnet_signin_pending"
 EPOCH_SESSION_KEY = "carnet_session_epoch"
 PENDING_SECONDS = 15 * 60  # time allowed between the password and the second factor
@@ -75,9 +80,58 @@ class SignInRefused(ValidationError):
     """A sign-in step refused, with the message to show."""
 
 
+def refuse_if_closed(gate) -> None:
+    """Refuse at once when the gate is closed; the refusal carries the ``Retry-After`` seconds (``retry_after``)."""
+    wait = gate.retry_after()
+    if wait:
+        raise SignInRefused(THROTTLED_MESSAGE, code="throttled", params={"retry_after": wait})
+
+
+def retry_after(error: ValidationError) -> int:
+    """The seconds a throttled refusal asks to wait (0 for any other error), from a form's ``errors.as_data()``."""
+    for item in error.error_list if hasattr(error, "error_list") else [error]:
+        if item.code == "throttled" and item.params:
+            return int(item.params.get("retry_after", 0))
+    return 0
+
+
+@functools.lru_cache(maxsize=4)
+def _networks(proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _parse_address(value: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
+
+
 def client_address(request) -> str | None:
-    """The client's address as seen by Django (the proxy must pass the real one in REMOTE_ADDR)."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: ``REMOTE_ADDR``, or behind a trusted proxy the hop it reports in X-Forwarded-For.
+
+    ``X-Forwarded-For`` is believed only when it comes from ``CARNET_TRUSTED_PROXIES``: its entries are walked
+    from the right (each proxy appends the address it saw), trusted proxies are skipped, and the first other
+    address is the client. Anything left of it was written by the client and could be forged, so it is never
+    read. Every throttle and every trail entry takes its address from here.
+    """
+    remote = request.META.get("REMOTE_ADDR") or None
+    networks = _networks(tuple(settings.CARNET_TRUSTED_PROXIES))
+    seen = _parse_address(remote) if remote else None
+    if seen is None or not networks or not _trusted(seen, networks):
+        return remote
+    for hop in reversed(str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",")):
+        address = _parse_address(hop)
+        if address is None:
+            break  # not an address where a proxy wrote one: keep the last hop we could trust
+        seen = address
+        if not _trusted(address, networks):
+            break
+    return str(seen)
 
 
 def safe_next(request, default: str) -> str:
@@ -96,8 +150,7 @@ def _check_password(request, *, door: Door, identifier: str, candidates: list, p
     """Throttle, then check the password; unknown accounts cost the same hashing work as known ones."""
     account = account_name(user_id=candidates[0].pk if candidates else None, door=door, identifier=identifier)
     gate = SignInGate(account=account, address=client_address(request))
-    if gate.is_closed():
-        raise SignInRefused(THROTTLED_MESSAGE, code="throttled")
+    refuse_if_closed(gate)
     user = None
     for candidate in candidates:
         user = authenticate(request, username=candidate.get_username(), password=password)
@@ -188,13 +241,12 @@ def _user_gate(request, user: User) -> SignInGate:
     return SignInGate(account=account_name(user_id=user.pk, door="", identifier=""), address=client_address(request))
 
 
-def check_second_factor(request, user: User, code: str, *, allow_email: bool):
+def check_second_factor(request, user: User, code: str, *, allow_email: bool, prefer_email: bool = False):
     """Verify a code (TOTP, e-mail code if allowed, or backup code) and return the device that took it."""
     gate = _user_gate(request, user)
-    if gate.is_closed():
-        raise SignInRefused(THROTTLED_MESSAGE, code="throttled")
+    refuse_if_closed(gate)
     code = normalise_code(code)
-    device = device_for_code(user, code, allow_email=allow_email)
+    device = device_for_code(user, code, allow_email=allow_email, prefer_email=prefer_email)
     outcome = verify_code(device, code) if device is not None else CodeCheck.REFUSED
     if outcome != CodeCheck.ACCEPTED:
         if outcome == CodeCheck.REFUSED:
@@ -206,8 +258,7 @@ def check_second_factor(request, user: User, code: str, *, allow_email: bool):
 def confirm_enrolment(request, user: User, device, code: str) -> list[str]:
     """Confirm a practitioner's new TOTP device with its first code (throttled like any code)."""
     gate = _user_gate(request, user)
-    if gate.is_closed():
-        raise SignInRefused(THROTTLED_MESSAGE, code="throttled")
+    refuse_if_closed(gate)
     try:
         return do_confirm_totp_device(device, normalise_code(code), actor=user)
     except EnrolmentRefused as exc:
@@ -257,10 +308,15 @@ def session_is_current(request) -> bool:
     return bool(stamp and current and constant_time_compare(stamp, current))
 
 
+def end_all_sessions(user_id: int) -> None:
+    """End every session of a user at once (new password, second factor reset): replace their epoch."""
+    cache.set(_epoch_key(user_id), secrets.token_urlsafe(16), timeout=None)
+
+
 def sign_out_everywhere(request) -> None:
     """End every session of the current user, this one included."""
     user_id = request.user.pk
-    cache.set(_epoch_key(user_id), secrets.token_urlsafe(16), timeout=None)
+    end_all_sessions(user_id)
     auth_logout(request)
     logger.info("User %s signed out everywhere.", user_id)
 

@@ -1,12 +1,34 @@
 """Sign-in forms every door shares: identifier and password, the second factor, and the step-up re-check."""
 
 from django import forms
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from accounts.auth import THROTTLED_MESSAGE, SignInRefused, check_second_factor, client_address
+from accounts.auth import check_second_factor, client_address, refuse_if_closed, retry_after
 from accounts.second_factors import confirmed_totp_device
 from plumbing.throttling import SignInGate, account_name
+from records.identifiers import NIRField
+
+
+def render_sign_in(request, template: str, context: dict, *forms_shown):
+    """Render a sign-in page; a throttled refusal on one of its forms answers 429 with ``Retry-After``."""
+    response = render(request, template, context)
+    wait = max(
+        (
+            retry_after(error)
+            for form in forms_shown
+            if form is not None and form.is_bound
+            for errors in form.errors.as_data().values()
+            for error in errors
+        ),
+        default=0,
+    )
+    if wait:
+        response.status_code = 429
+        response["Retry-After"] = str(wait)
+    return response
 
 
 class PasswordSignInForm(forms.Form):
@@ -60,16 +82,19 @@ class SecondFactorForm(forms.Form):
         ),
     )
 
-    def __init__(self, request, user, *args, allow_email: bool, **kwargs):
+    def __init__(self, request, user, *args, allow_email: bool, prefer_email: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.request = request
         self.user = user
         self.allow_email = allow_email
+        self.prefer_email = prefer_email
         self.device = None
 
     def clean_code(self):
         code = self.cleaned_data["code"]
-        self.device = check_second_factor(self.request, self.user, code, allow_email=self.allow_email)
+        self.device = check_second_factor(
+            self.request, self.user, code, allow_email=self.allow_email, prefer_email=self.prefer_email
+        )
         return code
 
 
@@ -105,8 +130,7 @@ class StepUpForm(forms.Form):
             gate = SignInGate(
                 account=account_name(user_id=user.pk, door="", identifier=""), address=client_address(self.request)
             )
-            if gate.is_closed():
-                raise SignInRefused(THROTTLED_MESSAGE, code="throttled")
+            refuse_if_closed(gate)
             if not user.check_password(password):
                 gate.record_failure()
                 raise ValidationError(_("Mot de passe incorrect."), code="invalid_password")
@@ -114,3 +138,97 @@ class StepUpForm(forms.Form):
             allow_email = confirmed_totp_device(user) is None
             check_second_factor(self.request, user, code, allow_email=allow_email)
         return cleaned
+
+
+# --- Recovery (accounts.recovery) -------------------------------------------------------------------------
+
+
+class RecoveryRequestForm(forms.Form):
+    """Step 1 of a recovery: the identifier the door signs in with."""
+
+    identifier = forms.CharField(
+        label=_("Adresse électronique"),
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True, "autocapitalize": "off"}),
+    )
+
+    def __init__(self, *args, label=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if label is not None:
+            self.fields["identifier"].label = label
+
+
+class RecoveryCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code reçu par courriel"),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "class": "code-input", "autofocus": True}
+        ),
+    )
+
+
+class NewPasswordForm(forms.Form):
+    """A new password, twice, checked by Django's validators (``AUTH_PASSWORD_VALIDATORS``)."""
+
+    password1 = forms.CharField(
+        label=_("Nouveau mot de passe"),
+        strip=False,
+        max_length=256,
+        help_text=_("Au moins 10 caractères, pas uniquement des chiffres, pas un mot de passe courant."),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "autofocus": True}),
+    )
+    password2 = forms.CharField(
+        label=_("Confirmez le mot de passe"),
+        strip=False,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        super().clean()
+        first, second = self.cleaned_data.get("password1"), self.cleaned_data.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", _("Les deux mots de passe ne sont pas identiques."))
+        elif first:
+            try:
+                validate_password(first, self.user)
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+        return self.cleaned_data
+
+
+class RecoveryLetterForm(forms.Form):
+    """A patient who lost their second factor asks for a provisional code by post."""
+
+    nir = NIRField(
+        help_text=_("Les 15 chiffres de votre carte Vitale, avec ou sans espaces."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}),
+    )
+    birth_date = forms.DateField(
+        label=_("Date de naissance"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+
+class PostalRecoveryForm(RecoveryLetterForm):
+    """The code received by post, the identity, and the new password."""
+
+    provisional_code = forms.CharField(
+        label=_("Code provisoire reçu par courrier"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}),
+    )
+    password1 = NewPasswordForm.base_fields["password1"]
+    password2 = NewPasswordForm.base_fields["password2"]
+    field_order = ["nir", "birth_date", "provisional_code", "password1", "password2"]
+
+    def clean(self):
+        super().clean()
+        first, second = self.cleaned_data.get("password1"), self.cleaned_data.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", _("Les deux mots de passe ne sont pas identiques."))
+        return self.cleaned_data

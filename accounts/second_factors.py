@@ -60,7 +60,12 @@ class EnrolmentRefused(ValidationError):
 
 
 def normalise_code(code: str) -> str:
-    return "".join(code.split()).replace("-", "").lower()
+    """The one form of a code every door checks: no spaces or dashes, lower case ("DEMO-0001" = "demo0001").
+
+    Backup codes are printed and read aloud in groups; the patient, practitioner and staff doors all pass what
+    was typed through here before choosing the device.
+    """
+    return "".join(code.split()).replace("-", "").replace("‐", "").replace("‑", "").lower()
 
 
 def is_primary_code(code: str) -> bool:
@@ -82,13 +87,17 @@ def email_device(user) -> EmailDevice:
     return device
 
 
-def device_for_code(user, code: str, *, allow_email: bool):
-    """The one device a code is meant for, or None when the user has no such device."""
+def device_for_code(user, code: str, *, allow_email: bool, prefer_email: bool = False):
+    """The one device a (normalised) code is meant for, or None when the user has no such device.
+
+    Six digits go to the authenticator app, or to the e-mailed code when the user has no app or asked for an
+    e-mailed code instead (``prefer_email``); anything else is a backup code.
+    """
     if is_primary_code(code):
         totp = confirmed_totp_device(user)
-        if totp is not None or not allow_email:
-            return totp
-        return email_device(user)
+        if allow_email and (totp is None or prefer_email):
+            return email_device(user)
+        return totp
     return backup_device(user)
 
 

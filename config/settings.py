@@ -5,11 +5,13 @@ broker, e-mails written to ``var/mail``); production sets ``DATABASE_URL``, ``RE
 and ``CARNET_MASTER_KEY``, and the system checks in ``records/checks.py`` refuse a production start that lacks them.
 """
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_optional, env_str
 
@@ -166,8 +168,20 @@ OTP_TOTP_ISSUER = "Carnet"
 OTP_EMAIL_TOKEN_VALIDITY = 600
 OTP_EMAIL_THROTTLE_FACTOR = 1
 OTP_TOTP_THROTTLE_FACTOR = 1
+# Throttling of sign-in, recovery and identity look-ups (plumbing.throttling, accounts.auth, README "Security").
+# Per account: a few failures; per client address: many more, since a hospital behind one NAT shares an address.
 CARNET_LOGIN_ATTEMPTS = env_int("CARNET_LOGIN_ATTEMPTS", 5, minimum=1)
+CARNET_LOGIN_ADDRESS_ATTEMPTS = env_int("CARNET_LOGIN_ADDRESS_ATTEMPTS", 100, minimum=1)
 CARNET_LOGIN_WINDOW_SECONDS = env_int("CARNET_LOGIN_WINDOW_SECONDS", 900, minimum=1)
+CARNET_LOOKUP_ADDRESS_ATTEMPTS = env_int("CARNET_LOOKUP_ADDRESS_ATTEMPTS", 200, minimum=1)  # A11, all accounts, hour
+CARNET_RECOVERY_SECONDS = env_int("CARNET_RECOVERY_SECONDS", 30 * 60, minimum=60)  # life of a recovery code
+# The reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); others' is ignored.
+CARNET_TRUSTED_PROXIES = env_list("CARNET_TRUSTED_PROXIES", [])
+for _proxy in CARNET_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"CARNET_TRUSTED_PROXIES: {_proxy!r} is not an address or a network.") from None
 CARNET_PRACTITIONER_IDLE_SECONDS = env_int("CARNET_PRACTITIONER_IDLE_SECONDS", 15 * 60, minimum=60)
 CARNET_STEP_UP_SECONDS = env_int("CARNET_STEP_UP_SECONDS", 300, minimum=30)  # re-check before sensitive acts
 

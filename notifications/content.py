@@ -24,6 +24,7 @@ PORTAL_PATHS = {
     "restrict": "/confidentialite/",
     "activate": "/activer/",
     "oppose": "/opposition/",
+    "recover": "/connexion/oubli/courrier/code/",
 }
 
 
@@ -194,6 +195,9 @@ def _pre_opening(notice, message: Message) -> None:
     from records.crypto import unseal
 
     profile = notice.profile
+    if profile.state == profile.State.ACTIVE:
+        _recovery_code(notice, message)
+        return
     sent = profile.notice_sent_at or notice.created_at
     deadline = sent + timedelta(days=settings.CARNET_OPPOSITION_DAYS)
     message.subject = _("Votre profil Carnet va être créé")
@@ -219,6 +223,32 @@ def _pre_opening(notice, message: Message) -> None:
         _("Vous pouvez aussi l'activer dès maintenant sur %(url)s pour choisir qui y accède.")
         % {"url": _url("activate")}
     )
+    if expiry is not None:
+        message.after.append(_("Ce code est valable jusqu'au %(date)s.") % {"date": format_day(expiry)})
+
+
+def _recovery_code(notice, message: Message) -> None:
+    """The provisional code an active profile's holder asked for to get back into their space."""
+    from records.crypto import unseal
+
+    message.subject = _("Votre code pour retrouver l'accès à votre espace Carnet")
+    message.paragraphs.append(
+        _(
+            "Vous avez demandé à retrouver l'accès à votre espace Carnet. Avec le code ci-dessous, votre date de "
+            "naissance et votre numéro de sécurité sociale, choisissez un nouveau mot de passe sur %(url)s."
+        )
+        % {"url": _url("recover")}
+    )
+    if notice.sealed_payload:
+        message.code = unseal(notice.sealed_payload).decode("utf-8")
+        message.code_label = _("Votre code provisoire")
+    message.after.append(
+        _(
+            "Votre application d'authentification et vos codes de secours seront alors désactivés : vous vous "
+            "connecterez avec un code envoyé par courriel. Si vous n'avez rien demandé, ignorez ce courrier."
+        )
+    )
+    expiry = notice.profile.provisional_code_expires_at
     if expiry is not None:
         message.after.append(_("Ce code est valable jusqu'au %(date)s.") % {"date": format_day(expiry)})
 

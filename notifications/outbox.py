@@ -34,6 +34,10 @@ def choose_channel(profile, kind: str | None = None) -> str:
 
     if kind == Notice.Kind.PRE_OPENING and profile.email and profile.state == Profile.State.PENDING:
         return Notice.Channel.EMAIL
+    if kind == Notice.Kind.PRE_OPENING and profile.state == Profile.State.ACTIVE:
+        # A recovery code (accounts.recovery) goes by post only: the one who asks may have lost the mailbox.
+        has_address = profile.postal_code and profile.city and (profile.address_street or profile.address_locality)
+        return Notice.Channel.LETTER if has_address else Notice.Channel.NONE
     if (
         profile.state == Profile.State.ACTIVE
         and profile.email

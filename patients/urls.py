@@ -1,6 +1,15 @@
 from django.urls import include, path
 
-from patients import api_token_views, views, views_access, views_account, views_documents, views_public, views_trail
+from patients import (
+    api_token_views,
+    views,
+    views_access,
+    views_account,
+    views_documents,
+    views_public,
+    views_recovery,
+    views_trail,
+)
 
 app_name = "patients"
 
@@ -10,6 +19,13 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("connexion/", views.login, name="login"),
     path("connexion/verification/", views.verify, name="verify"),
+    # Forgotten password, lost second factor (accounts.recovery); the letter's path is printed in it.
+    path("connexion/oubli/", views_recovery.recover, name="recover"),
+    path("connexion/oubli/code/", views_recovery.recover_code, name="recover_code"),
+    path("connexion/oubli/second-facteur/", views_recovery.recover_second_factor, name="recover_second_factor"),
+    path("connexion/oubli/mot-de-passe/", views_recovery.recover_password, name="recover_password"),
+    path("connexion/oubli/courrier/", views_recovery.recover_letter, name="recover_letter"),
+    path("connexion/oubli/courrier/code/", views_recovery.recover_with_letter, name="recover_with_letter"),
     path("deconnexion/", views.logout, name="logout"),
     path("deconnexion/partout/", views.logout_everywhere, name="logout_everywhere"),
     # Before activation (L2, L4)

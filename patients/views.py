@@ -24,7 +24,7 @@ from accounts.auth import (
     session_is_current,
     sign_out_everywhere,
 )
-from accounts.forms import SecondFactorForm
+from accounts.forms import SecondFactorForm, render_sign_in
 from accounts.second_factors import confirmed_totp_device, send_sign_in_code
 from notifications.queries import notices_for_profile
 from patients.forms import PatientLoginForm
@@ -32,6 +32,7 @@ from patients.portal import patient_documents, pending_holds_count, portal_view,
 from records.models import Profile
 
 DASHBOARD_ITEMS = 5
+EMAIL_CHOSEN_SESSION_KEY = "carnet_signin_by_email"  # a patient with an app asked for an e-mailed code
 
 
 @require_GET
@@ -57,26 +58,38 @@ def login(request):
         if confirmed_totp_device(form.user) is None:
             _send_code(request, form.user)
         return redirect("patients:verify")
-    return render(request, "patients/login.html", {"form": form, "next": safe_next(request, "")})
+    return render_sign_in(request, "patients/login.html", {"form": form, "next": safe_next(request, "")}, form)
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def verify(request):
+    """The second factor: the authenticator app, a backup code, or a code e-mailed on request (always without app)."""
     user = pending_user(request, Door.PATIENT)
     if user is None:
         messages.info(request, _("Identifiez-vous pour continuer."))
         return redirect("patients:login")
     uses_totp = confirmed_totp_device(user) is not None
-    if request.method == "POST" and "resend" in request.POST and not uses_totp:
+    if request.method == "GET" and "application" in request.GET:
+        request.session.pop(EMAIL_CHOSEN_SESSION_KEY, None)  # back to the app's codes
+    if request.method == "POST" and "resend" in request.POST:
+        if uses_totp:
+            request.session[EMAIL_CHOSEN_SESSION_KEY] = user.pk
         _send_code(request, user)
         return redirect("patients:verify")
+    by_email = not uses_totp or request.session.get(EMAIL_CHOSEN_SESSION_KEY) == user.pk
     form = SecondFactorForm(
-        request, user, data=request.POST if request.method == "POST" else None, allow_email=not uses_totp
+        request,
+        user,
+        data=request.POST if request.method == "POST" else None,
+        allow_email=by_email,
+        prefer_email=by_email,
     )
     if form.is_valid():
+        request.session.pop(EMAIL_CHOSEN_SESSION_KEY, None)
         return redirect(complete_sign_in(request, user, form.device, door=Door.PATIENT))
-    return render(request, "patients/verify.html", {"form": form, "uses_totp": uses_totp})
+    context = {"form": form, "uses_totp": uses_totp, "by_email": by_email}
+    return render_sign_in(request, "patients/verify.html", context, form)
 
 
 @require_POST

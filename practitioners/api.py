@@ -130,7 +130,7 @@ class PatientSearch(PractitionerView):
                 client_address=client_address(request),
             )
         except LookupThrottled as exc:
-            raise exceptions.Throttled(detail=exc.messages[0], code="lookup_throttled") from None
+            raise exceptions.Throttled(wait=exc.retry_after, detail=exc.messages[0], code="lookup_throttled") from None
         if profile is None:
             raise NoMatch()
         return Response(PatientSerializer(_patient_body(request.practitioner, profile)).data)
@@ -294,7 +294,7 @@ class IdentityDeposit(PractitionerView):
                 **document_options(values),
             )
         except LookupThrottled as exc:
-            raise exceptions.Throttled(detail=exc.messages[0], code="lookup_throttled") from None
+            raise exceptions.Throttled(wait=exc.retry_after, detail=exc.messages[0], code="lookup_throttled") from None
         if not outcome.confirmed:
             body: dict[str, object] = {"status": "received", "message": str(RECEIPT_MESSAGE)}
             return Response(DepositReceiptSerializer(body).data, status=status.HTTP_202_ACCEPTED)

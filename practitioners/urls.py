@@ -1,16 +1,20 @@
 from django.urls import include, path
 
-from . import api_token_views, views
+from . import api_token_views, views, views_signin
 
 app_name = "practitioners"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("connexion/", views.login, name="login"),
-    path("connexion/verification/", views.verify, name="verify"),
-    path("connexion/application/", views.enrol, name="enrol"),
-    path("codes-de-secours/", views.backup_codes, name="backup_codes"),
-    path("codes-de-secours/renouveler/", views.renew_backup_codes, name="renew_backup_codes"),
+    path("connexion/", views_signin.login, name="login"),
+    path("connexion/verification/", views_signin.verify, name="verify"),
+    path("connexion/application/", views_signin.enrol, name="enrol"),
+    path("connexion/oubli/", views_signin.recover, name="recover"),
+    path("connexion/oubli/code/", views_signin.recover_code, name="recover_code"),
+    path("connexion/oubli/second-facteur/", views_signin.recover_second_factor, name="recover_second_factor"),
+    path("connexion/oubli/mot-de-passe/", views_signin.recover_password, name="recover_password"),
+    path("codes-de-secours/", views_signin.backup_codes, name="backup_codes"),
+    path("codes-de-secours/renouveler/", views_signin.renew_backup_codes, name="renew_backup_codes"),
     # The portal: the patient travels as a session token, never as a NIR (practitioners.session).
     path("recherche/", views.find_patient, name="find"),
     path("patient/<str:token>/", views.patient, name="patient"),

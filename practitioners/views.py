@@ -1,4 +1,4 @@
-"""Practitioner pages: sign-in (password, then mandatory TOTP, enrolled at the first sign-in), then the portal.
+"""Practitioner portal pages (the sign-in pages, password recovery included, are in ``views_signin``).
 
 The portal goes through the access-control door only (``access_control.api``): find a patient by identity
 traits (A11), open the record with the care-team attestation (A1) or in emergency (A7), list the visible
@@ -34,25 +34,11 @@ from access_control.models import AccessMode, TrailEntry
 from access_control.queries import own_actions, trail_for_treating_doctor
 from access_control.rules import GENERIC_REFUSAL, Action
 from accounts.auth import (
-    Door,
-    SignInRefused,
-    begin_pending_sign_in,
     client_address,
-    complete_sign_in,
-    confirm_enrolment,
-    pending_user,
     practitioner_required,
-    safe_next,
 )
-from accounts.forms import SecondFactorForm
 from accounts.second_factors import (
-    EnrolmentRefused,
-    confirmed_totp_device,
-    do_issue_backup_codes,
     remaining_backup_codes,
-    totp_qr_data_uri,
-    totp_secret,
-    unconfirmed_totp_device,
 )
 from records import content_types
 from records.lifecycle import TrailAction, is_minor
@@ -64,10 +50,8 @@ from .forms import (
     AttestForm,
     DepositForm,
     EmergencyForm,
-    EnrolmentForm,
     FindPatientForm,
     IdentityDepositForm,
-    PractitionerLoginForm,
     RecordFilterForm,
 )
 from .session import (
@@ -86,86 +70,6 @@ from .session import (
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
-
-BACKUP_CODES_SESSION_KEY = "carnet_backup_codes_to_show"
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def login(request):
-    form = PractitionerLoginForm(request, data=request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        assert form.user is not None  # set by a valid form's clean()
-        begin_pending_sign_in(
-            request, form.user, door=Door.PRACTITIONER, next_url=safe_next(request, reverse("practitioners:home"))
-        )
-        if confirmed_totp_device(form.user) is None:
-            return redirect("practitioners:enrol")
-        return redirect("practitioners:verify")
-    return render(request, "practitioners/login.html", {"form": form, "next": safe_next(request, "")})
-
-
-def _pending_or_login(request):
-    user = pending_user(request, Door.PRACTITIONER)
-    if user is None:
-        messages.info(request, _("Identifiez-vous pour continuer."))
-    return user
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def verify(request):
-    user = _pending_or_login(request)
-    if user is None:
-        return redirect("practitioners:login")
-    if confirmed_totp_device(user) is None:
-        return redirect("practitioners:enrol")
-    form = SecondFactorForm(request, user, data=request.POST if request.method == "POST" else None, allow_email=False)
-    if form.is_valid():
-        return redirect(complete_sign_in(request, user, form.device, door=Door.PRACTITIONER))
-    return render(request, "practitioners/verify.html", {"form": form})
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def enrol(request):
-    """First sign-in: configure an authenticator app (QR code or secret), confirm it with a first code."""
-    user = _pending_or_login(request)
-    if user is None:
-        return redirect("practitioners:login")
-    if confirmed_totp_device(user) is not None:
-        return redirect("practitioners:verify")
-    device = unconfirmed_totp_device(user)
-    form = EnrolmentForm(data=request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        try:
-            codes = confirm_enrolment(request, user, device, form.cleaned_data["code"])
-        except (SignInRefused, EnrolmentRefused) as exc:
-            form.add_error("code", exc)
-        else:
-            next_url = complete_sign_in(request, user, device, door=Door.PRACTITIONER)
-            request.session[BACKUP_CODES_SESSION_KEY] = {"codes": codes, "next": next_url}
-            return redirect("practitioners:backup_codes")
-    context = {"form": form, "qr_code": totp_qr_data_uri(device), "secret": totp_secret(device)}
-    return render(request, "practitioners/enrol.html", context)
-
-
-@require_GET
-@practitioner_required
-def backup_codes(request):
-    """Shows freshly issued backup codes, once: they leave the session as they are displayed."""
-    shown = request.session.pop(BACKUP_CODES_SESSION_KEY, None)
-    if not shown:
-        return redirect("practitioners:home")
-    return render(request, "practitioners/backup_codes.html", {"codes": shown["codes"], "next": shown["next"]})
-
-
-@require_POST
-@practitioner_required
-def renew_backup_codes(request):
-    codes = do_issue_backup_codes(request.user, actor=request.user)
-    request.session[BACKUP_CODES_SESSION_KEY] = {"codes": codes, "next": reverse("practitioners:home")}
-    return redirect("practitioners:backup_codes")
 
 
 @require_GET

@@ -153,10 +153,13 @@ def test_requests_are_throttled_per_token(personas, settings):
     assert profiles(bearer(token_for(personas.alice.user, name="Autre"))).status_code == 200  # another token
 
 
-def test_requests_are_throttled_per_address(personas, settings):
+def test_anonymous_requests_are_throttled_per_address(personas, settings):
+    """Refused tokens count per address; valid tokens only per token (tests/test_signin_throttling.py)."""
     settings.CARNET_API_ADDRESS_RATE = "2/min"
-    assert profiles(bearer(token_for(personas.alice.user))).status_code == 200
-    assert profiles(bearer(token_for(personas.etienne.user))).status_code == 200
-    forged = bearer(token_for(personas.denise.user))
+    assert profiles(bearer("carnet_" + "B" * 43)).status_code == 401
+    assert profiles(bearer("carnet_" + "C" * 43)).status_code == 401
+    forged = bearer("carnet_" + "D" * 43)
     response = forged.get(reverse("api-patient-profiles"), HTTP_X_FORWARDED_FOR="203.0.113.7")
     assert response.status_code == 429 and error_code(response) == "throttled"  # a forged header changes nothing
+    assert int(response["Retry-After"]) > 0
+    assert profiles(bearer(token_for(personas.denise.user))).status_code == 200

@@ -458,7 +458,8 @@ def test_account_throttled_after_n_failures_even_with_the_right_password(client,
         assert BAD_PATIENT_CREDENTIALS in response.text
     CountingHasher.calls = 0
     response = patient_password(Client(), "alice.martin@example.fr", REMOTE_ADDR="10.0.9.9")
-    assert response.status_code == 200
+    assert response.status_code == 429
+    assert response["Retry-After"] == "600"  # the window started with the first failure (the clock is frozen)
     assert "Trop de tentatives de connexion" in response.text
     assert CountingHasher.calls == 0  # refused without checking the password
     assert mail.outbox == []
@@ -469,7 +470,7 @@ def test_account_throttled_after_n_failures_even_with_the_right_password(client,
 
 
 def test_client_address_throttled_across_accounts(alice, settings):
-    settings.CARNET_LOGIN_ATTEMPTS = 3
+    settings.CARNET_LOGIN_ADDRESS_ATTEMPTS = 3
     attacker = Client(REMOTE_ADDR="192.0.2.7")
     for n in range(3):
         patient_password(attacker, f"inconnu{n}@example.fr")
@@ -515,7 +516,8 @@ def test_practitioner_door_is_throttled(client, david, settings):
     for _ in range(2):
         practitioner_password(client, "10100534436", password="pas-le-bon")
     response = practitioner_password(Client(REMOTE_ADDR="10.2.0.1"), "10100534436")
-    assert response.status_code == 200 and THROTTLED in response.text
+    assert response.status_code == 429 and THROTTLED in response.text
+    assert int(response["Retry-After"]) > 0
 
 
 # --- Staff (OTP admin) --------------------------------------------------------------------------------
@@ -562,7 +564,8 @@ def test_admin_door_is_throttled(client, karim, settings, clock):
             "otp_token": app_code(device),
         },
     )
-    assert response.status_code == 200 and THROTTLED in response.text
+    assert response.status_code == 429 and THROTTLED in response.text
+    assert int(response["Retry-After"]) > 0
 
 
 # --- Sign-out -----------------------------------------------------------------------------------------
