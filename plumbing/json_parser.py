@@ -18,7 +18,7 @@ def too_deep(data, limit: int = MAX_DEPTH) -> bool:
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict):
-            children = value.values()
+            children = list(value.values())
         elif isinstance(value, list):
             children = value
         else:
