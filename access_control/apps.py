@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class AccessControlConfig(AppConfig):
     name = "access_control"
     verbose_name = _("Contrôle d'accès et traçabilité")
+
+    def ready(self):
+        from . import checks  # noqa: F401  (registers carnet.W020)

@@ -162,16 +162,42 @@ class IsPatient(_Kind):
         return getattr(user, "profile", None) is not None
 
 
+READ = ApiToken.Scope.READ
+WRITE = ApiToken.Scope.WRITE
+
+
+def required_scope(view, method: str) -> str:
+    """The token scope that ``method`` on ``view`` needs.
+
+    The view's declared ``required_scope`` (a scope, or a dict method -> scope), else ``read`` for
+    GET/HEAD/OPTIONS and ``write`` for anything else.
+
+    One meaning on every door (REST and FHIR, docs/api.md "Token scopes"): ``read`` finds a patient (A11), opens
+    and consults a record (A1, A7, traced and notified), lists and reads documents and trails; ``write`` also
+    deposits, releases holds and changes anything (masks, blocks, grants, preferences). Finding and opening are
+    POSTs in the REST API (no NIR in a URL; an opening is an event), so those views declare ``read``.
+    """
+    declared = getattr(view, "required_scope", None)
+    if isinstance(declared, dict):
+        declared = declared.get(method)
+    if declared:
+        return declared
+    return READ if method in permissions.SAFE_METHODS else WRITE
+
+
 class TokenScope(permissions.BasePermission):
-    """A ``read`` token may only read; writes need a ``write`` token (or a verified portal session)."""
+    """A ``read`` token may do what ``required_scope`` calls reading; the rest needs a ``write`` token.
+
+    A verified portal session has every scope (its sensitive operations ask the step-up instead).
+    """
 
     message = _("Ce jeton ne donne que le droit de lecture.")
     code = "insufficient_scope"
 
     def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS or not isinstance(request.auth, ApiToken):
+        if not isinstance(request.auth, ApiToken):
             return True
-        return request.auth.scope == ApiToken.Scope.WRITE
+        return request.auth.scope == WRITE or required_scope(view, request.method) == READ
 
 
 PRACTITIONER = [IsPractitioner, TokenScope]

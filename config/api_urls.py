@@ -67,6 +67,7 @@ urlpatterns = [
     # FHIR R4
     path("fhir/metadata", fhir.Metadata.as_view(), name="fhir-metadata"),
     path("fhir/Patient", fhir.PatientSearch.as_view(), name="fhir-patient"),
+    path("fhir/Patient/_search", fhir.PatientSearch.as_view(), name="fhir-patient-search"),
     path("fhir/DocumentReference", fhir.DocumentReferences.as_view(), name="fhir-documents"),
     path("fhir/DocumentReference/<str:resource_id>", fhir.DocumentReferenceRead.as_view(), name="fhir-document"),
     path("fhir/Binary/<str:resource_id>", fhir.BinaryRead.as_view(), name="fhir-binary"),

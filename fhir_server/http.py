@@ -6,12 +6,13 @@ The OperationOutcomes are built from the REST API's stable error codes (``plumbi
 from django.http import JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, negotiation, parsers, permissions, renderers
+from rest_framework import exceptions, negotiation, permissions, renderers
 
 from accounts.api_auth import IsPatient, IsPractitioner
 from fhir_server.resources import max_body_bytes, operation_outcome
 from plumbing.api_errors import NOT_FOUND_MESSAGE
 from plumbing.api_errors import exception_handler as api_exception_handler
+from plumbing.json_parser import DepthLimitedJSONParser
 
 FHIR_JSON = "application/fhir+json"
 
@@ -22,8 +23,11 @@ class FHIRRenderer(renderers.JSONRenderer):
     charset = "utf-8"
 
 
-class FHIRParser(parsers.JSONParser):
-    """``application/fhir+json`` (and plain JSON), with the body size bounded before it is read."""
+class FHIRParser(DepthLimitedJSONParser):
+    """``application/fhir+json`` (and plain JSON), with bounded size and nesting.
+
+    The body size is bounded before it is read and its nesting as it is parsed (``plumbing.json_parser``).
+    """
 
     media_type = FHIR_JSON
 

@@ -232,7 +232,16 @@ def capability_statement(base: str) -> dict:
                 "resource": [
                     {
                         "type": "Patient",
-                        "interaction": [{"code": "search-type"}],
+                        "interaction": [
+                            {
+                                "code": "search-type",
+                                "documentation": (
+                                    "Search with POST [base]/Patient/_search and a form-encoded body "
+                                    "(application/x-www-form-urlencoded): the NIR and the birth date then stay "
+                                    "out of URLs and logs. GET [base]/Patient?… takes the same parameters."
+                                ),
+                            }
+                        ],
                         "searchParam": [
                             search("identifier", "token", f"{NIR_SYSTEM}|<NIR>, required with birthdate (A11)"),
                             search("birthdate", "date", "YYYY-MM-DD, required with identifier (A11)"),

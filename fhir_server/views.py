@@ -25,6 +25,7 @@ from typing import cast
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,7 +45,7 @@ from access_control.api import (
 from access_control.models import AccessMode
 from access_control.queries import trail_for_patient, trail_for_treating_doctor
 from access_control.rules import GENERIC_REFUSAL
-from accounts.api_auth import TokenScope
+from accounts.api_auth import READ, TokenScope
 from accounts.auth import client_address
 from fhir_server import resources
 from fhir_server.http import (
@@ -95,6 +96,12 @@ class FHIRView(NeverCached, APIView):
     def get_exception_handler(self):
         return exception_handler
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Checked before any handler runs, so before any opening, trail entry or notice: PostgreSQL refuses NUL
+        # in text (a DataError, a 500 after the record was opened), and no valid parameter contains one.
+        _reject_nul(request.query_params)
+
     # --- who is asking -------------------------------------------------------------------------------
 
     @property
@@ -121,10 +128,15 @@ class FHIRView(NeverCached, APIView):
             raise NoMatch()
         return handle, profile
 
-    def page(self, queryset, to_resource) -> Response:
-        """A searchset Bundle of one page (``_count``, ``page``), with its total and links."""
+    def paging(self) -> tuple[int, int]:
+        """``_count`` and ``page``, checked (a handler calls this before it opens anything)."""
         count = _integer(self.request.query_params.get("_count"), DEFAULT_COUNT, 1, MAX_COUNT, "_count")
         number = _integer(self.request.query_params.get("page"), 1, 1, 10**6, "page")
+        return count, number
+
+    def page(self, queryset, to_resource) -> Response:
+        """A searchset Bundle of one page (``_count``, ``page``), with its total and links."""
+        count, number = self.paging()
         total = queryset.count()
         items = list(queryset[(number - 1) * count : number * count])
         links = {"self": self.request.build_absolute_uri()}
@@ -136,6 +148,28 @@ class FHIRView(NeverCached, APIView):
         return Response(
             resources.bundle([to_resource(item) for item in items], total=total, base=self.base(), links=links)
         )
+
+
+def _reject_nul(params) -> None:
+    for key, values in params.lists():
+        if "\x00" in key or any("\x00" in value for value in values):
+            raise _bad(_("Caractère nul interdit dans les paramètres."), "invalid_character")
+
+
+def _has_nul(data) -> bool:
+    """Whether a NUL character is in any key or string of parsed JSON (iterative: the parser bounded its depth)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _integer(value, default: int, low: int, high: int, name: str) -> int:
@@ -188,12 +222,35 @@ class Metadata(FHIRView):
 
 
 class PatientSearch(FHIRView):
-    """``GET /fhir/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|<NIR>&birthdate=YYYY-MM-DD`` (A11)."""
+    """A11: find a patient by INS and birth date, preferably with ``POST /fhir/Patient/_search``.
+
+    The form-encoded body ``identifier=urn:oid:1.2.250.1.213.1.4.8|<NIR>&birthdate=YYYY-MM-DD`` is the way to
+    search: no NIR or birth date in a URL, a proxy's or server's log. ``GET /fhir/Patient?…`` takes the same
+    parameters and gives the same answer.
+    """
+
+    parser_classes = [FormParser]
+    required_scope = READ  # POST _search is a search (accounts.api_auth.required_scope)
 
     @extend_schema(exclude=True)
     def get(self, request):
-        identifier = request.query_params.get("identifier", "")
-        birthdate = request.query_params.get("birthdate", "")
+        return self.search(request.query_params)
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        if not request.path.endswith("/_search"):  # POST /fhir/Patient would be a create: not offered
+            raise exceptions.MethodNotAllowed(request.method)
+        _reject_nul(request.data)
+        # FHIR: parameters may come in the URL and the body of a POST _search; the body wins.
+        params = request.query_params.copy()
+        for key, values in request.data.lists():
+            params.setlist(key, values)
+        return self.search(params, self_link=request.build_absolute_uri(request.path))
+
+    def search(self, params, *, self_link: str | None = None) -> Response:
+        request = self.request
+        identifier = params.get("identifier", "")
+        birthdate = params.get("birthdate", "")
         if not identifier or not birthdate:
             raise _bad(
                 _("La recherche de patient exige identifier (NIR) et birthdate."), "identifier_and_birthdate_required"
@@ -216,7 +273,7 @@ class PatientSearch(FHIRView):
         else:
             found = list(profiles_managed_by(request.user).filter(nir=normalize_nir(nir), birth_date=birth_date))
         patients = [resources.patient(p, handles.issue(self.actor_key(), p.pk)) for p in found]
-        links = {"self": request.build_absolute_uri()}
+        links = {"self": self_link or request.build_absolute_uri()}
         return Response(resources.bundle(patients, total=len(patients), base=self.base(), links=links))
 
 
@@ -224,6 +281,8 @@ def _deposit_fields(body: dict) -> dict:
     """What ``do_deposit_document`` needs, from a DocumentReference body (or a 400 saying what is missing)."""
     if not isinstance(body, dict) or body.get("resourceType") != "DocumentReference":
         raise _bad(_("Le corps doit être une ressource DocumentReference."))
+    if _has_nul(body):
+        raise _bad(_("Caractère nul interdit dans la ressource."), "invalid_character")
     try:
         codings = body["type"]["coding"]
         type_code = next(c["code"] for c in codings if c.get("code"))
@@ -268,6 +327,10 @@ class DocumentReferences(FHIRView):
         patient = request.query_params.get("patient") or request.query_params.get("subject") or ""
         if not patient:
             raise _bad(_("Le paramètre patient est requis."), "patient_required")
+        # Every parameter is checked before the opening: a bad request is refused without a trail entry or a
+        # notice to the patient (T1, N1 only for real consultations).
+        narrow = self._filters()
+        self.paging()
         handle, profile = self.patient_handle(patient)
         practitioner = self.practitioner
         patient_id = patient.removeprefix("Patient/")
@@ -285,31 +348,41 @@ class DocumentReferences(FHIRView):
             documents = visible_documents(practitioner, profile, mode=mode)
         else:
             documents = documents_visible_to_patient(request.user, profile)
-        documents = self._filtered(documents)
         return self.page(
-            documents,
+            narrow(documents),
             lambda d: resources.document_reference(d, patient_id, for_practitioner=practitioner is not None),
         )
 
-    def _filtered(self, documents):
+    def _filters(self):
+        """The ``type``, ``category`` and ``date`` parameters, checked now, as a function narrowing a queryset."""
         params = self.request.query_params
+        lookups: list[dict] = []
+        nothing = False
         for value in params.getlist("type"):
             system, code = _token(value)
-            documents = documents.filter(document_type__code=code)
+            lookups.append({"document_type__code": code})
             if system is not None:
-                wanted = "LOINC" if system == resources.LOINC_SYSTEM else "TRE_A05"
                 if system not in (resources.LOINC_SYSTEM, resources.TRE_A05_SYSTEM):
-                    return documents.none()
-                documents = documents.filter(document_type__code_system__iexact=wanted)
+                    nothing = True
+                wanted = "LOINC" if system == resources.LOINC_SYSTEM else "TRE_A05"
+                lookups.append({"document_type__code_system__iexact": wanted})
         for value in params.getlist("category"):
             system, code = _token(value)
             if system not in (None, resources.CLASS_SYSTEM):
-                return documents.none()
-            documents = documents.filter(document_type__class_code=code)
+                nothing = True
+            lookups.append({"document_type__class_code": code})
         dates = params.getlist("date")
         if dates:
-            documents = documents.filter(**_date_filters(dates, "deposited_at__date"))
-        return documents
+            lookups.append(_date_filters(dates, "deposited_at__date"))
+
+        def narrow(documents):
+            if nothing:
+                return documents.none()
+            for lookup in lookups:
+                documents = documents.filter(**lookup)
+            return documents
+
+        return narrow
 
     @extend_schema(exclude=True)
     def post(self, request):
@@ -388,6 +461,7 @@ class AuditEvents(FHIRView):
         patient = request.query_params.get("patient") or request.query_params.get("entity") or ""
         if not patient:
             raise _bad(_("Le paramètre patient est requis."), "patient_required")
+        self.paging()
         _handle, profile = self.patient_handle(patient)
         patient_id = patient.removeprefix("Patient/")
         if self.practitioner is not None:

@@ -8,7 +8,6 @@ without files, which the next ``close_letter_batches`` run builds (it is also th
 CARNET_LETTER_BATCH_HOUR). Merging concatenates the letters' rendered PDFs (pypdf), never lays out a giant HTML.
 """
 
-import csv
 import io
 import logging
 import tempfile
@@ -17,6 +16,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+
+from plumbing import csv_safe
 
 from . import vault
 from .content import notice_reference
@@ -113,7 +114,7 @@ def _build_files(batch: PrintBatch) -> None:
 
     writer = PdfWriter()
     manifest = io.StringIO()
-    rows = csv.writer(manifest, lineterminator="\n")
+    rows = csv_safe.writer(manifest, lineterminator="\n")
     rows.writerow(MANIFEST_HEADER)
     letters = pages = 0
     for letter in batch.letters.order_by("pk").iterator(chunk_size=500):

@@ -26,6 +26,9 @@ PORTAL_PATHS = {
     "oppose": "/opposition/",
     "recover": "/connexion/oubli/courrier/code/",
 }
+# The treating doctor's view of one patient's trail in the practitioner portal (practitioners:patient_trail): the
+# emergency notice links there; the page names the patient only after sign-in.
+PRO_PATIENT_TRAIL_PATH = "/pro/mes-patients/{profile_id}/trace/"
 
 
 @dataclass(frozen=True)
@@ -164,16 +167,21 @@ def _emergency(notice, message: Message) -> None:
         message.recipient_name = doctor.display_name
         message.greeting = _("Docteur %(name)s,") % {"name": doctor.last_name} if doctor.title else _("Bonjour,")
         message.subject = _("Accès en urgence au dossier d'un de vos patients")
+        # No patient identity in an e-mail (plain SMTP): the link opens the patient's trail in the practitioner
+        # portal, which names the patient once the doctor has signed in (A6).
         message.paragraphs.append(
             _(
-                "Le dossier médical Carnet de votre patient(e) %(patient)s, né(e) le %(birth)s, a été ouvert "
-                "en mode urgence. Vous en êtes informé(e) en tant que médecin traitant."
+                "Le dossier médical Carnet d'un(e) de vos patient(e)s a été ouvert en mode urgence. Vous en êtes "
+                "informé(e) en tant que médecin traitant."
             )
-            % {"patient": profile.display_name, "birth": date_format(profile.birth_date, "DATE_FORMAT")}
         )
+        trail = settings.CARNET_PUBLIC_URL.rstrip("/") + PRO_PATIENT_TRAIL_PATH.format(profile_id=profile.pk)
         message.after.append(
-            _("La liste des accès au dossier est disponible dans votre espace professionnel : %(url)s")
-            % {"url": settings.CARNET_PUBLIC_URL.rstrip("/") + "/pro/"}
+            _(
+                "Connectez-vous à votre espace professionnel pour savoir de quel patient il s'agit et voir les "
+                "accès à son dossier : %(url)s"
+            )
+            % {"url": trail}
         )
         return
     message.subject = _("Accès en urgence à votre dossier médical")

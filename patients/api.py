@@ -5,9 +5,14 @@ representative, L10); any other id answers 404. Documents come from ``documents_
 A8 and the minor's secret A9 applied in SQL); a document id that is not the profile's is traced as a denied
 attempt and answers 404, as in the portal. Every change is an action (``access_control.actions``,
 ``records.account_actions``) with its own checks (L4: masking, blocking and granting the treating doctor's
-rights need an activated profile). Lifting a block asks a portal session for the step-up re-check, as the portal
-does; a token was created after one. Withdrawing granted rights does not: it only narrows access.
-Authentication: a portal session (second factor passed) or a token (``access_control.tokens``).
+rights need an activated profile). Authentication: a portal session (second factor passed) or a token
+(``access_control.tokens``).
+
+Sensitive operations (``STEP_UP``: lifting a block, changing the emergency opt-out or where notices go, declaring
+the treating doctor, granting the treating doctor's rights or an occupational authorisation) need a fresh step-up
+re-check on every door. A bearer token has no interactive step-up, so it is refused with ``403
+step_up_required``: such changes are made in the portal, or by an app using a portal session confirmed within
+``CARNET_STEP_UP_SECONDS``. Withdrawing rights, blocking and masking only narrow access: no step-up.
 """
 
 from collections.abc import Callable
@@ -42,6 +47,7 @@ from access_control.actions import (
 )
 from access_control.api import documents_visible_to_patient, profiles_managed_by
 from access_control.models import (
+    ApiToken,
     Block,
     CategoryMask,
     DocumentCategory,
@@ -136,9 +142,34 @@ def _with_masked_categories(profiles: list[Profile]) -> list[Profile]:
     return profiles
 
 
+class StepUpRequired(exceptions.PermissionDenied):
+    default_detail = _("Confirmez votre identité dans le portail (mot de passe ou code) avant cette opération.")
+    default_code = "step_up_required"
+
+
+TOKEN_STEP_UP_MESSAGE = _(
+    "Un jeton d'API ne suffit pas pour cette opération sensible : faites-la dans le portail, après avoir "
+    "confirmé votre identité."
+)
+
+
+def require_step_up(request) -> None:
+    """A sensitive operation: a portal session whose step-up re-check is fresh, never a bearer token."""
+    if isinstance(request.auth, ApiToken):
+        raise StepUpRequired(TOKEN_STEP_UP_MESSAGE)
+    if not step_up_is_fresh(request._request):
+        raise StepUpRequired()
+
+
 class PatientView(NeverCached, GenericAPIView):
     permission_classes = PATIENT
     pagination_class: type[BasePagination] | None = None  # list views that page say so
+    step_up_methods: frozenset[str] = frozenset()  # the sensitive operations of this view (require_step_up)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in self.step_up_methods:
+            require_step_up(request)
 
     def profile(self) -> Profile:
         profile_id = self.kwargs["profile_id"]
@@ -388,16 +419,13 @@ class Blocks(PatientView):
 
 @extend_schema(tags=[TAG])
 class BlockDetail(PatientView):
-    """A5: lift a block. A portal session needs a fresh step-up re-check, as in the portal."""
+    """A5: lift a block. Sensitive: a portal session with a fresh step-up re-check, as in the portal."""
+
+    step_up_methods = frozenset({"DELETE"})
 
     @extend_schema(responses={204: None, **ERRORS})
     def delete(self, request, profile_id, rpps):
         profile = self.profile()
-        if request.auth is None and not step_up_is_fresh(request._request):
-            raise exceptions.PermissionDenied(
-                _("Confirmez votre identité dans le portail (mot de passe ou code) avant de débloquer."),
-                code="step_up_required",
-            )
         do_unblock_practitioner(profile, _practitioner(rpps), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -408,6 +436,7 @@ class _PractitionerGrants(PatientView):
     model: type[PractitionerGrant]
     give: Callable
     serializer_class = PractitionerGrantSerializer
+    step_up_methods = frozenset({"POST"})  # granting widens access: sensitive
 
     @extend_schema(responses={200: PractitionerGrantSerializer(many=True), **ERRORS})
     def get(self, request, profile_id):
@@ -477,9 +506,13 @@ class OccupationalAuthorisationDetail(_PractitionerGrantDetail):
 
 @extend_schema(tags=[TAG])
 class TreatingDoctor(PatientView):
-    """A6: PUT declares the treating doctor (by RPPS), replacing any other; DELETE removes it."""
+    """A6: PUT declares the treating doctor (by RPPS), replacing any other; DELETE removes it.
+
+    Sensitive (step-up): the treating doctor reads masked documents and the whole trail.
+    """
 
     serializer_class = PractitionerRefSerializer
+    step_up_methods = frozenset({"PUT"})
 
     @extend_schema(request=PractitionerRefSerializer, responses={200: ProfileSerializer, **ERRORS})
     def put(self, request, profile_id):
@@ -497,9 +530,10 @@ class TreatingDoctor(PatientView):
 
 @extend_schema(tags=[TAG])
 class EmergencyAccess(PatientView):
-    """A7: refuse (``opt_out: true``) or accept again emergency access to the record."""
+    """A7: refuse (``opt_out: true``) or accept again emergency access to the record (sensitive either way)."""
 
     serializer_class = EmergencyAccessSerializer
+    step_up_methods = frozenset({"PUT"})
 
     @extend_schema(request=EmergencyAccessSerializer, responses={200: ProfileSerializer, **ERRORS})
     def put(self, request, profile_id):
@@ -512,7 +546,11 @@ class EmergencyAccess(PatientView):
 
 @extend_schema(tags=[TAG])
 class Preferences(PatientView):
-    """N2, N7: notices by e-mail (verified address only) or by post, and new-document notices."""
+    """N2, N7: notices by e-mail (verified address only) or by post, and new-document notices.
+
+    Changing the channel changes where the consultation notices go: sensitive (step-up); the new-document switch
+    is not.
+    """
 
     serializer_class = PreferencesSerializer
 
@@ -521,6 +559,8 @@ class Preferences(PatientView):
         profile = self.profile()
         data = PreferencesSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if data.validated_data["channel"] != profile.preferred_channel:
+            require_step_up(request)
         do_set_notice_preferences(
             profile,
             channel=data.validated_data["channel"],

@@ -40,7 +40,7 @@ from records import content_types
 from records.account_actions import do_trace_denied_document, do_trace_patient_read
 from records.labels import localized_label
 from records.models import Document, DocumentType
-from records.storage import PATIENT_TYPES, RejectedFile, read_body
+from records.storage import PATIENT_TYPES, RejectedFile, body_response, read_body
 
 PAGE_SIZE = 20
 INLINE_TYPES = {content_types.PDF, content_types.JPEG, content_types.PNG, content_types.TEXT}
@@ -172,14 +172,7 @@ def _body_response(request, document, *, download: bool) -> StreamingHttpRespons
         download=download,
         client_address=client_address(request),
     )
-    content_type = document.content_type
-    if content_type == content_types.TEXT:
-        content_type = "text/plain; charset=utf-8"
-    response = StreamingHttpResponse(read_body(document), content_type=content_type)
-    response["Content-Length"] = str(document.size)
-    disposition = "attachment" if download else "inline"
-    response["Content-Disposition"] = f'{disposition}; filename="{_file_name(document)}"'
-    return response
+    return body_response(document, as_attachment=download, filename=_file_name(document))
 
 
 @require_GET

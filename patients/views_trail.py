@@ -3,7 +3,6 @@
 Notices (N1, N2, N7): the preferences, the history and each letter's PDF.
 """
 
-import csv
 from datetime import datetime, time
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from notifications.models import Letter
 from notifications.queries import letter_pdf_for_patient, notices_for_profile
 from patients.forms import NoticePreferencesForm, TrailFilterForm
 from patients.portal import patient_documents, portal_view
+from plumbing import csv_safe
 from practitioners.models import Practitioner
 from records.account_actions import PortalAction, do_set_notice_preferences, email_channel_possible
 from records.labels import profession_snapshot_label
@@ -108,7 +108,7 @@ def trail_csv(request):
     form = TrailFilterForm(request.GET or None)
     entries = list(_entries(request, form))
     describer = _Describer(request, entries)
-    writer = csv.writer(_Echo(), delimiter=";")
+    writer = csv_safe.writer(_Echo(), delimiter=";")
     header = [_("Date"), _("Qui"), _("Profession"), _("Action"), _("Objet"), _("Mode d'accès"), _("Résultat")]
 
     def rows():

@@ -33,7 +33,7 @@ from access_control.api import (
 )
 from access_control.queries import own_actions, trail_for_treating_doctor
 from access_control.rules import GENERIC_REFUSAL, Action
-from accounts.api_auth import PRACTITIONER
+from accounts.api_auth import PRACTITIONER, READ
 from accounts.auth import client_address
 from plumbing.api_errors import NeverCached, Pagination
 from plumbing.api_shapes import ErrorSerializer, TrailEntrySerializer
@@ -116,6 +116,7 @@ class PatientSearch(PractitionerView):
     """A11: find a patient by NIR and birth date (and birth name). Traced and throttled when it fails."""
 
     serializer_class = IdentityTraitsSerializer
+    required_scope = READ  # a look-up, POST only to keep the NIR out of the URL
 
     @extend_schema(request=IdentityTraitsSerializer, responses={200: PatientSerializer, **ERRORS})
     def post(self, request):
@@ -141,6 +142,7 @@ class OpenRecord(PractitionerView):
     """A1, A7: open the record (traced, the patient notified, N1/N3). Returns the opened handle."""
 
     serializer_class = OpenRecordSerializer
+    required_scope = READ  # consulting is reading (the same as FHIR's DocumentReference?patient=)
 
     @extend_schema(request=OpenRecordSerializer, responses={200: PatientSerializer, **ERRORS})
     def post(self, request, handle):

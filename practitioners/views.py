@@ -14,7 +14,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -43,7 +42,7 @@ from accounts.second_factors import (
 from records import content_types
 from records.lifecycle import TrailAction, is_minor
 from records.models import Document, Profile
-from records.storage import RejectedFile, read_body
+from records.storage import RejectedFile, body_response, read_body
 
 from .deposits import do_deposit_by_identity, document_options
 from .forms import (
@@ -287,14 +286,7 @@ def _filename(document: Document) -> str:
 
 
 def _body_response(document: Document, *, as_attachment: bool) -> StreamingHttpResponse:
-    content_type = document.content_type
-    if content_type in TEXT_TYPES:
-        content_type += "; charset=utf-8"
-    response = StreamingHttpResponse(read_body(document), content_type=content_type)
-    response["Content-Length"] = str(document.size)
-    # Never None: content_disposition_header gives None only without a file name.
-    response["Content-Disposition"] = content_disposition_header(as_attachment, _filename(document))  # type: ignore[assignment]
-    return response
+    return body_response(document, as_attachment=as_attachment, filename=_filename(document))
 
 
 def _open_document_or_404(request, ref: PatientRef, document_id: int) -> Document:

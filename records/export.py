@@ -6,7 +6,6 @@ their file in the archive) and the trail. ZIP entries are written with data desc
 to the client chunk by chunk; ZIP64 is forced for documents, whose size the writer does not check up front.
 """
 
-import csv
 import io
 import json
 import zipfile
@@ -16,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from access_control.queries import trail_for_patient
+from plumbing import csv_safe
 
 from .storage import read_body
 
@@ -92,7 +92,7 @@ def _document_index(document) -> dict:
 
 def _trail_csv(entries) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_safe.writer(out)
     writer.writerow(TRAIL_COLUMNS)
     for entry in entries:
         writer.writerow(

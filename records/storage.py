@@ -194,13 +194,36 @@ def _delete_quietly(storage, storage_key: str) -> None:
         pass
 
 
-def body_response(document: "Document", *, as_attachment: bool = True) -> StreamingHttpResponse:
-    """The decrypted body streamed as an HTTP response, as an attachment unless ``as_attachment`` is false."""
+# Types a browser renders without running anything of the document's: served inline when asked. Anything else
+# (CDA XML, TIFF, RTF, or a type this list does not know) is always an attachment, so that no document ever
+# renders as an active page (XML with scripts or stylesheets, SVG, HTML) on Carnet's own origin.
+INLINE_SAFE_TYPES = frozenset({content_types.PDF, content_types.JPEG, content_types.PNG, content_types.TEXT})
+# A sandbox without scripts, plugins, forms or same-origin rights, and no sub-resource: a document opened
+# directly still cannot act as Carnet. PDF keeps the browser's viewer (Chromium refuses PDFs under "sandbox").
+SANDBOX_POLICY = "sandbox; default-src 'none'"
+FRAMED_PDF_POLICY = "frame-ancestors 'self'"
+
+
+def body_response(
+    document: "Document", *, as_attachment: bool = True, filename: str | None = None
+) -> StreamingHttpResponse:
+    """The decrypted body streamed as an HTTP response, inline only for the types of ``INLINE_SAFE_TYPES``.
+
+    It is an attachment unless ``as_attachment`` is false and the type is inline-safe. Every door serves bodies
+    through here: never sniffed (``nosniff``), never active (a sandboxing CSP), framed only by Carnet's own
+    viewer pages.
+    """
     content_type = document.content_type
+    inline = not as_attachment and content_type in INLINE_SAFE_TYPES
     if content_type.startswith("text/") or content_type.endswith("xml"):
         content_type += "; charset=utf-8"
     response = StreamingHttpResponse(read_body(document), content_type=content_type)
     response["Content-Length"] = str(document.size)
     # Never None: content_disposition_header gives None only without a file name.
-    response["Content-Disposition"] = content_disposition_header(as_attachment, f"document-{document.pk}")  # type: ignore[assignment]
+    response["Content-Disposition"] = content_disposition_header(not inline, filename or f"document-{document.pk}")  # type: ignore[assignment]
+    response["X-Content-Type-Options"] = "nosniff"
+    if inline and document.content_type == content_types.PDF:
+        response["Content-Security-Policy"] = FRAMED_PDF_POLICY
+    else:
+        response["Content-Security-Policy"] = SANDBOX_POLICY + ("; frame-ancestors 'self'" if inline else "")
     return response

@@ -22,6 +22,20 @@ def client_for(actor, *, scope: str = "write") -> APIClient:
     return client
 
 
+def stepped_up_client(user) -> APIClient:
+    """An API client on a verified portal session whose step-up re-check is fresh (sensitive operations)."""
+    from django.utils import timezone
+
+    from patients.portal import STEP_UP_SESSION_KEY
+    from tests.signin_fixtures import verified_client
+
+    client = verified_client(APIClient(), user)
+    session = client.session
+    session[STEP_UP_SESSION_KEY] = int(timezone.now().timestamp()) + 300
+    session.save()
+    return client
+
+
 def search(client, profile, **extra):
     body = {"nir": profile.nir, "birth_date": profile.birth_date.isoformat(), **extra}
     return client.post(reverse("api-pro-search"), body, format="json")

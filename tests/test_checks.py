@@ -91,3 +91,21 @@ def test_bad_environment_value_stops_the_process():
     result = _manage("check", CARNET_DEBUG="perhaps")
     assert result.returncode != 0
     assert "CARNET_DEBUG='perhaps' is not a boolean" in result.stderr
+
+
+@pytest.mark.django_db
+def test_no_reviewer_with_an_email_is_reported__A13():
+    from django.contrib.auth.models import Permission
+
+    from access_control.checks import check_review_alert_recipients
+    from records.models import User
+
+    assert check_review_alert_recipients(None) == []  # only with a database (migrate, check --database)
+    User.objects.filter(is_superuser=True).update(is_superuser=False)
+    warnings = check_review_alert_recipients(None, databases=["default"])
+    assert [w.id for w in warnings] == ["carnet.W020"]
+    reviewer = User.objects.create_user(
+        username="superviseur", email="revue@carnet.example", kind=User.Kind.STAFF, is_staff=True
+    )
+    reviewer.user_permissions.add(Permission.objects.get(codename="change_review"))
+    assert check_review_alert_recipients(None, databases=["default"]) == []

@@ -1,6 +1,7 @@
 """The FHIR R4 interface under the same rules; every resource received is validated with fhir.resources."""
 
 import base64
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -250,3 +251,32 @@ def test_a_patient_id_opened_in_emergency_keeps_its_mode_without_a_new_opening__
     bundle = valid(references(client, opened), "Bundle")
     assert descriptions(bundle) == {"Bilan lipidique"}
     assert TrailEntry.objects.filter(profile=personas.bernard, action=Action.OPEN_RECORD).count() == before
+
+
+def _post_search(client, profile, birthdate=None):
+    body = urlencode(
+        {"identifier": f"{NIR_SYSTEM}|{profile.nir}", "birthdate": birthdate or profile.birth_date.isoformat()}
+    )
+    return client.post("/fhir/Patient/_search", body, content_type="application/x-www-form-urlencoded")
+
+
+def test_post_search_keeps_the_nir_out_of_the_url_and_answers_like_get__A11(personas):
+    client = client_for(personas.david)
+    posted = valid(_post_search(client, personas.alice), "Bundle")
+    got = valid(patient_search(client, personas.alice), "Bundle")
+    assert posted["total"] == got["total"] == 1
+    assert posted["entry"][0]["resource"]["name"] == got["entry"][0]["resource"]["name"]
+    assert personas.alice.nir not in posted["link"][0]["url"] and "1985" not in posted["link"][0]["url"]
+    assert valid(_post_search(client, personas.alice, "1985-03-13"), "Bundle")["total"] == 0  # A5: no oracle
+    missing = client.post(
+        "/fhir/Patient/_search", "birthdate=1985-03-12", content_type="application/x-www-form-urlencoded"
+    )
+    assert missing.status_code == 400 and outcome_code(missing) == "identifier_and_birthdate_required"
+    create = client.post("/fhir/Patient", "identifier=x", content_type="application/x-www-form-urlencoded")
+    assert create.status_code == 405
+
+
+def test_the_capability_statement_offers_post_search():
+    body = valid(APIClient().get("/fhir/metadata"), "CapabilityStatement")
+    patient = next(r for r in body["rest"][0]["resource"] if r["type"] == "Patient")
+    assert "Patient/_search" in patient["interaction"][0]["documentation"]

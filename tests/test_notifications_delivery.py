@@ -102,7 +102,11 @@ def test_emergency_access_notifies_patient_and_treating_doctor_unfolded__N3(alic
     assert recipients.count("claire.dubois@cabinet.example") == 2
     assert recipients.count("alice.martin@example.org") == 2
     to_doctor = next(m for m in mail.outbox if m.to == ["claire.dubois@cabinet.example"])
-    assert "Alice Marie Martin" in to_doctor.body and "Bris de glace" in to_doctor.body
+    assert "Bris de glace" in to_doctor.body
+    # No patient identity over SMTP: a link to the patient's trail, shown after sign-in.
+    for identity in ("Alice", "Martin", "MARTIN", "12 mars 1985", "1985"):
+        assert identity not in to_doctor.body and identity not in to_doctor.subject, identity
+    assert f"/pro/mes-patients/{alice.pk}/trace/" in to_doctor.body
     to_patient = next(m for m in mail.outbox if m.to == ["alice.martin@example.org"])
     assert "urgence" in to_patient.subject and first.practitioner.last_name in to_patient.body
 
@@ -319,3 +323,11 @@ def test_email_in_the_patient_language__N6(alice, david):
     assert "Your medical record was consulted" in message.subject
     assert "Dear Madam," in message.body and "Doctor" in message.body  # profession in English too
     assert "Access mode" in message.alternatives[0][0]
+
+
+def test_the_emergency_link_is_the_practitioner_portals_patient_trail__A6():
+    from django.urls import reverse
+
+    from notifications.content import PRO_PATIENT_TRAIL_PATH
+
+    assert PRO_PATIENT_TRAIL_PATH.format(profile_id=7) == reverse("practitioners:patient_trail", args=[7])

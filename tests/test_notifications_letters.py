@@ -208,3 +208,13 @@ def test_old_batches_are_closed_by_the_beat_job__N4(bernard, david):
     PrintBatch.objects.filter(pk=batch.pk).update(day=timezone.localdate() - timedelta(days=2))
     assert beat_job() == [batch.pk]
     assert PrintBatch.objects.get().status == PrintBatch.Status.CLOSED
+
+
+def test_the_batch_manifest_neutralises_formula_cells__N4(david):
+    """A postal code is free text from an import or the desk: a spreadsheet must read it as text."""
+    patient = _patient(1)
+    Profile.objects.filter(pk=patient.pk).update(postal_code="=1+2", country="FR")
+    deliver(consult(Profile.objects.get(pk=patient.pk), david).pk)
+    batch = close_letter_batch(Letter.objects.get().batch_id)
+    rows = list(csv.reader(io.StringIO(b"".join(batch_file_chunks(batch, "manifest")).decode("utf-8"))))
+    assert rows[1][2] == "'=1+2"

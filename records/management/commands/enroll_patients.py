@@ -6,11 +6,11 @@ same file again only adds what was missing. The exit status is 0 even when lines
 summary); 1 when the file is not a roster at all.
 """
 
-import csv
 import os
 
 from django.core.management.base import BaseCommand, CommandError
 
+from plumbing import csv_safe
 from plumbing.progress import ProgressBar
 from records.enrolment import CHUNK_ROWS, enrol_roster
 from records.models import User
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         path = options["file"]
         errors_file = open(options["errors"], "w", encoding="utf-8", newline="") if options["errors"] else None  # noqa: SIM115
         try:
-            writer = csv.writer(errors_file, delimiter=";") if errors_file else None
+            writer = csv_safe.writer(errors_file, delimiter=";") if errors_file else None
             if writer:
                 writer.writerow(["line", "reason"])
 
