@@ -18,6 +18,7 @@ from stdnum import luhn
 
 from records.identifiers import make_nir
 from tests.notify_fixtures import test_database_url as database_url_for_subprocess
+from tests.pro_fixtures import reference_data  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +47,7 @@ def project_commands() -> set[str]:
 
 
 @pytest.fixture
-def run(transactional_db, tmp_path):
+def run(transactional_db, reference_data, tmp_path):  # noqa: F811  (the seeds a previous flush removed)
     """``run(name, *args, tty=False)`` → (exit status, stdout, stderr) of ``manage.py name args``."""
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     env.update(
