@@ -21,9 +21,13 @@ COPY practitioners ./practitioners
 COPY fhir_server ./fhir_server
 RUN pip install .
 COPY . .
-RUN CARNET_DEBUG=1 python manage.py collectstatic --noinput
+# Static files with content-hashed names and gzip/Brotli copies, served by the web process itself (WhiteNoise).
+# The manifest storage is the production default (CARNET_DEBUG off); said explicitly so that the build never
+# collects plain names that the running image's `{% static %}` would then not find in the manifest.
+RUN CARNET_STATIC_MANIFEST=1 python manage.py collectstatic --noinput
 
 RUN useradd --system --home /app carnet && mkdir -p /app/var && chown carnet /app/var
 USER carnet
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+# gunicorn.conf.py (read from /app): access log on stdout without query strings, JSON when CARNET_LOG_FORMAT=json.
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2"]

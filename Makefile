@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run HOST=0.0.0.0 PORT=8080`: where the development server listens. Links in e-mails and letters follow
+# (CARNET_PUBLIC_URL, unless set in the environment: e.g. the address other machines reach when HOST=0.0.0.0).
 HOST ?= 127.0.0.1
 PORT ?= 8000
+CARNET_PUBLIC_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test lint typecheck format install system-deps migrate seed worker messages check-deploy compose-config bench-quick clean api-schema api-schema-check
 
@@ -35,11 +38,12 @@ seed: migrate
 # Web server and a Celery worker (with its beat scheduler) on SQLite, a file-system broker and a file mailbox.
 run: system-deps seed
 	@echo "Carnet: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, mailbox: var/mail/)"
+	@echo "Links in notices: $(CARNET_PUBLIC_URL)/"
 	@echo "Worker log: var/worker.log — try 'CARNET_DEBUG=1 $(BIN)/python manage.py demo_consultation' for a notice."
-	@CARNET_DEBUG=1 $(BIN)/celery -A config worker --beat --loglevel=WARNING --concurrency=2 \
-		--schedule=var/celerybeat-schedule >var/worker.log 2>&1 & worker=$$!; \
+	@CARNET_DEBUG=1 CARNET_PUBLIC_URL='$(CARNET_PUBLIC_URL)' $(BIN)/celery -A config worker --beat \
+		--loglevel=WARNING --concurrency=2 --schedule=var/celerybeat-schedule >var/worker.log 2>&1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	CARNET_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	CARNET_DEBUG=1 CARNET_PUBLIC_URL='$(CARNET_PUBLIC_URL)' $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 worker: install
 	CARNET_DEBUG=1 $(BIN)/celery -A config worker --beat --loglevel=INFO --schedule=var/celerybeat-schedule

@@ -12,6 +12,7 @@ import dj_database_url
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS as JSON_LOG_RESERVED_ATTRS
 
 from .env import env_bool, env_int, env_list, env_optional, env_str
 
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (see Static files below), before any session work
     "plumbing.headers.PermissionsPolicyMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -207,7 +209,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes from inside the cluster, in plain HTTP
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -237,9 +239,27 @@ TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True
 
+# --- Static files -------------------------------------------------------------------------------------
+# The web process serves them itself through WhiteNoise (no separate file server): in production from
+# STATIC_ROOT, filled by `collectstatic` at image build, with content-hashed names (cached for a year by
+# browsers and proxies) and gzip/Brotli copies. The hashed names come from a manifest that `{% static %}`
+# reads, and that refuses a file missing from it; so development and the tests (which have no collectstatic)
+# use plain names served from the apps' folders on each request (tests/environment.py turns the manifest off).
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("CARNET_STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+CARNET_STATIC_MANIFEST = env_bool("CARNET_STATIC_MANIFEST", not DEBUG)
+if CARNET_STATIC_MANIFEST:
+    from whitenoise.compress import Compressor
+
+    _staticfiles_storage = "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    # Source maps (half the bytes: Swagger UI's and ReDoc's) are fetched by developer tools only: compressing
+    # them at the highest Brotli level would double collectstatic's time for nobody.
+    WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
+else:
+    _staticfiles_storage = "django.contrib.staticfiles.storage.StaticFilesStorage"
+    WHITENOISE_USE_FINDERS = True
+    WHITENOISE_AUTOREFRESH = True  # files looked up per request: no STATIC_ROOT needed, edits show at once
 
 # --- Documents ----------------------------------------------------------------------------------------
 # Master keys: "id:base64key[,id:base64key…]", the first one wraps new data keys (rule D, key rotation).
@@ -266,7 +286,7 @@ else:
     raise ImproperlyConfigured("CARNET_DOCUMENT_STORAGE must be 'local' or 's3'.")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": _staticfiles_storage},
     "documents": _documents_storage,
 }
 
@@ -366,11 +386,31 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Logs -----------------------------------------------------------------------------------------------
+# CARNET_LOG_FORMAT=json: one JSON object a line (python-json-logger) for a log collector; gunicorn.conf.py
+# reads the same variable for the web server's own logs. Logs never carry patient data.
+CARNET_LOG_FORMAT = env_str("CARNET_LOG_FORMAT", "text")
+if CARNET_LOG_FORMAT not in ("text", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CARNET_LOG_FORMAT must be 'text' or 'json'.")
+LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# A JSON line also carries a record's extra attributes; Django's request logs attach the request itself, whose
+# text is the full URL with its query string (a NIR, a birth date): it is left out.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": LOG_FIELDS},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": LOG_FIELDS,
+            "reserved_attrs": [*JSON_LOG_RESERVED_ATTRS, "request"],
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if CARNET_LOG_FORMAT == "json" else "plain"}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"fontTools": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
 }

@@ -219,14 +219,19 @@ def _pre_opening(notice, message: Message) -> None:
         message.code = unseal(notice.sealed_payload).decode("utf-8")
         message.code_label = _("Votre code provisoire")
     expiry = profile.provisional_code_expires_at
-    message.after.append(
-        _(
-            "Vous pouvez vous opposer à sa création jusqu'au %(deadline)s (%(days)s jours) sur %(url)s, avec "
-            "votre numéro de sécurité sociale et ce code. Sans opposition de votre part, votre profil sera "
-            "ouvert automatiquement à cette date."
+    if timezone.localdate(deadline) >= timezone.localdate():
+        message.after.append(
+            _(
+                "Vous pouvez vous opposer à sa création jusqu'au %(deadline)s (%(days)s jours) sur %(url)s, avec "
+                "votre numéro de sécurité sociale et ce code. Sans opposition de votre part, votre profil sera "
+                "ouvert automatiquement à cette date."
+            )
+            % {"deadline": format_day(deadline), "days": settings.CARNET_OPPOSITION_DAYS, "url": _url("oppose")}
         )
-        % {"deadline": format_day(deadline), "days": settings.CARNET_OPPOSITION_DAYS, "url": _url("oppose")}
-    )
+    else:
+        # L2-L3: the window has closed (a code re-issued after the opening, or a notice sent late): the letter
+        # is dated today, so it must not offer an opposition until a day already past.
+        message.after.append(_("Le délai d'opposition est écoulé : votre profil est ouvert."))
     message.after.append(
         _("Vous pouvez aussi l'activer dès maintenant sur %(url)s pour choisir qui y accède.")
         % {"url": _url("activate")}

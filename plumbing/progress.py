@@ -3,6 +3,9 @@
 Progress is the share of the file's bytes read so far (the binary file's position), so it costs nothing per
 row and works for files of any size. Drawn on one line with ``\\r`` when the stream is a terminal, and as a
 line every ``every`` seconds otherwise (logs of a batch job).
+
+The readers of these files wrap the binary file in a text reader, which closes the file when it is collected
+at the end of the file; a closed file therefore reads as fully read, never as an error at the last row.
 """
 
 import time
@@ -24,7 +27,7 @@ class ProgressBar:
         if not final and now - self.last < (0.2 if self.tty else self.every):
             return
         self.last = now
-        done = 1.0 if final else min(self.fileobj.tell() / self.total, 1.0)
+        done = 1.0 if final else self._share_read()
         filled = int(done * self.width)
         rate = rows / max(now - self.started, 1e-6)
         line = f"[{'#' * filled}{'.' * (self.width - filled)}] {done:6.1%}  {rows:,} lignes  {rate:,.0f} lignes/s"
@@ -34,3 +37,8 @@ class ProgressBar:
         else:
             self.stream.write(line)
         self.stream.flush()
+
+    def _share_read(self) -> float:
+        if self.fileobj.closed:  # the reader reached the end and let go of the file (module docstring)
+            return 1.0
+        return min(self.fileobj.tell() / self.total, 1.0)

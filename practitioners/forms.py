@@ -92,7 +92,7 @@ class FindPatientForm(forms.Form):
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "autofocus": True, "inputmode": "text", "spellcheck": "false"}
         ),
-        help_text=_("15 caractères, espaces permis : 2 85 03 75 114 021 43"),
+        help_text=_("15 caractères, espaces permis : 2 85 03 75 114 021 17"),
     )
     birth_date = _birth_date_field()
     birth_name = forms.CharField(

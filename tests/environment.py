@@ -10,3 +10,5 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
+# No collectstatic before the tests: plain static names, not the production manifest (config/settings.py).
+os.environ.setdefault("CARNET_STATIC_MANIFEST", "0")

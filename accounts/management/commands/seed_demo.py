@@ -56,7 +56,11 @@ class Command(BaseCommand):
         write = self.stdout.write
         write(self.style.SUCCESS("Demo cast ready (docs/personas.md)."))
         write(f"Password of every demo account: {DEMO_PASSWORD}")
-        write(f"Second factor: any unused backup code among {codes} (restored by each `make run`).")
+        write(f"Second factor: a backup code, each usable once per account: {codes}.")
+        write(
+            "  All used? `make run` or `CARNET_DEBUG=1 .venv/bin/python manage.py seed_demo` restores the five "
+            "(nothing else changes)."
+        )
         write("")
         write("Patients — /connexion/ (e-mail + password; a code by e-mail lands in var/mail/, or a backup code)")
         for profile in (cast.alice, cast.etienne):
@@ -64,11 +68,14 @@ class Command(BaseCommand):
             write(f"  {profile.display_name:<28} {profile.user.email}")
         write("Patient to activate — /activer/ (NIR + provisional code + birth date)")
         if bernard_code:
-            write(
-                f"  {bernard.display_name:<28} NIR {bernard.nir}  code {bernard_code}  born {bernard.birth_date:%d/%m/%Y}"
-            )
+            write(f"  {bernard.display_name:<28} code {bernard_code}  (NIR and birth date below)")
         else:
             write(f"  {bernard.display_name:<28} already activated")
+        write("Patients' identities — what a practitioner types in /pro/ to find a record (NIR + birth date)")
+        for profile in (cast.alice, bernard, cast.camille, cast.denise, cast.etienne, cast.fanny, cast.gerard):
+            write(
+                f"  {profile.display_name:<28} NIR {profile.nir}  born {profile.birth_date:%d/%m/%Y}  ({profile.state})"
+            )
         write("Practitioners — /pro/connexion/ (RPPS + password, then a backup code)")
         for practitioner in practitioners:
             write(f"  {practitioner.display_name:<28} RPPS {practitioner.rpps}  {practitioner.profession.label_fr}")
