@@ -46,6 +46,19 @@ def test_deeply_nested_json_is_a_400_on_rest_search_and_preferences(personas, bo
     assert TrailEntry.objects.count() == before
 
 
+@pytest.mark.parametrize(
+    "body",
+    ['{"channel": "\\ud800", "new_document_notices": true}', '{"channel": "email\\u0000"}', '{"\\udfff": 1}'],
+    ids=["lone-surrogate", "nul", "surrogate-key"],
+)
+def test_unstorable_characters_in_json_are_a_400_not_a_500(personas, body):
+    alice = client_for(personas.alice.user)
+    answered = alice.put(
+        reverse("api-patient-preferences", args=[personas.alice.pk]), body, content_type="application/json"
+    )
+    assert answered.status_code == 400 and error_code(answered) == "invalid_character"
+
+
 @pytest.mark.parametrize("body", [RECURSING, DEEP], ids=["recursion", "too-deep"])
 def test_deeply_nested_json_is_an_operation_outcome_on_fhir_create(personas, body):
     response = client_for(personas.david).post("/fhir/DocumentReference", body, content_type="application/fhir+json")
