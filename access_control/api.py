@@ -342,17 +342,8 @@ def open_record(
             return Decision(allowed=False, reason=reason, trail_entry=entry, message=str(message_for(reason)))
         assert current is not None  # a purged profile was refused above (PROFILE_STATE)
         if mode in EMERGENCY_MODES:
-            # N3: at once, never folded, to the patient and to the treating doctor.
+            # N3: at once, never folded, to the patient; queue_notice queues the treating doctor's (A6) itself.
             queue_notice(current, Notice.Kind.EMERGENCY, practitioner=practitioner, trail_entry=entry)
-            doctor = current.treating_doctor
-            if doctor is not None and doctor.pk != practitioner.pk:
-                queue_notice(
-                    current,
-                    Notice.Kind.EMERGENCY,
-                    practitioner=practitioner,
-                    trail_entry=entry,
-                    recipient_practitioner=doctor,
-                )
             Review.objects.create(
                 kind=Review.Kind.EMERGENCY, trail_entry=entry, profile=current, practitioner=practitioner
             )  # A7
