@@ -393,7 +393,7 @@ class Floor:
 
     def run(self, practitioner_id: int, profile_id: int) -> list[int]:
         from access_control.trail import GENESIS_HASH, entry_hash
-        from notifications.outbox import _window_start
+        from notifications.outbox import window_start
 
         conn = self.conn
         with conn.cursor() as cursor:
@@ -454,7 +454,7 @@ class Floor:
                 cursor.execute(trail_insert, trail_values)
             else:
                 channel = self._channel(state, email, verified, preferred, street, locality, postal_code, city)
-                window = _window_start(now)
+                window = window_start(now)
                 notice_columns, notice_values = row_values(
                     self.notice_model,
                     {
