@@ -5,8 +5,9 @@ action. Entries of one profile form a chain: each stores the previous entry's ha
 canonical serialisation. Writers of the same chain are serialised by a transaction-scoped advisory lock on
 PostgreSQL, taken by the database function ``carnet_trail_chain_tail`` (migration 0006) which then reads the
 tail after the lock, in one round trip (SQLite serialises every write transaction), so concurrent consultations
-cannot fork the chain. The statements behind it are written by hand in ``access_control.fast_sql`` (ADR 0005);
-other apps compose with the trail through ``entry_insert`` only. Entries without a profile (failed identity look-ups, A11) form one chain of their own.
+cannot fork the chain. Entries without a profile (failed identity look-ups, A11) form one chain of their own.
+The statements behind the lock and the INSERT are written by hand in ``access_control.fast_sql`` (ADR 0005);
+other apps compose with the trail's SQL through ``entry_insert`` only.
 
 The database refuses UPDATE and DELETE on the trail (migration ``0003_trail_append_only``); the retention
 purge (T4) deletes a closed profile's chain inside ``purge_allowed()``. ``verify_chain`` / ``iter_problems``
@@ -69,8 +70,9 @@ def entry_hash(entry: TrailEntry) -> str:
 class EntryInsert:
     """An unsaved entry's ``INSERT … RETURNING id``, for a caller that runs it as part of its own statement.
 
-    ``notifications.outbox`` runs ``sql`` as the first common table expression of the notice's upsert (one round
-    trip for both rows), then hands the returned id to ``saved``. In the action's transaction, like ``save_entry``.
+    ``notifications.fast_sql.upsert_notice`` runs ``sql`` as the first common table expression of the notice's
+    upsert (one round trip for both rows), then hands the returned id to ``saved``. In the action's transaction,
+    like ``save_entry``.
     """
 
     entry: TrailEntry

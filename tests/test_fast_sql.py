@@ -14,7 +14,9 @@ upsert and the chain lock exist on PostgreSQL only), so there the notice compari
 
 import copy
 import itertools
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -43,7 +45,27 @@ from records.models import Document, Profile, User
 from tests.notify_fixtures import alice, bernard, claire, david, secret_document  # noqa: F401  (fixtures)
 from tests.test_access_property import MODES, build_world, request_st, world_st
 
+ROOT = Path(__file__).resolve().parent.parent
+HAND_WRITTEN = re.compile(r"\.cursor\(|\bRawSQL\(|\.raw\(|\.extra\(|\bexecute\(")
+# Outside the fast_sql modules, only the retention purge's switch of the append-only triggers (T4): two
+# set_config / marker-row statements, off every hot path.
+FENCE_EXCEPTIONS = {"access_control/trail.py": 4}
 EXAMPLES = 40  # each example builds a world and asks every pair; the property test runs 150 of them
+
+
+def test_hand_written_sql_lives_in_the_fast_sql_modules_only():
+    """The fence (ADR 0005): in access_control and notifications, SQL is written in ``fast_sql.py`` or nowhere."""
+    found = {}
+    for package in ("access_control", "notifications"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = str(path.relative_to(ROOT))
+            if "migrations" in path.parts or path.name == "fast_sql.py":
+                continue
+            count = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if HAND_WRITTEN.search(line))
+            if count:
+                found[name] = count
+    assert found == FENCE_EXCEPTIONS
+    assert HAND_WRITTEN.search("with connection.cursor() as cursor:") and HAND_WRITTEN.search("RawSQL(sql, [])")
 
 
 def _values(instance, model) -> list:
