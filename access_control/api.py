@@ -11,6 +11,8 @@ attestation, A1, or the emergency justification, A7, was given), and open a docu
 which requires such an opening in the same mode within ``OPENING_VALIDITY``. Every function costs a constant
 number of queries, whatever the size of the record. The chain lock inside ``open_record``'s first query:
 see docs/adr/0001-trail-hash-chain.md.
+The statements of the hot paths (the facts of the decision with the chain's tail, the visibility condition)
+are written by hand in ``access_control.fast_sql``, each beside its ORM reference: see docs/adr/0005-fast-sql.md.
 """
 
 import unicodedata
@@ -21,30 +23,20 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
-from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from notifications.models import Notice
 from notifications.outbox import queue_notice
-from plumbing.sql import converted_rows
 from plumbing.throttling import count_failure, failures, hashed_key, seconds_left
-from practitioners.models import Practitioner, Profession
+from practitioners.models import Practitioner
 from records.identifiers import normalize_nir
 from records.models import Document, Profile
 
 from .alerts import queue_review_alert
-from .models import (
-    AccessMode,
-    AccessRule,
-    Block,
-    CategoryMask,
-    OccupationalAuthorisation,
-    Review,
-    TrailEntry,
-    TreatingRightsGrant,
-)
+from .fast_sql import practitioner_and_profile, profiles_with_facts, visibility
+from .models import AccessMode, Review, TrailEntry
 from .rules import (
     EMERGENCY_MODES,
     OPEN_STATES,
@@ -57,7 +49,7 @@ from .rules import (
     profile_denial,
     record_denial,
 )
-from .trail import ChainTail, chain_tail_call, new_entry, parse_tail, record_entry, save_entry
+from .trail import new_entry, record_entry, save_entry
 
 # How long an allowed opening of a record lets the practitioner open its documents in the same mode.
 OPENING_VALIDITY = timedelta(hours=12)
@@ -93,22 +85,9 @@ def _fresh_practitioner(practitioner: Practitioner) -> Practitioner:
     return Practitioner.objects.select_related("profession").get(pk=practitioner.pk)
 
 
-def _with_facts(profiles: QuerySet, practitioner: Practitioner) -> QuerySet:
-    """Annotate profiles with the per-practitioner facts of the record-level decision (one query)."""
-    return profiles.select_related("treating_doctor").annotate(
-        _blocked=Exists(Block.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner.pk)),
-        _occupational_authorised=Exists(
-            OccupationalAuthorisation.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner.pk)
-        ),
-        _profession_authorised=Exists(
-            AccessRule.objects.filter(profession_id=practitioner.profession_id, may_read=True)
-        ),
-    )
-
-
 def _facts(practitioner: Practitioner, profile: Profile) -> RecordFacts:
-    # The profile's _blocked, _occupational_authorised and _profession_authorised come from _with_facts()'s
-    # annotate() or _practitioner_and_profile(): attributes the model does not declare (ignored below).
+    # The profile's _blocked, _occupational_authorised and _profession_authorised come from fast_sql's
+    # profiles_with_facts() or practitioner_and_profile(): attributes the model does not declare (ignored below).
     return RecordFacts(
         practitioner_active=practitioner.status == Practitioner.Status.ACTIVE,
         profession_authorised=profile._profession_authorised,  # type: ignore[attr-defined]
@@ -120,113 +99,6 @@ def _facts(practitioner: Practitioner, profile: Profile) -> RecordFacts:
         blocked=profile._blocked,  # type: ignore[attr-defined]
         emergency_opt_out=profile.emergency_access_opt_out,
     )
-
-
-_record_facts_sql: dict[str, tuple[str, list]] = {}
-_FACTS_FROM = " /* facts */ FROM "  # where the outer SELECT list ends (subqueries have their own FROM)
-
-
-def _record_facts_statement(using: str) -> tuple[str, list]:
-    """One statement for the actor (with profession), the profile and the facts of the decision (A1-A7).
-
-    Written once per vendor from the models' metadata; ``open_record`` runs it on every opening, where the
-    two ORM queries it replaces cost ~3 ms of Python between them (bench/README.md).
-    """
-    connection = connections[using]
-    vendor = connection.vendor
-    if vendor not in _record_facts_sql:
-        quote = connection.ops.quote_name
-        models = (
-            (Practitioner, "pr"),
-            (Profession, "pn"),
-            (Profile, "pf"),
-        )
-        columns, cols = [], []
-        for model, alias in models:
-            for field in model._meta.concrete_fields:
-                columns.append(f"{alias}.{quote(field.column)}")
-                cols.append(field.get_col(alias))
-        table = {model: quote(model._meta.db_table) for model, _ in models}
-        block, occupational, rule = (quote(m._meta.db_table) for m in (Block, OccupationalAuthorisation, AccessRule))
-        sql = (
-            f"SELECT {', '.join(columns)}, "  # noqa: S608 -- names from the models' metadata, values bound
-            f"EXISTS(SELECT 1 FROM {block} b WHERE b.profile_id = pf.id AND b.practitioner_id = pr.id), "  # A5
-            f"EXISTS(SELECT 1 FROM {occupational} o WHERE o.profile_id = pf.id AND o.practitioner_id = pr.id), "  # A3
-            f"EXISTS(SELECT 1 FROM {rule} r WHERE r.profession_id = pr.profession_id AND r.may_read) "  # A2
-            f"{_FACTS_FROM}{table[Practitioner]} pr JOIN {table[models[1][0]]} pn ON pn.id = pr.profession_id "
-            f"LEFT JOIN {table[Profile]} pf ON pf.id = %s WHERE pr.id = %s"
-        )
-        _record_facts_sql[vendor] = (sql, cols)
-    return _record_facts_sql[vendor]
-
-
-def _practitioner_and_profile(
-    practitioner_id: int, profile_id: int | None, *, lock_chain: bool = False
-) -> tuple[Practitioner, Profile | None, ChainTail]:
-    """The actor as the database has it now (A1) and the profile annotated like ``_with_facts``, one round trip.
-
-    ``None`` for a profile that no longer exists. The profile's treating doctor is loaded on first use.
-    ``lock_chain`` (PostgreSQL only): the same statement locks the profile's trail chain and reads its tail
-    (T2), returned third for ``record_entry``; otherwise the third value is ``None``.
-    """
-    using = Profile.objects.db
-    sql, cols = _record_facts_statement(using)
-    params = [profile_id, practitioner_id]
-    if lock_chain:  # the tail is the last column of the outer SELECT list, whose values come first
-        call, tail_params = chain_tail_call(profile_id)
-        sql = sql.replace(_FACTS_FROM, f", {call}{_FACTS_FROM}", 1)
-        params = [*tail_params, *params]
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if not rows:
-        raise Practitioner.DoesNotExist("Practitioner matching query does not exist.")
-    (row,) = converted_rows(using, "access_control.record_facts", cols, rows)
-    values = iter(row)
-    instances = []
-    for model in (Practitioner, Profession, Profile):
-        fields = model._meta.concrete_fields
-        instances.append([next(values) for _ in fields])
-    blocked, occupational_authorised, profession_authorised, *rest = values
-    tail = parse_tail(rest[0]) if lock_chain else None
-    practitioner = Practitioner.from_db(using, [f.attname for f in Practitioner._meta.concrete_fields], instances[0])
-    profession = Profession.from_db(using, [f.attname for f in Profession._meta.concrete_fields], instances[1])
-    Practitioner._meta.get_field("profession").set_cached_value(practitioner, profession)
-    if instances[2][0] is None:
-        return practitioner, None, tail
-    profile = Profile.from_db(using, [f.attname for f in Profile._meta.concrete_fields], instances[2])
-    # What _with_facts() annotates, read by _facts(): attributes the model does not declare.
-    profile._blocked = bool(blocked)  # type: ignore[attr-defined]
-    profile._occupational_authorised = bool(occupational_authorised)  # type: ignore[attr-defined]
-    profile._profession_authorised = bool(profession_authorised)  # type: ignore[attr-defined]
-    return practitioner, profile, tail
-
-
-def _openable_profiles(practitioner_id: int, mode: str) -> QuerySet:
-    """Profiles this practitioner may open in this mode: ``rules.record_denial`` written in SQL.
-
-    The request checks (attestation, justification) are not here: they belong to ``open_record``.
-    """
-    practitioner_ok = Practitioner.objects.filter(
-        pk=practitioner_id,
-        status=Practitioner.Status.ACTIVE,
-        is_insurer_physician=False,  # A1, A3
-    )
-    if mode == AccessMode.CENTRE_15:
-        practitioner_ok = practitioner_ok.filter(is_samu_regulator=True)  # A7
-    profession_ok = AccessRule.objects.filter(profession__practitioners=practitioner_id, may_read=True)  # A2
-    occupational = Practitioner.objects.filter(pk=practitioner_id, is_occupational_physician=True)
-    profiles = Profile.objects.filter(
-        Exists(practitioner_ok),
-        Exists(profession_ok),
-        # A3: an occupational physician only with the patient's express authorisation.
-        ~Exists(occupational)
-        | Exists(OccupationalAuthorisation.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner_id)),
-        state__in=OPEN_STATES,  # L
-    ).exclude(Exists(Block.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner_id)))  # A5
-    if mode in EMERGENCY_MODES:
-        profiles = profiles.filter(emergency_access_opt_out=False)  # A7
-    return profiles
 
 
 def _lookup_key(practitioner_id: int) -> str:
@@ -279,7 +151,7 @@ def find_profile(
                 client_address=client_address,
             )
         raise LookupThrottled(max(seconds_left(key, _LOOKUP_WINDOW_SECONDS) for key in closed))
-    profile = _with_facts(Profile.objects.filter(nir=normalize_nir(nir or "")), practitioner).first()
+    profile = profiles_with_facts(Profile.objects.filter(nir=normalize_nir(nir or "")), practitioner).first()
     if profile is None:
         reason = Reason.NOT_FOUND
     elif profile.birth_date != birth_date or (birth_name and not _same_name(birth_name, profile.birth_name)):
@@ -323,7 +195,7 @@ def open_record(
     with transaction.atomic():
         # PostgreSQL: the facts query also locks the profile's trail chain and reads its tail (T2).
         chain_locked = connections[Profile.objects.db].vendor == "postgresql"
-        practitioner, current, tail = _practitioner_and_profile(practitioner.pk, profile.pk, lock_chain=chain_locked)
+        practitioner, current, tail = practitioner_and_profile(practitioner.pk, profile.pk, lock_chain=chain_locked)
         if current is None:  # purged meanwhile: nothing to open
             reason = Reason.PROFILE_STATE
         else:
@@ -352,17 +224,8 @@ def open_record(
             return Decision(allowed=False, reason=reason, trail_entry=entry, message=str(message_for(reason)))
         assert current is not None  # a purged profile was refused above (PROFILE_STATE)
         if mode in EMERGENCY_MODES:
-            # N3: at once, never folded, to the patient and to the treating doctor.
+            # N3: at once, never folded, to the patient; queue_notice queues the treating doctor's (A6) itself.
             queue_notice(current, Notice.Kind.EMERGENCY, practitioner=practitioner, trail_entry=entry)
-            doctor = current.treating_doctor
-            if doctor is not None and doctor.pk != practitioner.pk:
-                queue_notice(
-                    current,
-                    Notice.Kind.EMERGENCY,
-                    practitioner=practitioner,
-                    trail_entry=entry,
-                    recipient_practitioner=doctor,
-                )
             Review.objects.create(
                 kind=Review.Kind.EMERGENCY, trail_entry=entry, profile=current, practitioner=practitioner
             )  # A7
@@ -377,69 +240,6 @@ def open_record(
     return Decision(allowed=True, reason="", trail_entry=entry)
 
 
-# Ids no real row has: the visibility condition is compiled once per mode and database vendor with them, and the
-# real ids are put in their parameter slots on each call (building and compiling the nested EXISTS cost ~4.5 ms of
-# Python a call, bench/README.md).
-_PRACTITIONER_SLOT = -(2**62) + 7
-_PROFILE_SLOT = -(2**62) + 11
-_visibility_sql: dict[tuple[str, str], tuple[str, tuple, tuple[int, ...], tuple[int, ...]]] = {}
-
-
-def _visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> list:
-    """The documents of the profile that the practitioner may see, as ORM conditions.
-
-    Correlated on the document's columns only (no join in the outer query), so the compiled SQL can be reused
-    inside any ``Document`` queryset. Whether the practitioner is the treating doctor or holds the rights the
-    patient granted like a treating doctor's (A4) does not depend on the document: PostgreSQL evaluates it once
-    per query.
-    """
-    treating = Profile.objects.filter(pk=profile_id, treating_doctor_id=practitioner_id)
-    granted = TreatingRightsGrant.objects.filter(profile_id=profile_id, practitioner_id=practitioner_id)
-    privileged = Q(author_practitioner_id=practitioner_id) | Exists(treating) | Exists(granted)  # A4, A6
-    return [
-        Q(profile_id=profile_id, deleted_at__isnull=True),  # A10
-        Exists(_openable_profiles(practitioner_id, mode).filter(pk=OuterRef("profile_id"))),
-        Exists(
-            AccessRule.objects.filter(
-                profession__practitioners=practitioner_id,
-                document_type_id=OuterRef("document_type_id"),
-                may_read=True,
-            )
-        ),  # A2: default-deny
-        privileged | Q(masked_at__isnull=True),  # A4
-        privileged
-        | ~Exists(
-            CategoryMask.objects.filter(
-                profile_id=OuterRef("profile_id"), category__document_types=OuterRef("document_type_id")
-            )
-        ),  # A12: present and future documents of a masked category
-    ]
-
-
-def _visibility(practitioner_id: int, profile_id: int, mode: str, using: str) -> RawSQL:
-    """``_visibility_conditions`` as one SQL condition, compiled once per mode and vendor."""
-    vendor = connections[using].vendor
-    compiled = _visibility_sql.get((vendor, mode))
-    if compiled is None:
-        query = Document.objects.filter(*_visibility_conditions(_PRACTITIONER_SLOT, _PROFILE_SLOT, mode)).query
-        if any(count for alias, count in query.alias_refcount.items() if alias != query.base_table):
-            # the reused SQL may only name the document table itself
-            raise AssertionError("The visibility condition must not join the outer query.")
-        sql, params = query.get_compiler(using).compile(query.where)
-        practitioner_slots, profile_slots = (
-            tuple(i for i, value in enumerate(params) if type(value) is int and value == slot)
-            for slot in (_PRACTITIONER_SLOT, _PROFILE_SLOT)
-        )
-        compiled = _visibility_sql[(vendor, mode)] = (sql, tuple(params), practitioner_slots, profile_slots)
-    sql, params, practitioner_slots, profile_slots = compiled
-    params = list(params)
-    for i in practitioner_slots:
-        params[i] = practitioner_id
-    for i in profile_slots:
-        params[i] = profile_id
-    return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611 -- SQL compiled by the ORM, values bound
-
-
 def visible_documents(practitioner: Practitioner, profile: Profile, *, mode: str = AccessMode.NORMAL) -> QuerySet:
     """The documents of the record this practitioner may see in this mode, filtered in SQL, newest first.
 
@@ -451,7 +251,7 @@ def visible_documents(practitioner: Practitioner, profile: Profile, *, mode: str
     check_mode(mode)
     documents = Document.objects.all()
     return (
-        documents.filter(_visibility(practitioner.pk, profile.pk, mode, documents.db))
+        documents.filter(visibility(practitioner.pk, profile.pk, mode, documents.db))
         .select_related("document_type", "author_practitioner__profession")
         .order_by("-deposited_at", "-pk")
     )
@@ -493,7 +293,7 @@ def open_document(
         )
         # PostgreSQL: the facts query also locks the trail chain the entry joins and reads its tail (T2).
         chain_locked = connections[Profile.objects.db].vendor == "postgresql"
-        practitioner, profile, tail = _practitioner_and_profile(practitioner.pk, profile_id, lock_chain=chain_locked)
+        practitioner, profile, tail = practitioner_and_profile(practitioner.pk, profile_id, lock_chain=chain_locked)
         document = None
         if profile is None:
             reason = Reason.DOCUMENT_NOT_FOUND

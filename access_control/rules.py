@@ -2,7 +2,7 @@
 
 ``access_control.api`` gathers the facts about one practitioner and one profile in a single query and asks
 ``record_denial`` whether the record may be opened; the same precedence is written as SQL conditions in
-``api._openable_profiles`` for the document listing. Reason codes are kept for the trail only: the
+``fast_sql.openable_profiles`` for the document listing. Reason codes are kept for the trail only: the
 practitioner is shown ``message_for(reason)``, which is the same generic sentence for every refusal that
 would tell them something about the patient (no oracle, A5).
 

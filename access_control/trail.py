@@ -4,7 +4,9 @@ Every action calls ``record_entry`` (or ``new_entry`` then ``save_entry``) insid
 entry commits or rolls back with the action. Writers of one chain are serialised by the database function
 ``carnet_trail_chain_tail`` (migration 0006); the database refuses UPDATE and DELETE on the trail except inside
 ``purge_allowed()`` (T4); ``verify_chain`` and ``iter_problems`` back the ``verify_trail`` command.
-See docs/adr/0001-trail-hash-chain.md.
+The statements behind the lock and the INSERT are written by hand in
+``access_control.fast_sql`` (docs/adr/0005-fast-sql.md); other apps compose with the trail's SQL through
+``entry_insert`` only. See docs/adr/0001-trail-hash-chain.md.
 """
 
 import hashlib
@@ -15,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import cast
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
+from .fast_sql import ChainTail, insert_entry, insert_entry_statement, lock_chain_tail, mark_saved
 from .models import AccessMode, TrailEntry
 
 GENESIS_HASH = "0" * 64
@@ -58,83 +61,33 @@ def entry_hash(entry: TrailEntry) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-ChainTail = tuple[int, str] | None  # the chain's last (seq, hash); None for an empty chain
+@dataclass(frozen=True)
+class EntryInsert:
+    """An unsaved entry's ``INSERT … RETURNING id``, for a caller that runs it as part of its own statement.
 
-
-def chain_tail_call(profile_id: int | None) -> tuple[str, list]:
-    """An SQL expression (and its parameters) that locks the chain and gives its tail (PostgreSQL only).
-
-    ``carnet_trail_chain_tail`` (migration 0006) takes the chain's transaction-scoped advisory lock, then reads
-    the tail with a snapshot taken after the lock, so it may sit in the select list of any statement. A caller
-    that runs it in one of its own statements passes the decoded value (``parse_tail``) to ``record_entry``
-    as ``tail`` in the same transaction (``access_control.api.open_record`` does, saving a round trip).
+    ``notifications.fast_sql.upsert_notice`` runs ``sql`` as the first common table expression of the notice's
+    upsert (one round trip for both rows), then hands the returned id to ``saved``. In the action's transaction,
+    like ``save_entry``.
     """
-    return "carnet_trail_chain_tail(%s::bigint)", [profile_id]
+
+    entry: TrailEntry
+    sql: str
+    params: list
+
+    def saved(self, pk: int) -> TrailEntry:
+        """The entry, now saved with this id (what the statement returned)."""
+        return mark_saved(self.entry, pk)
 
 
-def parse_tail(value: str | None) -> ChainTail:
-    """Decode what ``carnet_trail_chain_tail`` returns (``"<seq> <hash>"`` or NULL)."""
-    if value is None:
-        return None
-    seq, last_hash = value.split(" ", 1)
-    return int(seq), last_hash
-
-
-def _lock_chain_tail(profile_id: int | None) -> ChainTail:
-    """Serialise the chain's writers, then read its last (seq, hash). Raw SQL: this runs on every traced read."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            call, params = chain_tail_call(profile_id)
-            cursor.execute(f"SELECT {call}", params)
-            return parse_tail(cursor.fetchone()[0])
-        # SQLite serialises write transactions: a second writer fails to write rather than fork the chain.
-        table = TrailEntry._meta.db_table
-        if profile_id is None:
-            cursor.execute(f"SELECT seq, hash FROM {table} WHERE profile_id IS NULL ORDER BY seq DESC LIMIT 1")  # noqa: S608
-        else:
-            cursor.execute(
-                f"SELECT seq, hash FROM {table} WHERE profile_id = %s ORDER BY seq DESC LIMIT 1",  # noqa: S608
-                [profile_id],
-            )
-        return cursor.fetchone()
-
-
-_insert_sql: dict[str, tuple[str, list]] = {}
-
-
-def insert_statement(entry: TrailEntry) -> tuple[str, list]:
-    """``INSERT … RETURNING id`` for a new entry, and its parameters: written once per vendor.
-
-    ``Model.save`` spends ~0.5 ms of Python compiling the same INSERT on every traced read (bench/README.md).
-    No signal is sent: nothing listens to the trail's saves. ``notifications.outbox.queue_notice`` runs it
-    inside its own statement when given an unsaved entry.
-    """
-    vendor = connection.vendor
-    if vendor not in _insert_sql:
-        quote = connection.ops.quote_name
-        fields = [f for f in TrailEntry._meta.concrete_fields if not f.primary_key]
-        sql = (
-            f"INSERT INTO {quote(TrailEntry._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(TrailEntry._meta.pk.column)}"
-        )
-        _insert_sql[vendor] = (sql, fields)
-    sql, fields = _insert_sql[vendor]
-    return sql, [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
-
-
-def mark_saved(entry: TrailEntry, pk: int) -> None:
-    """Give an entry saved by ``insert_statement`` its id, as ``Model.save`` would."""
-    entry.pk = pk
-    entry._state.adding, entry._state.db = False, connection.alias
+def entry_insert(entry: TrailEntry) -> EntryInsert:
+    """The INSERT of an entry built by ``new_entry``, to run inside another statement (see ``EntryInsert``)."""
+    sql, params = insert_entry_statement(entry)
+    return EntryInsert(entry, sql, params)
 
 
 def save_entry(entry: TrailEntry) -> TrailEntry:
     """Save an entry built by ``new_entry`` (in the transaction that built it)."""
-    sql, params = insert_statement(entry)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        mark_saved(entry, cursor.fetchone()[0])
-    return entry
+    return insert_entry(entry)
 
 
 def actor_snapshot(actor) -> dict:
@@ -188,14 +141,14 @@ def new_entry(
     """The next entry of the profile's chain, hashed but not saved. Must run inside the action's transaction.
 
     The caller saves it in the same transaction, with ``save_entry`` or by handing it to ``queue_notice`` (which
-    saves it in the notice's own statement); ``record_entry`` does both steps. ``tail``: what
-    ``chain_tail_call(profile.pk)`` gave the caller in this transaction (the chain is then locked already); by
-    default the chain is locked and its tail read here.
+    saves it in the notice's own statement, ``entry_insert``); ``record_entry`` does both steps. ``tail``: what
+    ``fast_sql.practitioner_and_profile(..., lock_chain=True)`` gave the caller in this transaction (the chain is
+    then locked already); by default the chain is locked and its tail read here.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_entry must be called inside the action's transaction (rule T1).")
     profile_id = profile.pk if profile is not None else None
-    last = _lock_chain_tail(profile_id) if tail is _UNREAD else cast(ChainTail, tail)
+    last = lock_chain_tail(profile_id) if tail is _UNREAD else cast(ChainTail, tail)
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = TrailEntry(
         at=timezone.now(),

@@ -3,7 +3,8 @@
 ``queue_notice`` picks the channel (N2), folds repeated consultations by one practitioner within the debounce
 window into one notice (N1; a window whose notice failed starts a follow-up instead), queues the treating
 doctor's notice for an emergency (N3, never folded), and enqueues the delivery after commit with the notice id
-only. See docs/adr/0002-notice-outbox.md.
+only. The upsert of the notice (with the trail entry's INSERT, ``access_control.trail.entry_insert``) is
+written by hand in ``notifications.fast_sql``, beside its ORM reference. See docs/adr/0002-notice-outbox.md.
 """
 
 import logging
@@ -13,9 +14,9 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
-from access_control.trail import insert_statement, mark_saved, save_entry
-from plumbing.sql import converted_rows
+from access_control.trail import save_entry
 
+from .fast_sql import DEAD_STATUSES, upsert_notice, upsert_notice_orm
 from .models import Notice
 
 logger = logging.getLogger(__name__)
@@ -73,92 +74,16 @@ def window_start(now):
     return epoch + ((local - epoch) // window) * window
 
 
-_DEAD = {Notice.Status.FAILED, Notice.Status.UNDELIVERABLE}
-
-
-_upsert_sql: dict[tuple[str, bool], tuple[str, list, list]] = {}
-
-
-def _upsert_statement(using: str, trail_insert: str | None) -> tuple[str, list, list]:
-    """The PostgreSQL upsert of ``_get_or_create_locked``, written once per database alias and variant.
-
-    ``trail_insert``: the statement begins with this INSERT of the trail entry (``t``) and links the notice to it.
-    """
-    saves_entry = trail_insert is not None
-    if (using, saves_entry) not in _upsert_sql:
-        quote = connections[using].ops.quote_name
-        fields = [f for f in Notice._meta.concrete_fields if not f.primary_key]
-        key = quote(Notice._meta.get_field("dedupe_key").column)
-        through = Notice.trail_entries.through._meta
-        link_columns = (quote(through.get_field("notice").column), quote(through.get_field("trailentry").column))
-        returned = ", ".join(quote(f.column) for f in Notice._meta.concrete_fields)
-        status = quote(Notice._meta.get_field("status").column)
-        if saves_entry:  # the entry is the new row ``t``
-            head, entry, entry_from, entry_exists, tail = f"WITH t AS ({trail_insert}), ", "t.id", ", t", "", "t.id"
-        else:  # the entry's id is a parameter, maybe NULL
-            head, entry, entry_from, entry_exists, tail = "WITH ", "%s", "", "%s::bigint IS NOT NULL AND ", "NULL"
-        sql = (
-            f"{head}n AS (INSERT INTO {quote(Notice._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({key}) DO UPDATE SET {key} = EXCLUDED.{key} "
-            f"RETURNING {returned}, (xmax = 0) AS carnet_created), "
-            f"link AS (INSERT INTO {quote(through.db_table)} ({', '.join(link_columns)}) "
-            f"SELECT n.id, {entry} FROM n{entry_from} WHERE {entry_exists}"
-            f"(n.carnet_created OR NOT %s OR n.{status} NOT IN ({', '.join(['%s'] * len(_DEAD))})) "
-            f"ON CONFLICT DO NOTHING) "
-            f"SELECT {', '.join(f'n.{quote(f.column)}' for f in Notice._meta.concrete_fields)}, carnet_created, "
-            f"{tail} FROM n{entry_from}"
-        )
-        _upsert_sql[(using, saves_entry)] = (
-            sql,
-            fields,
-            [f.get_col(Notice._meta.db_table) for f in Notice._meta.concrete_fields],
-        )
-    return _upsert_sql[(using, saves_entry)]
-
-
 def _get_or_create_locked(
     dedupe_key: str, defaults: dict, *, trail_entry=None, folded: bool = False
 ) -> tuple[Notice, bool, bool]:
-    """The notice with this key, locked, created from ``defaults`` if there is none: ``(notice, created, linked)``.
+    """``(notice, created, linked)``: the notice with this key, locked, created if missing, linked to ``trail_entry``.
 
-    PostgreSQL: one statement — ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (the no-op update locks an
-    existing row like ``select_for_update``) and, when the notice is the one ``queue_notice`` keeps (new, not
-    folded, or not dead), the link to ``trail_entry`` — instead of a select, a savepoint, an insert, its release
-    and the link. An unsaved ``trail_entry`` (``access_control.trail.new_entry``) is inserted by the same
-    statement. Elsewhere the entry is saved first, then ``get_or_create`` runs on a locked queryset, and
-    ``linked`` is False (the caller links).
+    PostgreSQL: the hand-written upsert (one statement, which also inserts an unsaved entry).
     """
-    using = Notice.objects.db
-    connection = connections[using]
-    saves_entry = trail_entry is not None and trail_entry.pk is None
-    if connection.vendor != "postgresql":
-        if saves_entry:
-            save_entry(trail_entry)
-        notice, created = Notice.objects.select_for_update().get_or_create(dedupe_key=dedupe_key, defaults=defaults)
-        return notice, created, False
-    trail_sql, trail_params = insert_statement(trail_entry) if saves_entry else (None, [])
-    sql, fields, cols = _upsert_statement(using, trail_sql)
-    notice = Notice(dedupe_key=dedupe_key, **defaults)
-    params = [*trail_params, *(f.get_db_prep_save(f.pre_save(notice, True), connection) for f in fields)]
-    entry_id = trail_entry.pk if trail_entry is not None else None
-    if not saves_entry:
-        params += [entry_id, entry_id]
-    params += [folded, *sorted(_DEAD)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    *values, created, saved_entry_id = rows[0]
-    if saves_entry:
-        mark_saved(trail_entry, saved_entry_id)
-        entry_id = saved_entry_id
-    (values,) = converted_rows(using, "notifications.notice_upsert", cols, [values])
-    found = Notice.from_db(using, [f.attname for f in Notice._meta.concrete_fields], values)
-    if created:  # what save() leaves on a new instance: the related objects given in ``defaults``
-        for name in ("profile", "practitioner", "recipient_practitioner"):
-            if defaults.get(name) is not None:
-                Notice._meta.get_field(name).set_cached_value(found, defaults[name])  # type: ignore[union-attr]  # FKs
-    linked = entry_id is not None and (created or not folded or found.status not in _DEAD)
-    return found, bool(created), linked
+    if connections[Notice.objects.db].vendor == "postgresql":
+        return upsert_notice(dedupe_key, defaults, trail_entry=trail_entry, folded=folded)
+    return upsert_notice_orm(dedupe_key, defaults, trail_entry=trail_entry, folded=folded)
 
 
 def queue_notice(
@@ -210,10 +135,10 @@ def queue_notice(
     key = dedupe_key
     for follow_up in range(2, 100):
         notice, created, linked = _get_or_create_locked(key, defaults, trail_entry=trail_entry, folded=folded)
-        if created or not folded or notice.status not in _DEAD:
+        if created or not folded or notice.status not in DEAD_STATUSES:
             break
         key = f"{dedupe_key}:{follow_up}"
-    if trail_entry is not None and not linked:
+    if trail_entry is not None and not linked:  # only after 99 dead follow-ups: keep the access attached anyway
         notice.trail_entries.add(trail_entry)
     if created and status == Notice.Status.PENDING:
         notice_id = notice.pk

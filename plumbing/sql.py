@@ -1,4 +1,4 @@
-"""Rows of the few statements written by hand on hot paths (the one door, the outbox), converted as the ORM would.
+"""Rows of the statements written by hand on hot paths (the apps' ``fast_sql`` modules), converted as the ORM would.
 
 ``SQLCompiler.get_converters`` costs ~0.1 ms of Python a call for a wide row; the statements it serves run on
 every consultation, so their converters are worked out once per database connection and statement.

@@ -105,7 +105,7 @@ request_st = st.tuples(
 )
 
 
-def _build(spec) -> tuple[oracle.World, dict]:
+def build_world(spec) -> tuple[oracle.World, dict]:
     """The same world in the database and in the model."""
     world = oracle.World()
     now = timezone.now()
@@ -259,7 +259,7 @@ def _build(spec) -> tuple[oracle.World, dict]:
 def test_the_door_agrees_with_the_model_of_the_rules(spec, data):
     cache.clear()
     with transaction.atomic():
-        world, rows = _build(spec)
+        world, rows = build_world(spec)
         openings: set[tuple[int, int, str]] = set()
         for practitioner in rows["practitioners"]:
             for profile in rows["profiles"]:

@@ -7,6 +7,8 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from access_control import api
@@ -329,6 +331,40 @@ def test_emergency_access_notifies_patient_and_treating_doctor_at_once_and_is_re
     assert notices.filter(recipient_practitioner=p.claire).count() == 2
     assert notices.filter(recipient_practitioner=None).first().channel == Notice.Channel.EMAIL
     assert Review.objects.filter(profile=p.alice, kind=Review.Kind.EMERGENCY, practitioner=p.david).count() == 2
+
+
+# One emergency opening writes the notices the rules require and nothing twice: the patient's (N2 channel) and the
+# treating doctor's (N3, A6), each in one statement, each linked to the opening's entry and handed to the broker once.
+EMERGENCY_NOTICE_STATEMENTS = {"postgresql": 2, "sqlite": 4}  # PostgreSQL: one upsert each; SQLite: get + insert
+
+
+def test_one_emergency_opening_queues_one_notice_to_the_treating_doctor__A7_N3(
+    personas, django_capture_on_commit_callbacks
+):
+    p = personas
+    before = Notice.objects.count()
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks() as handed_over:
+        decision = api.open_record(p.david, p.alice, mode="bris_de_glace", justification=JUSTIFICATION)
+    assert decision.allowed
+    notices = Notice.objects.filter(trail_entries=decision.trail_entry)
+    assert sorted((n.kind, n.recipient_practitioner_id or 0) for n in notices) == [
+        (Notice.Kind.EMERGENCY, 0),
+        (Notice.Kind.EMERGENCY, p.claire.pk),
+    ]
+    assert Notice.objects.count() == before + 2  # nothing else: no consultation notice beside them (N1 is not N3)
+    assert len(handed_over) == 2  # each notice handed to the broker once, after commit (N5)
+    notice_writes = [q for q in queries.captured_queries if 'INTO "notifications_notice"' in q["sql"]
+                     or q["sql"].startswith('SELECT') and 'FROM "notifications_notice"' in q["sql"]]  # fmt: skip
+    assert len(notice_writes) == EMERGENCY_NOTICE_STATEMENTS[connection.vendor]
+
+
+def test_emergency_opening_by_the_treating_doctor_notifies_the_patient_only__A7_N3(personas):
+    p = personas
+    before = Notice.objects.count()
+    decision = api.open_record(p.claire, p.alice, mode="bris_de_glace", justification=JUSTIFICATION)
+    assert decision.allowed and Notice.objects.count() == before + 1
+    notices = Notice.objects.filter(trail_entries=decision.trail_entry)
+    assert list(notices.values_list("kind", "recipient_practitioner")) == [(Notice.Kind.EMERGENCY, None)]
 
 
 def test_samu_regulator_uses_centre_15__A7(personas):

@@ -1,0 +1,111 @@
+"""The statement the outbox writes by hand for its hot path, beside its ORM reference (ADR 0005).
+
+Every consultation queues a notice (N1): ``upsert_notice`` gets or creates it, locked, links it to the trail
+entry and, given an unsaved entry, inserts that entry too, in one PostgreSQL statement where the ORM takes a
+select, a savepoint, an insert, its release, the entry's insert and the link (the consultation went from 7
+statements to 5 with it and the facts query, bench/README.md). The trail's part comes from
+``access_control.trail.entry_insert``: the outbox composes with the trail's one public INSERT, it does not
+know the trail's SQL.
+
+The fence: nothing else in the app writes SQL. ``upsert_notice_orm`` is the reference (and what runs on
+SQLite); tests/test_fast_sql.py runs both on the same rows on PostgreSQL and compares notices, flags and links.
+"""
+
+from django.db import connections
+
+from access_control.trail import entry_insert, save_entry
+from plumbing.sql import converted_rows
+
+from .models import Notice
+
+# A notice that will never reach the patient: a folded consultation starts a follow-up instead of joining it (N1).
+DEAD_STATUSES = frozenset({Notice.Status.FAILED, Notice.Status.UNDELIVERABLE})
+
+_upsert_sql: dict[tuple[str, bool], tuple[str, list, list]] = {}
+
+
+def _upsert_statement(using: str, trail_insert: str | None) -> tuple[str, list, list]:
+    """The upsert of ``upsert_notice``, written once per database alias and variant.
+
+    ``trail_insert``: the statement begins with this INSERT of the trail entry (``t``) and links the notice to it.
+    """
+    saves_entry = trail_insert is not None
+    if (using, saves_entry) not in _upsert_sql:
+        quote = connections[using].ops.quote_name
+        fields = [f for f in Notice._meta.concrete_fields if not f.primary_key]
+        key = quote(Notice._meta.get_field("dedupe_key").column)
+        through = Notice.trail_entries.through._meta
+        link_columns = (quote(through.get_field("notice").column), quote(through.get_field("trailentry").column))
+        returned = ", ".join(quote(f.column) for f in Notice._meta.concrete_fields)
+        status = quote(Notice._meta.get_field("status").column)
+        if saves_entry:  # the entry is the new row ``t``
+            head, entry, entry_from, entry_exists, tail = f"WITH t AS ({trail_insert}), ", "t.id", ", t", "", "t.id"
+        else:  # the entry's id is a parameter, maybe NULL
+            head, entry, entry_from, entry_exists, tail = "WITH ", "%s", "", "%s::bigint IS NOT NULL AND ", "NULL"
+        sql = (
+            f"{head}n AS (INSERT INTO {quote(Notice._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({key}) DO UPDATE SET {key} = EXCLUDED.{key} "
+            f"RETURNING {returned}, (xmax = 0) AS carnet_created), "
+            f"link AS (INSERT INTO {quote(through.db_table)} ({', '.join(link_columns)}) "
+            f"SELECT n.id, {entry} FROM n{entry_from} WHERE {entry_exists}"
+            f"(n.carnet_created OR NOT %s OR n.{status} NOT IN ({', '.join(['%s'] * len(DEAD_STATUSES))})) "
+            f"ON CONFLICT DO NOTHING) "
+            f"SELECT {', '.join(f'n.{quote(f.column)}' for f in Notice._meta.concrete_fields)}, carnet_created, "
+            f"{tail} FROM n{entry_from}"
+        )
+        _upsert_sql[(using, saves_entry)] = (
+            sql,
+            fields,
+            [f.get_col(Notice._meta.db_table) for f in Notice._meta.concrete_fields],
+        )
+    return _upsert_sql[(using, saves_entry)]
+
+
+def upsert_notice(
+    dedupe_key: str, defaults: dict, *, trail_entry=None, folded: bool = False
+) -> tuple[Notice, bool, bool]:
+    """The notice with this key, locked, created from ``defaults`` if there is none: ``(notice, created, linked)``.
+
+    PostgreSQL only, one statement: ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (the no-op update locks an
+    existing row like ``select_for_update``) and, when the notice is the one ``queue_notice`` keeps (new, not
+    folded, or not dead), the link to ``trail_entry``. An unsaved ``trail_entry`` (``trail.new_entry``) is
+    inserted by the same statement. ``linked``: the link is written (or was already there).
+    """
+    using = Notice.objects.db
+    connection = connections[using]
+    insert = entry_insert(trail_entry) if trail_entry is not None and trail_entry.pk is None else None
+    sql, fields, cols = _upsert_statement(using, insert.sql if insert is not None else None)
+    notice = Notice(dedupe_key=dedupe_key, **defaults)
+    params = [*(insert.params if insert is not None else [])]
+    params += [f.get_db_prep_save(f.pre_save(notice, True), connection) for f in fields]
+    entry_id = trail_entry.pk if trail_entry is not None else None
+    if insert is None:
+        params += [entry_id, entry_id]
+    params += [folded, *sorted(DEAD_STATUSES)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    *values, created, saved_entry_id = rows[0]
+    if insert is not None:
+        entry_id = insert.saved(saved_entry_id).pk
+    (values,) = converted_rows(using, "notifications.notice_upsert", cols, [values])
+    found = Notice.from_db(using, [f.attname for f in Notice._meta.concrete_fields], values)
+    if created:  # what save() leaves on a new instance: the related objects given in ``defaults``
+        for name in ("profile", "practitioner", "recipient_practitioner"):
+            if defaults.get(name) is not None:
+                Notice._meta.get_field(name).set_cached_value(found, defaults[name])  # type: ignore[union-attr]  # FKs
+    linked = entry_id is not None and (created or not folded or found.status not in DEAD_STATUSES)
+    return found, bool(created), linked
+
+
+def upsert_notice_orm(
+    dedupe_key: str, defaults: dict, *, trail_entry=None, folded: bool = False
+) -> tuple[Notice, bool, bool]:
+    """Reference of ``upsert_notice``, in plain ORM; what runs on SQLite (which has no such upsert)."""
+    if trail_entry is not None and trail_entry.pk is None:
+        save_entry(trail_entry)
+    notice, created = Notice.objects.select_for_update().get_or_create(dedupe_key=dedupe_key, defaults=defaults)
+    linked = trail_entry is not None and (created or not folded or notice.status not in DEAD_STATUSES)
+    if linked:
+        notice.trail_entries.add(trail_entry)
+    return notice, created, linked
