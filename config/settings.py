@@ -136,6 +136,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost the broker retries for ever (Celery's default gives up after 100 tries and exits): a long
+# Redis outage must not end it. A worker that exits anyway is restarted by compose / systemd (docs/operations.md).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TIMEZONE = "Europe/Paris"
 CELERY_BEAT_SCHEDULE: dict = {}  # filled by the apps' scheduled rules (access_control, notifications)
 

@@ -8,6 +8,7 @@ data was not saved), and ``stop()`` / ``start()`` it on the same port.
 import shutil
 import subprocess
 import time
+import uuid
 
 import pytest
 import redis
@@ -55,3 +56,36 @@ def own_redis():
     server = RedisServer(free_port()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def own_broker(own_redis, settings):
+    """This process's Celery app on ``own_redis`` (db 0), on a queue of its own; restored afterwards."""
+    from config.celery import app
+    from tests.notify_fixtures import set_broker_url
+
+    queue = f"carnet-fault-{uuid.uuid4().hex[:8]}"
+    saved = {key: app.conf.get(key) for key in ("broker_url", "task_default_queue", "broker_connection_timeout")}
+    app.conf.update(task_default_queue=queue, broker_connection_timeout=1)
+    set_broker_url(app, own_redis.url(0))
+    yield {"url": own_redis.url(0), "queue": queue, "app": app, "server": own_redis}
+    app.conf.update(saved)
+    set_broker_url(app, saved["broker_url"])
+
+
+@pytest.fixture
+def start_own_worker(own_broker, tmp_path):
+    """Start workers on ``own_broker``: ``start_own_worker(smtp_port, **env)``; all stopped at teardown."""
+    from tests.notify_fixtures import Worker, worker_env
+
+    workers = []
+
+    def start(smtp_port: int, **extra):
+        env = worker_env(own_broker, smtp_port, CARNET_VAR_DIR=tmp_path / "var", **extra)
+        worker = Worker(env=env, queue=own_broker["queue"], log_path=tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker.start())
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
