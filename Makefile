@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CARNET_PUBLIC_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test lint typecheck format install system-deps migrate seed worker messages check-deploy compose-config bench-quick clean api-schema api-schema-check
+.PHONY: run test lint typecheck format install system-deps migrate seed worker beat messages check-deploy compose-config bench-quick clean api-schema api-schema-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,18 +35,25 @@ migrate: install
 seed: migrate
 	CARNET_DEBUG=1 $(BIN)/python manage.py seed_demo
 
-# Web server and a Celery worker (with its beat scheduler) on SQLite, a file-system broker and a file mailbox.
+# Web server, a Celery worker and its beat scheduler (a process of its own: killing a worker never leaves an
+# orphan scheduler behind, see docs/operations.md) on SQLite, a file-system broker and a file mailbox.
 run: system-deps seed
 	@echo "Carnet: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, mailbox: var/mail/)"
 	@echo "Links in notices: $(CARNET_PUBLIC_URL)/"
 	@echo "Worker log: var/worker.log — try 'CARNET_DEBUG=1 $(BIN)/python manage.py demo_consultation' for a notice."
-	@CARNET_DEBUG=1 CARNET_PUBLIC_URL='$(CARNET_PUBLIC_URL)' $(BIN)/celery -A config worker --beat \
-		--loglevel=WARNING --concurrency=2 --schedule=var/celerybeat-schedule >var/worker.log 2>&1 & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@CARNET_DEBUG=1 CARNET_PUBLIC_URL='$(CARNET_PUBLIC_URL)' $(BIN)/celery -A config worker --loglevel=WARNING \
+		--concurrency=2 >var/worker.log 2>&1 & worker=$$!; \
+	CARNET_DEBUG=1 CARNET_PUBLIC_URL='$(CARNET_PUBLIC_URL)' $(BIN)/celery -A config beat --loglevel=WARNING \
+		--schedule=var/celerybeat-schedule >var/beat.log 2>&1 & beat=$$!; \
+	trap 'kill $$worker $$beat 2>/dev/null' EXIT INT TERM; \
 	CARNET_DEBUG=1 CARNET_PUBLIC_URL='$(CARNET_PUBLIC_URL)' $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# A worker alone; run one `make beat` beside it (never two: see docs/operations.md).
 worker: install
-	CARNET_DEBUG=1 $(BIN)/celery -A config worker --beat --loglevel=INFO --schedule=var/celerybeat-schedule
+	CARNET_DEBUG=1 $(BIN)/celery -A config worker --loglevel=INFO
+
+beat: install
+	CARNET_DEBUG=1 $(BIN)/celery -A config beat --loglevel=INFO --schedule=var/celerybeat-schedule
 
 # The whole suite. With DATABASE_URL / REDIS_URL set it runs on PostgreSQL and Redis.
 test: install tests/js/node_modules/axe-core/axe.min.js

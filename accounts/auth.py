@@ -6,11 +6,13 @@ and no view or API can mistake a half-signed-in user for a signed-in one. The se
 ``django.contrib.auth.login`` and ``django_otp.login`` together (a verified session) and stamps the session
 with the user's **session epoch**.
 
-Sign out everywhere: each user has a random epoch token in the cache (no expiry); a session is valid only
-while its stamp equals the current token. "Sign out everywhere" replaces the token, which invalidates every
-other session of the user at once, in O(1) and without touching ``records.User`` (no password change, no
-scan of ``django_session``). The check fails closed: if the cache loses the token, the user's sessions end
-and they sign in again. ``patient_required``, ``practitioner_required`` and the admin site check it.
+Sign out everywhere: each user has a session epoch, a counter on ``records.User`` (``session_epoch``); a
+session is valid only while its stamp equals the user's current epoch. "Sign out everywhere" bumps the counter
+with one conditional UPDATE, which invalidates every other session of the user at once, in O(1) (no password
+change, no scan of ``django_session``). The check reads the user row the authentication middleware loads anyway:
+no extra query, and no Redis, so sessions survive a Redis restart and signed-in pages keep working while Redis
+is down (docs/architecture.md, "When Redis is down"). ``patient_required``, ``practitioner_required``, the API's
+session authentication and the admin site check it.
 
 The staff door is the Django admin behind django-otp (``accounts/admin_site.py``); it uses the same throttling
 and session epoch.
@@ -19,7 +21,6 @@ and session epoch.
 import functools
 import ipaddress
 import logging
-import secrets
 from enum import StrEnum
 from functools import wraps
 
@@ -28,12 +29,11 @@ from django.contrib.auth import authenticate
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django_otp import login as otp_login
@@ -285,32 +285,33 @@ def complete_sign_in(request, user: User, device, *, door: Door) -> str:
 # --- Session epoch ("sign out everywhere") ------------------------------------------------------------
 
 
-def _epoch_key(user_id: int) -> str:
-    return f"carnet:session-epoch:{user_id}"
-
-
-def current_epoch(user_id: int) -> str:
-    """The user's session epoch token, created on first use (never expires; see the module docstring)."""
-    # The stubs type get_or_set as Optional; with a default it returns the cached or the new token.
-    return cache.get_or_set(_epoch_key(user_id), lambda: secrets.token_urlsafe(16), timeout=None)  # type: ignore[return-value]
+def current_epoch(user_id: int) -> int:
+    """The user's session epoch (see the module docstring)."""
+    return User.objects.filter(pk=user_id).values_list("session_epoch", flat=True).get()
 
 
 def stamp_session(request, user: User) -> None:
     """Bind the session to the user's current epoch (called at each completed sign-in)."""
-    request.session[EPOCH_SESSION_KEY] = current_epoch(user.pk)
+    # Read again: ``user`` may have been loaded before an end_all_sessions() of this same request.
+    user.session_epoch = current_epoch(user.pk)
+    request.session[EPOCH_SESSION_KEY] = user.session_epoch
 
 
 def session_is_current(request) -> bool:
+    """Whether the signed-in user's session carries their current epoch.
+
+    ``request.user`` was read from the database by the authentication middleware: this costs no query.
+    """
     if not request.user.is_authenticated:
         return False
     stamp = request.session.get(EPOCH_SESSION_KEY)
-    current = cache.get(_epoch_key(request.user.pk))
-    return bool(stamp and current and constant_time_compare(stamp, current))
+    # Sessions stamped before the epoch moved to the database hold a string: they are over (sign in again).
+    return type(stamp) is int and stamp == request.user.session_epoch
 
 
 def end_all_sessions(user_id: int) -> None:
-    """End every session of a user at once (new password, second factor reset): replace their epoch."""
-    cache.set(_epoch_key(user_id), secrets.token_urlsafe(16), timeout=None)
+    """End every session of a user at once (new password, second factor reset): bump their epoch."""
+    User.objects.filter(pk=user_id).update(session_epoch=F("session_epoch") + 1)
 
 
 def sign_out_everywhere(request) -> None:

@@ -110,7 +110,8 @@ REDIS_URL = env_optional("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Falls back to a per-process memory cache while Redis is down (docs/architecture.md, "When Redis is down").
+    CACHES = {"default": {"BACKEND": "plumbing.cache.ResilientRedisCache", "LOCATION": REDIS_URL}}
 else:
     # Embedded broker for `make run`: messages are files under var/broker, shared by web and worker.
     _broker_dir = VAR_DIR / "broker"
@@ -137,6 +138,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost the broker retries for ever (Celery's default gives up after 100 tries and exits): a long
+# Redis outage must not end it. A worker that exits anyway is restarted by compose / systemd (docs/operations.md).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TIMEZONE = "Europe/Paris"
 CELERY_BEAT_SCHEDULE: dict = {}  # filled by the apps' scheduled rules (access_control, notifications)
 
@@ -156,6 +160,10 @@ else:
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Carnet <ne-pas-repondre@carnet.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The domain of each notice's stable Message-ID (<notice-123.carnet@domain>, notifications.channels.email).
+CARNET_MAIL_DOMAIN = env_str(
+    "CARNET_MAIL_DOMAIN", DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "carnet.invalid"
+)
 
 # --- Auth ---------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "records.User"
@@ -336,13 +344,26 @@ CARNET_NOTICE_CHANNEL_OVERRIDE = env_optional("CARNET_NOTICE_CHANNEL_OVERRIDE")
 CARNET_NOTICE_MAX_ATTEMPTS = env_int("CARNET_NOTICE_MAX_ATTEMPTS", 8, minimum=1)
 CARNET_NOTICE_RETRY_BASE_SECONDS = env_int("CARNET_NOTICE_RETRY_BASE_SECONDS", 30, minimum=1)
 CARNET_NOTICE_RETRY_MAX_SECONDS = env_int("CARNET_NOTICE_RETRY_MAX_SECONDS", 3600, minimum=1)
-# A notice claimed longer ago than this is taken for abandoned (worker killed); keep it above the task's
-# hard time limit (120 s, notifications.tasks) so that a slow delivery is never claimed twice.
-CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS = env_int("CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS", 600, minimum=1)
-# The sweep re-queues a due pending notice whose id went to the broker longer ago than this.
-CARNET_NOTICE_SWEEP_GRACE_SECONDS = env_int("CARNET_NOTICE_SWEEP_GRACE_SECONDS", 300, minimum=0)
+# The delivery task's hard time limit: the worker kills a run still going after it (an e-mail takes well under
+# EMAIL_TIMEOUT, a letter under a second).
+CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS = env_int("CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS", 60, minimum=10)
+# A notice claimed longer ago than this is taken for abandoned (worker killed). It must stay above the task's
+# hard time limit, so that no live run still holds a claim the sweep takes over (at most once): a killed
+# delivery is retried about one time limit (+ at most one sweep period) later.
+CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS = max(
+    env_int("CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS", CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS + 15, minimum=1),
+    CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS + 5,
+)
+# The sweep re-queues a due pending notice whose id went to the broker longer ago than this, while the broker's
+# queue is empty (the message was lost); while a backlog waits in the queue, only after the longer grace.
+CARNET_NOTICE_SWEEP_GRACE_SECONDS = env_int("CARNET_NOTICE_SWEEP_GRACE_SECONDS", 30, minimum=0)
+CARNET_NOTICE_SWEEP_BACKLOG_GRACE_SECONDS = env_int("CARNET_NOTICE_SWEEP_BACKLOG_GRACE_SECONDS", 300, minimum=0)
 CARNET_NOTICE_SWEEP_BATCH = env_int("CARNET_NOTICE_SWEEP_BATCH", 5000, minimum=1)
-CELERY_BEAT_SCHEDULE["notifications.sweep_notices"] = {"task": "notifications.sweep_notices", "schedule": 60.0}
+CARNET_NOTICE_SWEEP_SECONDS = env_int("CARNET_NOTICE_SWEEP_SECONDS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE["notifications.sweep_notices"] = {
+    "task": "notifications.sweep_notices",
+    "schedule": float(CARNET_NOTICE_SWEEP_SECONDS),
+}
 CELERY_BEAT_SCHEDULE["notifications.close_letter_batches"] = {
     "task": "notifications.close_letter_batches",
     "schedule": crontab(hour=CARNET_LETTER_BATCH_HOUR, minute=0),  # N4, local time (CELERY_TIMEZONE)

@@ -3,6 +3,14 @@
 A run claims the notice with one conditional UPDATE and only the run that changed the row sends; a transient
 failure puts it back to ``pending`` with backoff, the others end ``failed`` or ``undeliverable``; ``sweep``
 re-queues what the broker or a worker lost. Errors stored never carry patient data.
+
+At most once, as far as SMTP allows: before the hand-off the run commits ``send_started_at`` and the notice's
+stable ``message_id``; after it, the run marks the row ``sent``. A worker killed between the two leaves a
+``sending`` row with ``send_started_at`` set: "maybe sent, not marked". The sweep tells it from "never sent"
+(``send_started_at`` empty: the worker died before the hand-off) and, either way, the next run sends with the
+same Message-ID, so relays and mail clients that deduplicate on it show one message. What remains: SMTP has no
+idempotent submission, so a relay that accepted the first copy may pass the second on; the recipient's client
+then sees two copies of one message (docs/operations.md, "At most once").
 See docs/adr/0002-notice-outbox.md.
 """
 
@@ -61,13 +69,20 @@ def deliver(notice_id: int) -> str:
         return "skipped"
     notice = notices_for_delivery().get(pk=notice_id)
     mine = Notice.objects.filter(pk=notice_id, status=Notice.Status.SENDING, claimed_at=claimed_at)
+    channel = channel_for(notice)
+    if notice.send_started_at is not None:
+        logger.warning("Notice %s: an earlier hand-off was interrupted; sending again with the same id.", notice_id)
+    # Committed before the hand-off (autocommit: the task runs outside any transaction).
+    if not mine.update(send_started_at=timezone.now(), message_id=channel.message_id(notice)):
+        return "skipped"  # the claim was taken over meanwhile
     try:
-        channel_for(notice).send(notice)
+        channel.send(notice)
     except UndeliverableError as exc:
         return _finish(mine, notice_id, Notice.Status.UNDELIVERABLE, exc.reason)
     except PermanentDeliveryError as exc:
         return _finish(mine, notice_id, Notice.Status.FAILED, exc.reason)
     except TransientDeliveryError as exc:
+        mine.update(send_started_at=None)  # the transport refused it: certainly not sent
         return _retry_or_fail(mine, notice, exc.reason)
     except Exception as exc:
         # A bug or an unexpected outage: keep the class name only (messages may quote patient data).
@@ -101,28 +116,61 @@ def _retry_or_fail(mine, notice: Notice, reason: str) -> str:
     raise RetryDelivery(notice.pk, countdown, reason)
 
 
+MAYBE_SENT = "interrupted during the hand-off (maybe sent; resent with the same Message-ID)"
+
+
+def broker_backlog() -> int | None:
+    """Messages waiting in the delivery queue of the broker, or None when the broker cannot say."""
+    from celery import current_app
+
+    queue = current_app.conf.task_default_queue
+    try:
+        with current_app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1)
+            # Not passive: Redis forgets an empty list, and an empty queue is the answer we look for.
+            return int(connection.default_channel.queue_declare(queue=queue).message_count)
+    except Exception:  # the broker is down: keep the long grace
+        logger.info("Sweep: could not read the broker's queue length.", exc_info=True)
+        return None
+
+
 def sweep(now=None) -> list[int]:
     """Re-queue what the broker or a worker lost (N5). Returns the ids handed to the broker.
 
-    1. ``sending`` for longer than the claim timeout (worker killed mid-delivery) goes back to ``pending``;
+    1. ``sending`` for longer than the claim timeout (worker killed mid-delivery; the timeout is just above the
+       task's hard time limit, so no live run still holds it) goes back to ``pending``, noting whether the
+       hand-off had started ("maybe sent": the next run uses the same Message-ID);
     2. ``pending``, due, and last handed to the broker longer ago than the grace period (the broker was down
        at commit, or lost the message) is enqueued again. A duplicate message is harmless: the claim lets
-       one run through; the grace period keeps a long queue from being re-filled every minute.
+       one run through. The grace is short (``CARNET_NOTICE_SWEEP_GRACE_SECONDS``) while the broker's queue
+       is empty, since a due notice then has no message waiting; while a backlog is queued it is long
+       (``CARNET_NOTICE_SWEEP_BACKLOG_GRACE_SECONDS``), so that a long queue is not re-filled every minute.
     """
     from .outbox import enqueue_delivery
 
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS)
-    reset = Notice.objects.filter(status=Notice.Status.SENDING, claimed_at__lt=stale).update(
-        status=Notice.Status.PENDING,
-        last_error="interrupted (worker lost)",
-        deliver_after=now,
-        enqueued_at=None,  # its message died with the worker: re-queue it now
-        updated_at=now,
-    )
-    if reset:
-        logger.warning("Sweep: %s notices abandoned in sending are pending again.", reset)
-    quiet_since = now - timedelta(seconds=settings.CARNET_NOTICE_SWEEP_GRACE_SECONDS)
+    abandoned = Notice.objects.filter(status=Notice.Status.SENDING, claimed_at__lt=stale)
+    reset = {}
+    for started, reason in ((False, "interrupted before the hand-off (worker lost)"), (True, MAYBE_SENT)):
+        reset[started] = abandoned.filter(send_started_at__isnull=not started).update(
+            status=Notice.Status.PENDING,
+            last_error=reason,
+            deliver_after=now,
+            enqueued_at=None,  # its message died with the worker: re-queue it now
+            updated_at=now,
+        )
+    if reset[False] or reset[True]:
+        logger.warning(
+            "Sweep: %s notices abandoned in sending are pending again (%s maybe sent, resent with the same id).",
+            reset[False] + reset[True],
+            reset[True],
+        )
+    backlog = broker_backlog()
+    grace = settings.CARNET_NOTICE_SWEEP_GRACE_SECONDS
+    if backlog is None or backlog > 0:
+        grace = max(grace, settings.CARNET_NOTICE_SWEEP_BACKLOG_GRACE_SECONDS)
+    quiet_since = now - timedelta(seconds=grace)
     ids = list(
         Notice.objects.filter(status=Notice.Status.PENDING, deliver_after__lte=now)
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=quiet_since))

@@ -53,6 +53,11 @@ class Notice(models.Model):
     # Last time the notice's id was handed to the broker; the sweep re-queues only after a grace period.
     enqueued_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
+    # At most once (N5, notifications.delivery): set, and committed, just before the hand-off to the transport;
+    # cleared when the transport refused. A ``sending`` row whose worker died with this set may have reached
+    # the relay ("sent but not marked"): it is sent again with the same ``message_id``.
+    send_started_at = models.DateTimeField(_("envoi commencé le"), null=True, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=200, blank=True)
     # Secret payload (the provisional code of a pre-opening notice), encrypted with the master key and
     # erased once delivered.
     sealed_payload = models.BinaryField(null=True, blank=True)

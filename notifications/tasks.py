@@ -1,10 +1,11 @@
 """Celery tasks of the notice pipeline, which take notice and batch ids only (N5)."""
 
 from celery import shared_task
+from django.conf import settings
 
-# The hard limit stays below CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS (600 s by default): a run is killed before
-# its claim can be taken over by another, which keeps delivery at most once.
-_TIME_LIMIT = 120
+# The hard limit stays below CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS (config/settings.py enforces it): a run is
+# killed before its claim can be taken over by another, which keeps delivery at most once.
+_TIME_LIMIT = settings.CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS
 
 
 @shared_task(
@@ -12,7 +13,7 @@ _TIME_LIMIT = 120
     name="notifications.deliver_notice",
     acks_late=True,
     max_retries=None,  # attempts are counted on the notice (CARNET_NOTICE_MAX_ATTEMPTS)
-    soft_time_limit=_TIME_LIMIT - 20,
+    soft_time_limit=_TIME_LIMIT - 10,
     time_limit=_TIME_LIMIT,
 )
 def deliver_notice(self, notice_id: int) -> str:
@@ -28,7 +29,11 @@ def deliver_notice(self, notice_id: int) -> str:
 
 @shared_task(name="notifications.sweep_notices", ignore_result=True)
 def sweep_notices() -> int:
-    """Beat, every minute: re-queue notices left pending or stuck in sending (N5)."""
+    """Beat, every CARNET_NOTICE_SWEEP_SECONDS: re-queue notices left pending or stuck in sending (N5).
+
+    Harmless when it runs twice (two schedulers, a duplicate message): every change is a conditional UPDATE and
+    a notice queued twice is still claimed by one run only.
+    """
     from .delivery import sweep
 
     return len(sweep())

@@ -22,6 +22,9 @@ class User(AbstractUser):
     preferred_language = models.CharField(
         _("langue"), max_length=5, choices=[("fr", "Français"), ("en", "English")], default="fr"
     )
+    # "Sign out everywhere" (accounts.auth): a session is valid while the epoch it was stamped with is this one.
+    # In the database, not the cache, so that sessions survive a Redis restart and the check needs no Redis.
+    session_epoch = models.PositiveIntegerField(_("époque de session"), default=0, editable=False)
 
     class Meta:
         verbose_name = _("compte")

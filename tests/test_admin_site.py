@@ -97,11 +97,11 @@ def test_verified_accounts_that_are_not_staff_get_nothing(client):
 
 
 def test_a_session_signed_out_everywhere_ends_in_the_admin_too(client, agent):
-    from accounts.auth import _epoch_key
+    from accounts.auth import end_all_sessions
 
     verified_client(client, agent)
     assert client.get(INDEX).status_code == 200
-    cache.delete(_epoch_key(agent.pk))
+    end_all_sessions(agent.pk)
     assert _login_url(client.get(INDEX))
 
 

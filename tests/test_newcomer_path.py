@@ -85,6 +85,9 @@ def test_seeded_pre_opening_notices_never_offer_an_opposition_deadline_before_th
         if _offered_deadline(notice):
             assert deadline >= today, profile.display_name
             offering.append(profile.display_name)
+        elif profile.state == Profile.State.ACTIVE:
+            # An active profile's provisional-code letter is a recovery letter: no opposition is offered at all.
+            assert "opposer" not in " ".join(build_message(notice).after)
         else:
             assert deadline < today
             assert "Le délai d'opposition est écoulé" in " ".join(build_message(notice).after)

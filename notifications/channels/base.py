@@ -32,5 +32,9 @@ class Channel:
 
     name = ""
 
+    def message_id(self, notice) -> str:
+        """The notice's stable message identifier on this transport ("" when it has none)."""
+        return ""
+
     def send(self, notice) -> None:
         raise NotImplementedError

@@ -23,6 +23,14 @@ def recipient_address(notice) -> str:
     return notice.profile.email
 
 
+def message_id(notice) -> str:
+    """The notice's ``Message-ID``, the same on every attempt: a resend is the same message to relays and clients.
+
+    It names the notice id only (no patient data), under ``CARNET_MAIL_DOMAIN``.
+    """
+    return f"<notice-{notice.pk}.carnet@{settings.CARNET_MAIL_DOMAIN}>"
+
+
 def render_email(notice) -> EmailMultiAlternatives:
     address = recipient_address(notice)
     if not address:
@@ -37,7 +45,11 @@ def render_email(notice) -> EmailMultiAlternatives:
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[address],
-        headers={"X-Carnet-Reference": message.reference, "Auto-Submitted": "auto-generated"},
+        headers={
+            "Message-ID": message_id(notice),
+            "X-Carnet-Reference": message.reference,
+            "Auto-Submitted": "auto-generated",
+        },
     )
     email.attach_alternative(html, "text/html")
     return email
@@ -51,6 +63,9 @@ def _smtp_code_error(code: int) -> Exception:
 
 class EmailChannel(Channel):
     name = "email"
+
+    def message_id(self, notice) -> str:
+        return message_id(notice)
 
     def send(self, notice) -> None:
         email = render_email(notice)
