@@ -109,23 +109,34 @@ def all_tables() -> Iterable[str]:
 
 
 # T2 on Citus. The advisory lock of migration 0006 lives on the node that runs the function, and a statement
-# routed to a shard runs it on that shard's worker while a bare call runs it on the coordinator: two writers
-# of one chain could hold "the" lock on two nodes. The row lock on the chain's profile is on its shard whoever
-# takes it, so it serialises the chain's writers on every path. FOR NO KEY UPDATE does not block the FOR KEY
-# SHARE locks of foreign-key checks (documents, notices being inserted for the same profile).
+# routed to a shard runs it on that shard's worker while a bare call inside a transaction runs it on the
+# coordinator: two writers of one chain could hold "the" lock on two nodes. The row lock on the chain's profile
+# is on its shard whoever takes it, so it serialises the chain's writers on every path. FOR NO KEY UPDATE does
+# not block the FOR KEY SHARE locks of foreign-key checks (documents, notices inserted for the same profile).
+# Run inside a query on a shard (``access_control.api.open_record`` puts the call in its select list), the
+# function may not start a distributed query: there it reads the colocated shards of this worker directly.
 CHAIN_TAIL_FUNCTION = """
 CREATE OR REPLACE FUNCTION carnet_trail_chain_tail(chain_profile bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
+    profile_table text := 'records_profile';
+    trail_table text := 'access_control_trailentry';
+    shard bigint;
     tail text;
 BEGIN
     IF chain_profile IS NULL THEN
         RAISE EXCEPTION 'no profile-less trail chain on Citus (docs/scaling.md)'
             USING ERRCODE = 'not_null_violation';
     END IF;
-    PERFORM 1 FROM records_profile WHERE id = chain_profile FOR NO KEY UPDATE;
-    SELECT seq::text || ' ' || hash INTO tail FROM access_control_trailentry
-    WHERE profile_id = chain_profile ORDER BY seq DESC LIMIT 1;
+    shard := get_shard_id_for_distribution_column('records_profile', chain_profile);
+    IF to_regclass(shard_name('records_profile'::regclass, shard)) IS NOT NULL THEN
+        profile_table := shard_name('records_profile'::regclass, shard);
+        trail_table := shard_name('access_control_trailentry'::regclass,
+            get_shard_id_for_distribution_column('access_control_trailentry', chain_profile));
+    END IF;
+    EXECUTE format('SELECT 1 FROM %s WHERE id = $1 FOR NO KEY UPDATE', profile_table) USING chain_profile;
+    EXECUTE format('SELECT seq::text || '' '' || hash FROM %s WHERE profile_id = $1 ORDER BY seq DESC LIMIT 1',
+        trail_table) INTO tail USING chain_profile;
     RETURN tail;
 END;
 $$
