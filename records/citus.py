@@ -53,6 +53,7 @@ REFERENCE: tuple[str, ...] = (
 # On the coordinator only (Citus local tables, so that they may keep their foreign keys to reference tables):
 # sign-in and sessions, staff work and the print batches. None of them is read by a shard's query.
 LOCAL: tuple[str, ...] = (
+    "django_migrations",
     "records_user",
     "records_user_groups",
     "records_user_user_permissions",
