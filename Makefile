@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CARNET_PUBLIC_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test lint typecheck format install system-deps migrate seed worker beat messages check-deploy compose-config bench-quick clean api-schema api-schema-check
+.PHONY: run test test-citus lint typecheck format install system-deps migrate seed worker beat messages check-deploy compose-config bench-quick clean api-schema api-schema-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,15 @@ beat: install
 # The whole suite. With DATABASE_URL / REDIS_URL set it runs on PostgreSQL and Redis.
 test: install tests/js/node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest
+
+# The suite's per-patient paths on a local Citus cluster (a coordinator and two workers, .ci/citus-cluster.sh;
+# Citus itself: docs/scaling.md). The test database is built on every node and laid out by citus_distribute.
+CITUS_URL ?= postgres://postgres@127.0.0.1:5433/carnet_citus
+CITUS_TESTS ?= tests/test_citus_layout.py tests/test_citus_cluster.py tests/test_access_contract.py \
+	tests/test_outbox_channel.py tests/test_notifications_delivery.py
+test-citus: install
+	.ci/citus-cluster.sh start
+	DATABASE_URL=$(CITUS_URL) CARNET_CITUS=1 $(BIN)/python -m pytest $(CITUS_TESTS)
 
 # axe-core, injected into pages by the accessibility browser tests (pinned in tests/js/package-lock.json).
 tests/js/node_modules/axe-core/axe.min.js: tests/js/package-lock.json

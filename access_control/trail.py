@@ -182,10 +182,8 @@ def purge_allowed(using: str = DEFAULT_DB_ALIAS):
     if not conn.in_atomic_block:
         raise RuntimeError("purge_allowed must be used inside the purge's transaction (rule T4).")
     if conn.vendor == "postgresql":
-        on, off = (
-            "SELECT set_config('carnet.trail_purge', 'on', true)",
-            ("SELECT set_config('carnet.trail_purge', 'off', true)"),
-        )
+        # SET LOCAL, not set_config(): Citus passes SET LOCAL on to the shards, whose triggers check it too.
+        on, off = "SET LOCAL carnet.trail_purge TO 'on'", "SET LOCAL carnet.trail_purge TO 'off'"
     elif conn.vendor == "sqlite":
         on, off = "INSERT INTO carnet_trail_purge (token) VALUES (1)", "DELETE FROM carnet_trail_purge"
     else:

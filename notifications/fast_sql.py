@@ -34,6 +34,10 @@ def _upsert_statement(using: str, trail_insert: str | None) -> tuple[str, list, 
         quote = connections[using].ops.quote_name
         fields = [f for f in Notice._meta.concrete_fields if not f.primary_key]
         key = quote(Notice._meta.get_field("dedupe_key").column)
+        # Named, not inferred from (dedupe_key): on Citus the constraint also holds the distribution column
+        # (records.citus), and only its name is the same on both. PostgreSQL names a column's UNIQUE
+        # <table>_<column>_key.
+        unique = quote(f"{Notice._meta.db_table}_{Notice._meta.get_field('dedupe_key').column}_key")
         through = Notice.trail_entries.through._meta
         link_columns = (quote(through.get_field("notice").column), quote(through.get_field("trailentry").column))
         returned = ", ".join(quote(f.column) for f in Notice._meta.concrete_fields)
@@ -44,7 +48,7 @@ def _upsert_statement(using: str, trail_insert: str | None) -> tuple[str, list, 
             head, entry, entry_from, entry_exists, tail = "WITH ", "%s", "", "%s::bigint IS NOT NULL AND ", "NULL"
         sql = (
             f"{head}n AS (INSERT INTO {quote(Notice._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({key}) DO UPDATE SET {key} = EXCLUDED.{key} "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ON CONSTRAINT {unique} DO UPDATE SET {key} = EXCLUDED.{key} "
             f"RETURNING {returned}, (xmax = 0) AS carnet_created), "
             f"link AS (INSERT INTO {quote(through.db_table)} ({', '.join(link_columns)}) "
             f"SELECT n.id, {entry} FROM n{entry_from} WHERE {entry_exists}"

@@ -50,3 +50,11 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, r
         item.get_closest_marker("worker") for item in request.session.items
     ):
         default.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+
+
+from tests.citus_fixtures import CITUS  # noqa: E402
+
+if CITUS:  # make test-citus: the test database on every node of the cluster, then laid out by patient
+    from tests.citus_fixtures import django_db_keepdb, django_db_setup  # noqa: F401
+else:  # the cluster's own tests need the cluster (not a skip: they are not collected elsewhere)
+    collect_ignore = ["test_citus_cluster.py"]
