@@ -9,8 +9,9 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
+from access_control.fast_sql import chain_tail_call
 from access_control.models import Block, TrailEntry
-from access_control.trail import chain_tail_call, purge_allowed, record_entry
+from access_control.trail import purge_allowed, record_entry
 from notifications.models import Notice
 from records import citus
 from records.models import Document, Profile
