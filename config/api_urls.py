@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from fhir_server import views as fhir
 from fhir_server.http import not_found as fhir_not_found
 from patients import api as patient
+from patients import api_privacy as privacy
 from plumbing.api_errors import not_found
 from practitioners import api as pro
 
@@ -39,26 +40,26 @@ urlpatterns = [
     path(f"{PATIENT}{DOCUMENT}mask/", patient.DocumentMask.as_view(), name="api-patient-mask"),
     path(f"{PATIENT}categories/", patient.Categories.as_view(), name="api-patient-categories"),
     path(f"{PATIENT}categories/<slug:code>/mask/", patient.CategoryMaskView.as_view(), name="api-patient-category"),
-    path(f"{PATIENT}blocks/", patient.Blocks.as_view(), name="api-patient-blocks"),
-    path(f"{PATIENT}blocks/<str:rpps>/", patient.BlockDetail.as_view(), name="api-patient-block"),
-    path(f"{PATIENT}treating-rights/", patient.TreatingRights.as_view(), name="api-patient-treating-rights"),
+    path(f"{PATIENT}blocks/", privacy.Blocks.as_view(), name="api-patient-blocks"),
+    path(f"{PATIENT}blocks/<str:rpps>/", privacy.BlockDetail.as_view(), name="api-patient-block"),
+    path(f"{PATIENT}treating-rights/", privacy.TreatingRights.as_view(), name="api-patient-treating-rights"),
     path(
         f"{PATIENT}treating-rights/<str:rpps>/",
-        patient.TreatingRightsDetail.as_view(),
+        privacy.TreatingRightsDetail.as_view(),
         name="api-patient-treating-right",
     ),
     path(
         f"{PATIENT}occupational-authorisations/",
-        patient.OccupationalAuthorisations.as_view(),
+        privacy.OccupationalAuthorisations.as_view(),
         name="api-patient-occupational-authorisations",
     ),
     path(
         f"{PATIENT}occupational-authorisations/<str:rpps>/",
-        patient.OccupationalAuthorisationDetail.as_view(),
+        privacy.OccupationalAuthorisationDetail.as_view(),
         name="api-patient-occupational-authorisation",
     ),
-    path(f"{PATIENT}treating-doctor/", patient.TreatingDoctor.as_view(), name="api-patient-treating-doctor"),
-    path(f"{PATIENT}emergency-access/", patient.EmergencyAccess.as_view(), name="api-patient-emergency"),
+    path(f"{PATIENT}treating-doctor/", privacy.TreatingDoctor.as_view(), name="api-patient-treating-doctor"),
+    path(f"{PATIENT}emergency-access/", privacy.EmergencyAccess.as_view(), name="api-patient-emergency"),
     path(f"{PATIENT}preferences/", patient.Preferences.as_view(), name="api-patient-preferences"),
     path(f"{PATIENT}trail/", patient.Trail.as_view(), name="api-patient-trail"),
     path(f"{PATIENT}notices/", patient.Notices.as_view(), name="api-patient-notices"),
