@@ -457,6 +457,11 @@ def visible_documents(practitioner: Practitioner, profile: Profile, *, mode: str
     )
 
 
+def may_open(practitioner: Practitioner, profile: Profile, mode: str = AccessMode.NORMAL) -> bool:
+    """Whether the record-level decision (``rules.record_denial`` without the request checks) allows it now."""
+    return _openable_profiles(practitioner.pk, mode).filter(pk=profile.pk).exists()
+
+
 def _has_current_opening(practitioner_id: int, profile_id: int, mode: str) -> bool:
     return TrailEntry.objects.filter(
         actor_practitioner_id=practitioner_id,
