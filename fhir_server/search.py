@@ -59,7 +59,7 @@ def known_only(params, known: set[str], *, strict: bool) -> list[tuple[str, str]
 
     Empty values are dropped (FHIR: a parameter without a value is ignored).
     """
-    kept = []
+    kept: list[tuple[str, str]] = []
     for key, values in params.lists():
         if split_key(key)[0] not in known:
             if strict:
@@ -161,8 +161,13 @@ def token(value: str) -> tuple[str | None, str]:
 
 
 def any_of(conditions: list[Q]) -> Q:
-    combined = NOTHING
-    for condition in conditions:
+    """The OR of the conditions (``Q()`` matches everything: ORing with it must not vanish, as ``|`` would do)."""
+    if not conditions:
+        return NOTHING
+    if any(not condition for condition in conditions):
+        return Q()
+    combined = conditions[0]
+    for condition in conditions[1:]:
         combined |= condition
     return combined
 

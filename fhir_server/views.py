@@ -152,7 +152,7 @@ class FHIRView(NeverCached, APIView):
     def paging(self, params=None) -> tuple[int, int]:
         """``_count`` and ``page``, checked (a handler calls this before it opens anything)."""
         params = self.request.query_params if params is None else params
-        count = _integer(params.get("_count"), DEFAULT_COUNT, 1, MAX_COUNT, "_count")
+        count = _integer(params.get("_count"), DEFAULT_COUNT, 0, MAX_COUNT, "_count")  # 0: the total only
         number = _integer(params.get("page"), 1, 1, 10**6, "page")
         return count, number
 
@@ -169,6 +169,7 @@ class FHIRView(NeverCached, APIView):
         request's own query string.
         """
         count, number = self.paging(params)
+        summary_count = summary_count or count == 0
         total = queryset.count()
         items = [] if summary_count else list(queryset[(number - 1) * count : number * count])
         if applied is None:
