@@ -53,11 +53,16 @@ from fhir_server import resources
 from fhir_server import search as fhir_search
 from fhir_server.http import (
     AlwaysFHIR,
+    AnyAccept,
     FHIRParser,
     FHIRRenderer,
+    FHIRXMLParser,
+    FHIRXMLRenderer,
     IsPractitionerOrPatient,
     PlainJSONParser,
+    PlainXMLParser,
     exception_handler,
+    wanted_format,
 )
 from plumbing.api_errors import NeverCached
 from practitioners.models import Practitioner
@@ -91,8 +96,8 @@ def _bad(message, code="invalid"):
 
 
 class FHIRView(NeverCached, APIView):
-    renderer_classes = [FHIRRenderer]
-    parser_classes = [FHIRParser, PlainJSONParser]
+    renderer_classes = [FHIRRenderer, FHIRXMLRenderer]
+    parser_classes = [FHIRParser, PlainJSONParser, FHIRXMLParser, PlainXMLParser]
     content_negotiation_class = AlwaysFHIR
     permission_classes = [IsPractitionerOrPatient, TokenScope]
 
@@ -487,13 +492,22 @@ class DocumentReferenceRead(_OneDocument):
 
 
 class BinaryRead(_OneDocument):
-    """The document's content: raw bytes, or a Binary resource (base64) when FHIR JSON is asked for."""
+    """The document's content: raw bytes, or a Binary resource (base64) when FHIR JSON or XML is asked for."""
+
+    content_negotiation_class = AnyAccept
+
+    def fhir_asked(self) -> bool:
+        """FHIR was named (``_format``, or a JSON or XML type in ``Accept``), not merely accepted (``*/*``)."""
+        request = self.request
+        if request.query_params.get("_format"):
+            return True
+        accept = request.headers.get("Accept", "").lower()
+        return wanted_format(request) is not None and any(t in accept for t in ("json", "xml"))
 
     @extend_schema(exclude=True)
     def get(self, request, resource_id):
         document, _patient_id = self.document(resource_id, for_content=True)
-        accept = request.headers.get("Accept", "")
-        if "json" in accept or request.query_params.get("_format") in ("json", "application/fhir+json"):
+        if self.fhir_asked():
             return Response(resources.binary(document, b"".join(read_body(document))))
         return body_response(document, as_attachment=False)
 
