@@ -249,10 +249,34 @@ def operation_outcome(status_code: int, code: str, message: str) -> dict:
     }
 
 
+_DOCUMENT_SEARCH = [
+    ("patient", "reference", "Patient id from a Patient search (required, or patient.identifier)"),
+    ("patient.identifier", "token", f"{NIR_SYSTEM}|<NIR>: with patient for practitioners (A11), alone for patients"),
+    ("status", "token", "current (every document); superseded and entered-in-error match none"),
+    ("type", "token", "JDV_J66 type code, [system|]code, OR-list"),
+    ("category", "token", f"class code (TRE_A03, {CLASS_SYSTEM}), [system|]code, OR-list"),
+    ("date", "date", "deposit instant; any precision; eq ne gt lt ge le sa eb"),
+    ("creation", "date", "the deposit instant too: Carnet does not record when the file was written"),
+    ("period", "date", "care date (context.period.start)"),
+    ("author.given", "string", "author's first name (prefix; :exact, :contains)"),
+    ("author.family", "string", "author's last name (prefix; :exact, :contains)"),
+    ("security-label", "token", "N (v3-Confidentiality) or TRE_A07 codes"),
+    ("identifier", "token", "masterIdentifier or identifier (urn:ietf:rfc:3986|urn:uuid:…)"),
+    ("format", "token", "IHE format code (TRE_A11)"),
+]
+_REFUSED = "setting, facility, event and related are refused with a 400: Carnet does not record them."
+
+
 def capability_statement(base: str) -> dict:
+    """What this server offers, exactly; no claim of OAuth (bearer API tokens) nor of MHD/PDSm conformance."""
+
     def search(name: str, kind: str, doc: str) -> dict:
         return {"name": name, "type": kind, "documentation": doc}
 
+    common = [
+        search("_count", "number", "page size, 0 to 100 (0: the total only)"),
+        search("_summary", "token", "count"),
+    ]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -262,31 +286,21 @@ def capability_statement(base: str) -> dict:
         "software": {"name": "Carnet"},
         "implementation": {"description": "Carnet FHIR R4 interface", "url": base.rstrip("/")},
         "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json"],
+        "format": ["application/fhir+json", "application/fhir+xml"],
         "rest": [
             {
                 "mode": "server",
                 "documentation": (
                     "Bearer API tokens (created in the portals). Every read goes through Carnet's access rules, "
-                    "is traced and, for practitioners, notified to the patient."
+                    "is traced and, for practitioners, notified to the patient. Unknown search parameters are "
+                    "refused under Prefer: handling=strict, and left out of the self link otherwise."
                 ),
-                "security": {
-                    "service": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                    "code": "OAuth",
-                                }
-                            ],
-                            "text": "Bearer token",
-                        }
-                    ]
-                },
+                "security": {"cors": False, "description": "Bearer API token (Authorization: Bearer …); no OAuth."},
                 "resource": [
                     {
                         "type": "Patient",
                         "interaction": [
+                            {"code": "read"},
                             {
                                 "code": "search-type",
                                 "documentation": (
@@ -294,7 +308,7 @@ def capability_statement(base: str) -> dict:
                                     "(application/x-www-form-urlencoded): the NIR and the birth date then stay "
                                     "out of URLs and logs. GET [base]/Patient?… takes the same parameters."
                                 ),
-                            }
+                            },
                         ],
                         "searchParam": [
                             search("identifier", "token", f"{NIR_SYSTEM}|<NIR>, required with birthdate (A11)"),
@@ -303,13 +317,12 @@ def capability_statement(base: str) -> dict:
                     },
                     {
                         "type": "DocumentReference",
-                        "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
-                        "searchParam": [
-                            search("patient", "reference", "Patient id from a Patient search (required)"),
-                            search("type", "token", "JDV_J66 type code, [system|]code"),
-                            search("category", "token", "JDV_J57 class code, [system|]code"),
-                            search("date", "date", "deposit date with ge/le/gt/lt/eq prefixes"),
+                        "interaction": [
+                            {"code": "read"},
+                            {"code": "search-type", "documentation": f"GET or POST _search (IHE ITI-67). {_REFUSED}"},
+                            {"code": "create"},
                         ],
+                        "searchParam": [search(*item) for item in _DOCUMENT_SEARCH] + common,
                     },
                     {"type": "Binary", "interaction": [{"code": "read"}]},
                     {

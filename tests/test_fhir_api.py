@@ -283,4 +283,18 @@ def test_post_search_keeps_the_nir_out_of_the_url_and_answers_like_get__A11(pers
 def test_the_capability_statement_offers_post_search():
     body = valid(APIClient().get("/fhir/metadata"), "CapabilityStatement")
     patient = next(r for r in body["rest"][0]["resource"] if r["type"] == "Patient")
-    assert "Patient/_search" in patient["interaction"][0]["documentation"]
+    assert any("Patient/_search" in i.get("documentation", "") for i in patient["interaction"])
+
+
+def test_the_capability_statement_says_exactly_what_is_supported():
+    """No OAuth claim (bearer tokens); XML listed; every DocumentReference parameter the search honours."""
+    body = valid(APIClient().get("/fhir/metadata"), "CapabilityStatement")
+    rest = body["rest"][0]
+    assert "OAuth" not in str(rest["security"].get("service", "")) and "service" not in rest["security"]
+    assert body["format"] == ["application/fhir+json", "application/fhir+xml"]
+    documents = next(r for r in rest["resource"] if r["type"] == "DocumentReference")
+    from fhir_server.search import DOCUMENT_PARAMETERS, UNANSWERABLE
+
+    listed = {p["name"] for p in documents["searchParam"]}
+    assert listed >= DOCUMENT_PARAMETERS - set(UNANSWERABLE) - {"subject"}
+    assert not listed & set(UNANSWERABLE)
