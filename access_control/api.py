@@ -35,7 +35,7 @@ from records.identifiers import normalize_nir
 from records.models import Document, Profile
 
 from .alerts import queue_review_alert
-from .fast_sql import practitioner_and_profile, profiles_with_facts, visibility
+from .fast_sql import openable_profiles, practitioner_and_profile, profiles_with_facts, visibility
 from .models import AccessMode, Review, TrailEntry
 from .rules import (
     EMERGENCY_MODES,
@@ -257,7 +257,16 @@ def visible_documents(practitioner: Practitioner, profile: Profile, *, mode: str
     )
 
 
-def _has_current_opening(practitioner_id: int, profile_id: int, mode: str) -> bool:
+def may_open(practitioner: Practitioner, profile: Profile, mode: str = AccessMode.NORMAL) -> bool:
+    """Whether the record-level decision (``rules.record_denial`` without the request checks) allows it now."""
+    return openable_profiles(practitioner.pk, mode).filter(pk=profile.pk).exists()
+
+
+def has_current_opening(practitioner_id: int, profile_id: int, mode: str = AccessMode.NORMAL) -> bool:
+    """An allowed opening of the record by this practitioner in this mode within ``OPENING_VALIDITY``.
+
+    ``open_document`` requires one; FHIR listings reuse one rather than open the record again (T1, N1).
+    """
     return TrailEntry.objects.filter(
         actor_practitioner_id=practitioner_id,
         profile_id=profile_id,
@@ -300,7 +309,7 @@ def open_document(
         else:
             facts = _facts(practitioner, profile)
             reason = practitioner_denial(facts, mode) or profile_denial(facts, mode)
-            if not reason and not _has_current_opening(practitioner.pk, profile.pk, mode):
+            if not reason and not has_current_opening(practitioner.pk, profile.pk, mode):
                 reason = Reason.RECORD_NOT_OPENED
             if not reason:
                 document = visible_documents(practitioner, profile, mode=mode).filter(pk=document_id).first()

@@ -4,18 +4,28 @@ A handle carries the profile id, the access mode of the opening and the issue ti
 those and the actor's key; it expires after ``FOUND_SECONDS`` (found) or the door's ``OPENING_VALIDITY``
 (opened). It is an index into the rules, not a permission: every use still goes through the door.
 See docs/adr/0004-patient-handles.md.
+
+FHIR needs a Patient id that stays the same between two searches (a client keys its cache and its references on
+it), so FHIR names a patient by a *stable id* instead: ``<profile id>.<signature>``, the HMAC over the profile and
+the actor's key, with no time in it. It is the same each time this actor finds this patient, useless to any other
+actor, and carries no NIR. What bounds its use is the door's state, not the id: a practitioner may use it while
+they found the patient by identity traits in the last ``FOUND_SECONDS`` (``mark_found``, a cache entry) or hold an
+allowed opening of the record within ``OPENING_VALIDITY`` (the trail, ``consult``). Afterwards the id answers like an
+unknown one, and the client searches the Patient again (A11), which gives the same id back.
 """
 
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from access_control.api import OPENING_VALIDITY
+from access_control.api import OPENING_VALIDITY, Decision, has_current_opening, may_open, open_record
 from access_control.models import AccessMode
 
 FOUND_SECONDS = 60 * 60
 _SALT = "carnet.practitioners.handles"
+_STABLE_SALT = "carnet.fhir.patient-ids"
 _MODES = {"f": "", "n": AccessMode.NORMAL, "b": AccessMode.BRIS_DE_GLACE, "c": AccessMode.CENTRE_15}
 _CODES = {mode: code for code, mode in _MODES.items()}
 
@@ -83,3 +93,52 @@ def practitioner_key(practitioner) -> str:
 
 def user_key(user) -> str:
     return f"u{user.pk}"
+
+
+# --- stable ids (FHIR Patient ids) -------------------------------------------------------------------------------
+
+
+def _stable_signature(actor_key: str, profile_id: str) -> str:
+    return salted_hmac(_STABLE_SALT, f"{actor_key}|{profile_id}", algorithm="sha256").hexdigest()[:32]
+
+
+def stable_id(actor_key: str, profile_id: int) -> str:
+    """This actor's permanent id for this profile: the same at every look-up, meaningless to anyone else."""
+    return f"{profile_id}.{_stable_signature(actor_key, str(profile_id))}"
+
+
+def read_stable_id(actor_key: str, value: str) -> int | None:
+    """The profile id behind this actor's stable id; None for another actor's, a forged or a malformed one."""
+    profile, _sep, signature = (value or "").partition(".")
+    if not profile.isdigit() or len(value) > 64 or "." in signature:
+        return None
+    if not constant_time_compare(signature, _stable_signature(actor_key, profile)):
+        return None
+    return int(profile)
+
+
+def _found_key(actor_key: str, profile_id: int) -> str:
+    return f"carnet:fhir-found:{_stable_signature(actor_key, str(profile_id))}"  # no profile id in the cache
+
+
+def mark_found(actor_key: str, profile_id: int) -> None:
+    """A11 was met just now: the actor found this profile by its identity traits (usable ``FOUND_SECONDS``)."""
+    cache.set(_found_key(actor_key, profile_id), _now(), FOUND_SECONDS)
+
+
+def recently_found(actor_key: str, profile_id: int) -> bool:
+    return cache.get(_found_key(actor_key, profile_id)) is not None
+
+
+def consult(practitioner, profile, *, client_address: str | None = None) -> Decision | None:
+    """Open the record in normal mode (A1, traced and notified, T1 N1), unless a current opening stands.
+
+    One consultation is one trail entry however it is paged or listed again: within ``OPENING_VALIDITY`` of an
+    allowed opening, and while the record-level decision still holds (``may_open``: a block or a closure takes
+    effect at once), nothing is written and ``None`` is returned. Otherwise ``open_record``'s decision.
+    """
+    if has_current_opening(practitioner.pk, profile.pk) and may_open(practitioner, profile):
+        return None
+    return open_record(
+        practitioner, profile, mode=AccessMode.NORMAL, attests_care_team=True, client_address=client_address
+    )

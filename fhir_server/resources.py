@@ -23,7 +23,34 @@ RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national identifier of health prof
 LOINC_SYSTEM = "http://loinc.org"
 TRE_A05_SYSTEM = "urn:oid:1.2.250.1.213.1.1.4.12"
 TRE_A07_SYSTEM = "urn:oid:1.2.250.1.213.1.1.4.13"  # visibility codes: MASQUE_PS, INVISIBLE_PATIENT, …
-CLASS_SYSTEM = "urn:carnet:fhir:classcode"  # JDV_J57 codes (10, 11, 42…)
+# Class codes (JDV_J57, from TRE_A03 ClasseDocument), under the OID the ANS guide names; searches also take the
+# guide's newer canonical URL and the system Carnet used before.
+CLASS_SYSTEM = "urn:oid:1.2.250.1.213.1.1.4.1"
+CLASS_SYSTEMS = frozenset(
+    {
+        CLASS_SYSTEM,
+        "https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument",
+        "urn:carnet:fhir:classcode",
+    }
+)
+CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+NORMAL_CONFIDENTIALITY = "N"
+# IHE format codes (TRE_A11): PDF and plain text have theirs; the other formats say the media type suffices.
+FORMAT_SYSTEM = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
+FORMAT_SYSTEMS = frozenset(
+    {
+        FORMAT_SYSTEM,
+        "urn:oid:1.3.6.1.4.1.19376.1.2.3",
+        "https://mos.esante.gouv.fr/NOS/TRE_A11-IheFormatCode/FHIR/TRE-A11-IheFormatCode",
+    }
+)
+FORMAT_CODES = {"application/pdf": "urn:ihe:iti:xds-sd:pdf:2008", "text/plain": "urn:ihe:iti:xds-sd:text:2008"}
+MIME_TYPE_SUFFICIENT = "urn:ihe:iti:xds:2017:mimeTypeSufficient"
+URI_SYSTEM = "urn:ietf:rfc:3986"
+# A document's unique id (masterIdentifier) and its reference's id (identifier, the XDS entryUUID): UUIDs of
+# version 8 (RFC 9562, custom layout) whose last 48 bits are the document's id, so a search by either is exact.
+_MASTER_PREFIX = "urn:uuid:c4a2e7d0-0d0c-8d0c-8000-"
+_ENTRY_PREFIX = "urn:uuid:c4a2e7d0-0d0c-8e1e-8000-"
 ACTION_SYSTEM = "urn:carnet:fhir:trail-action"
 MODE_SYSTEM = "urn:carnet:fhir:access-mode"  # JDV_J38: normal, bris_de_glace, centre_15
 ERROR_SYSTEM = "urn:carnet:fhir:error-code"
@@ -56,6 +83,27 @@ def patient(profile, resource_id: str) -> dict:
     }
 
 
+def master_identifier(document_id: int) -> str:
+    return f"{_MASTER_PREFIX}{document_id:012x}"
+
+
+def entry_identifier(document_id: int) -> str:
+    return f"{_ENTRY_PREFIX}{document_id:012x}"
+
+
+def document_id_from_identifier(value: str) -> int | None:
+    """The document id behind a masterIdentifier or identifier Carnet gave, or None."""
+    for prefix in (_MASTER_PREFIX, _ENTRY_PREFIX):
+        tail = value.lower().removeprefix(prefix)
+        if tail != value.lower() and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail):
+            return int(tail, 16)
+    return None
+
+
+def format_coding(content_type: str) -> dict:
+    return {"system": FORMAT_SYSTEM, "code": FORMAT_CODES.get(content_type, MIME_TYPE_SUFFICIENT)}
+
+
 def document_reference(document, patient_id: str, *, for_practitioner: bool) -> dict:
     """One document's metadata. Its content is the Binary of the same id (read traced on its own)."""
     kind = document.document_type
@@ -66,17 +114,23 @@ def document_reference(document, patient_id: str, *, for_practitioner: bool) -> 
         labels.append(MINORS_SECRET_CODE)
     if document.masked_at is not None and not for_practitioner:
         labels.append(MASKED_CODE)  # practitioners are never told of masks (A4)
+    deposited = _instant(document.deposited_at)
     resource = {
         "resourceType": "DocumentReference",
         "id": str(document.pk),
+        "masterIdentifier": {"system": URI_SYSTEM, "value": master_identifier(document.pk)},
+        "identifier": [{"use": "official", "system": URI_SYSTEM, "value": entry_identifier(document.pk)}],
         "status": "current",
         "type": {"coding": [{"system": type_system(kind.code_system), "code": kind.code, "display": kind.label_fr}]},
         "category": [
             {"coding": [{"system": CLASS_SYSTEM, "code": kind.class_code, "display": kind.get_class_code_display()}]}
         ],
         "subject": {"reference": f"Patient/{patient_id}"},
-        "date": _instant(document.deposited_at),
+        "date": deposited,
         "description": document.title,
+        # Confidentiality N for all; Carnet's visibility rules travel as TRE_A07 codes next to it.
+        "securityLabel": [{"coding": [{"system": CONFIDENTIALITY_SYSTEM, "code": NORMAL_CONFIDENTIALITY}]}]
+        + [{"coding": [{"system": TRE_A07_SYSTEM, "code": code}]} for code in labels],
         "content": [
             {
                 "attachment": {
@@ -84,7 +138,9 @@ def document_reference(document, patient_id: str, *, for_practitioner: bool) -> 
                     "url": f"Binary/{document.pk}",
                     "size": document.size,
                     "title": document.title,
-                }
+                    "creation": deposited,
+                },
+                "format": format_coding(document.content_type),
             }
         ],
         "context": {"period": {"start": document.care_date.isoformat()}},
@@ -97,8 +153,6 @@ def document_reference(document, patient_id: str, *, for_practitioner: bool) -> 
                 "display": author.display_name,
             }
         ]
-    if labels:
-        resource["securityLabel"] = [{"coding": [{"system": TRE_A07_SYSTEM, "code": code}]} for code in labels]
     return resource
 
 
@@ -195,10 +249,34 @@ def operation_outcome(status_code: int, code: str, message: str) -> dict:
     }
 
 
+_DOCUMENT_SEARCH = [
+    ("patient", "reference", "Patient id from a Patient search (required, or patient.identifier)"),
+    ("patient.identifier", "token", f"{NIR_SYSTEM}|<NIR>: with patient for practitioners (A11), alone for patients"),
+    ("status", "token", "current (every document); superseded and entered-in-error match none"),
+    ("type", "token", "JDV_J66 type code, [system|]code, OR-list"),
+    ("category", "token", f"class code (TRE_A03, {CLASS_SYSTEM}), [system|]code, OR-list"),
+    ("date", "date", "deposit instant; any precision; eq ne gt lt ge le sa eb"),
+    ("creation", "date", "the deposit instant too: Carnet does not record when the file was written"),
+    ("period", "date", "care date (context.period.start)"),
+    ("author.given", "string", "author's first name (prefix; :exact, :contains)"),
+    ("author.family", "string", "author's last name (prefix; :exact, :contains)"),
+    ("security-label", "token", "N (v3-Confidentiality) or TRE_A07 codes"),
+    ("identifier", "token", "masterIdentifier or identifier (urn:ietf:rfc:3986|urn:uuid:…)"),
+    ("format", "token", "IHE format code (TRE_A11)"),
+]
+_REFUSED = "setting, facility, event and related are refused with a 400: Carnet does not record them."
+
+
 def capability_statement(base: str) -> dict:
+    """What this server offers, exactly; no claim of OAuth (bearer API tokens) nor of MHD/PDSm conformance."""
+
     def search(name: str, kind: str, doc: str) -> dict:
         return {"name": name, "type": kind, "documentation": doc}
 
+    common = [
+        search("_count", "number", "page size, 0 to 100 (0: the total only)"),
+        search("_summary", "token", "count"),
+    ]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -208,31 +286,21 @@ def capability_statement(base: str) -> dict:
         "software": {"name": "Carnet"},
         "implementation": {"description": "Carnet FHIR R4 interface", "url": base.rstrip("/")},
         "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json"],
+        "format": ["application/fhir+json", "application/fhir+xml"],
         "rest": [
             {
                 "mode": "server",
                 "documentation": (
                     "Bearer API tokens (created in the portals). Every read goes through Carnet's access rules, "
-                    "is traced and, for practitioners, notified to the patient."
+                    "is traced and, for practitioners, notified to the patient. Unknown search parameters are "
+                    "refused under Prefer: handling=strict, and left out of the self link otherwise."
                 ),
-                "security": {
-                    "service": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                    "code": "OAuth",
-                                }
-                            ],
-                            "text": "Bearer token",
-                        }
-                    ]
-                },
+                "security": {"cors": False, "description": "Bearer API token (Authorization: Bearer …); no OAuth."},
                 "resource": [
                     {
                         "type": "Patient",
                         "interaction": [
+                            {"code": "read"},
                             {
                                 "code": "search-type",
                                 "documentation": (
@@ -240,7 +308,7 @@ def capability_statement(base: str) -> dict:
                                     "(application/x-www-form-urlencoded): the NIR and the birth date then stay "
                                     "out of URLs and logs. GET [base]/Patient?… takes the same parameters."
                                 ),
-                            }
+                            },
                         ],
                         "searchParam": [
                             search("identifier", "token", f"{NIR_SYSTEM}|<NIR>, required with birthdate (A11)"),
@@ -249,13 +317,12 @@ def capability_statement(base: str) -> dict:
                     },
                     {
                         "type": "DocumentReference",
-                        "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
-                        "searchParam": [
-                            search("patient", "reference", "Patient id from a Patient search (required)"),
-                            search("type", "token", "JDV_J66 type code, [system|]code"),
-                            search("category", "token", "JDV_J57 class code, [system|]code"),
-                            search("date", "date", "deposit date with ge/le/gt/lt/eq prefixes"),
+                        "interaction": [
+                            {"code": "read"},
+                            {"code": "search-type", "documentation": f"GET or POST _search (IHE ITI-67). {_REFUSED}"},
+                            {"code": "create"},
                         ],
+                        "searchParam": [search(*item) for item in _DOCUMENT_SEARCH] + common,
                     },
                     {"type": "Binary", "interaction": [{"code": "read"}]},
                     {

@@ -19,8 +19,10 @@ patient sees them (A8, A9); their trail (T3).
 import base64
 import binascii
 import io
+from dataclasses import dataclass
 from datetime import date
 from typing import cast
+from urllib.parse import urlencode
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
@@ -36,9 +38,10 @@ from access_control.api import (
     LookupThrottled,
     documents_visible_to_patient,
     find_profile,
+    has_current_opening,
+    may_open,
     may_see_trail,
     open_document,
-    open_record,
     profiles_managed_by,
     visible_documents,
 )
@@ -48,13 +51,19 @@ from access_control.rules import GENERIC_REFUSAL
 from accounts.api_auth import READ, TokenScope
 from accounts.auth import client_address
 from fhir_server import resources
+from fhir_server import search as fhir_search
 from fhir_server.http import (
     AlwaysFHIR,
+    AnyAccept,
     FHIRParser,
     FHIRRenderer,
+    FHIRXMLParser,
+    FHIRXMLRenderer,
     IsPractitionerOrPatient,
     PlainJSONParser,
+    PlainXMLParser,
     exception_handler,
+    wanted_format,
 )
 from plumbing.api_errors import NeverCached
 from practitioners.models import Practitioner
@@ -88,8 +97,8 @@ def _bad(message, code="invalid"):
 
 
 class FHIRView(NeverCached, APIView):
-    renderer_classes = [FHIRRenderer]
-    parser_classes = [FHIRParser, PlainJSONParser]
+    renderer_classes = [FHIRRenderer, FHIRXMLRenderer]
+    parser_classes = [FHIRParser, PlainJSONParser, FHIRXMLParser, PlainXMLParser]
     content_negotiation_class = AlwaysFHIR
     permission_classes = [IsPractitionerOrPatient, TokenScope]
 
@@ -115,39 +124,79 @@ class FHIRView(NeverCached, APIView):
     def base(self) -> str:
         return self.request.build_absolute_uri("/fhir/")
 
-    def patient_handle(self, value: str) -> tuple[handles.Handle, Profile]:
-        """The profile behind a Patient id given by this actor: a practitioner's handle, or a managed profile."""
-        handle = handles.read(self.actor_key(), (value or "").removeprefix("Patient/"))
-        if handle is None:
-            raise NoMatch()
+    def patient_ref(self, value: str) -> "PatientRef":
+        """The profile behind a Patient id given by this actor, or 404 alike for every failure (no oracle).
+
+        The id is this actor's stable id (``handles.stable_id``) or a REST API handle (which keeps the access mode
+        it was opened in). A practitioner's stable id is usable while they found the patient by identity traits
+        in the last hour or hold a current opening of the record (``access_control.handles``).
+        """
+        value = (value or "").rsplit("/", 1)[-1]
+        key = self.actor_key()
+        mode = ""
+        profile_id = handles.read_stable_id(key, value)
+        if profile_id is None:
+            handle = handles.read(key, value)
+            if handle is None:
+                raise NoMatch()
+            profile_id, mode = handle.profile_id, handle.mode
+        elif self.practitioner is not None and not (
+            handles.recently_found(key, profile_id) or has_current_opening(self.practitioner.pk, profile_id)
+        ):
+            raise NoMatch()  # A11: look the patient up again (the same id comes back)
         if self.practitioner is None:
-            profile = profiles_managed_by(self.request.user).filter(pk=handle.profile_id).first()
+            profile = profiles_managed_by(self.request.user).filter(pk=profile_id).first()
         else:
-            profile = Profile.objects.filter(pk=handle.profile_id).first()
+            profile = Profile.objects.filter(pk=profile_id).first()
         if profile is None:
             raise NoMatch()
-        return handle, profile
+        return PatientRef(profile=profile, mode=mode, id=handles.stable_id(key, profile.pk))
 
-    def paging(self) -> tuple[int, int]:
+    def strict(self) -> bool:
+        return fhir_search.handling(self.request) == fhir_search.STRICT
+
+    def paging(self, params=None) -> tuple[int, int]:
         """``_count`` and ``page``, checked (a handler calls this before it opens anything)."""
-        count = _integer(self.request.query_params.get("_count"), DEFAULT_COUNT, 1, MAX_COUNT, "_count")
-        number = _integer(self.request.query_params.get("page"), 1, 1, 10**6, "page")
+        params = self.request.query_params if params is None else params
+        count = _integer(params.get("_count"), DEFAULT_COUNT, 0, MAX_COUNT, "_count")  # 0: the total only
+        number = _integer(params.get("page"), 1, 1, 10**6, "page")
         return count, number
 
-    def page(self, queryset, to_resource) -> Response:
-        """A searchset Bundle of one page (``_count``, ``page``), with its total and links."""
-        count, number = self.paging()
+    def link(self, applied: list[tuple[str, str]]) -> str:
+        """A URL of this search repeating only the parameters applied (how FHIR says what it did)."""
+        path = self.request.path.removesuffix("/_search")
+        query = urlencode(applied)
+        return self.request.build_absolute_uri(f"{path}?{query}" if query else path)
+
+    def page(self, queryset, to_resource, *, applied=None, params=None, summary_count: bool = False) -> Response:
+        """A searchset Bundle of one page (``_count``, ``page``), with its total and links.
+
+        ``applied``: the (name, value) pairs the search honoured, repeated in the links; ``None`` repeats the
+        request's own query string.
+        """
+        count, number = self.paging(params)
+        summary_count = summary_count or count == 0
         total = queryset.count()
-        items = list(queryset[(number - 1) * count : number * count])
-        links = {"self": self.request.build_absolute_uri()}
-        if number * count < total:
-            query = self.request.query_params.copy()
-            query["page"] = str(number + 1)
-            query["_count"] = str(count)
-            links["next"] = self.request.build_absolute_uri(f"{self.request.path}?{query.urlencode()}")
+        items = [] if summary_count else list(queryset[(number - 1) * count : number * count])
+        if applied is None:
+            links = {"self": self.request.build_absolute_uri()}
+            base_query = [(k, v) for k, vs in self.request.query_params.lists() for v in vs if k not in ("page",)]
+        else:
+            base_query = [(k, v) for k, v in applied if k not in ("page", "_count")]
+            links = {"self": self.link([*base_query, ("_count", str(count)), ("page", str(number))])}
+        if not summary_count and number * count < total:
+            rest = [(k, v) for k, v in base_query if k != "_count"]
+            links["next"] = self.link([*rest, ("_count", str(count)), ("page", str(number + 1))])
         return Response(
             resources.bundle([to_resource(item) for item in items], total=total, base=self.base(), links=links)
         )
+
+
+@dataclass(frozen=True)
+class PatientRef:
+    profile: Profile
+    mode: str  # the access mode a REST API handle was opened in; "" otherwise
+    id: str  # the Patient id to show this actor (their stable id)
 
 
 def _reject_nul(params) -> None:
@@ -184,32 +233,6 @@ def _integer(value, default: int, low: int, high: int, name: str) -> int:
     return number
 
 
-def _token(value: str) -> tuple[str | None, str]:
-    """A FHIR token search value: ``system|code`` or ``code``."""
-    if "|" in value:
-        system, _sep, code = value.partition("|")
-        return system or None, code
-    return None, value
-
-
-_DATE_PREFIXES = {"eq": "", "ge": "__gte", "le": "__lte", "gt": "__gt", "lt": "__lt"}
-
-
-def _date_filters(values: list[str], field: str) -> dict:
-    filters = {}
-    for value in values:
-        prefix = value[:2] if value[:2].isalpha() else "eq"
-        if prefix not in _DATE_PREFIXES:
-            raise _bad(_("Préfixe de date non pris en charge : %(prefix)s.") % {"prefix": prefix})
-        raw = value[2:] if value[:2].isalpha() else value
-        try:
-            day = date.fromisoformat(raw[:10])
-        except ValueError:
-            raise _bad(_("Date invalide : utilisez AAAA-MM-JJ.")) from None
-        filters[f"{field}{_DATE_PREFIXES[prefix]}"] = day
-    return filters
-
-
 class Metadata(FHIRView):
     """The CapabilityStatement: what this server offers (no authentication needed)."""
 
@@ -221,12 +244,25 @@ class Metadata(FHIRView):
         return Response(resources.capability_statement(self.base()))
 
 
+PATIENT_PARAMETERS = {"identifier", "birthdate"}
+
+
+def _search_params(request):
+    """The parameters of a search: the URL's, and for ``POST …/_search`` the form body's (the body wins)."""
+    params = request.query_params.copy()
+    if request.method == "POST":
+        _reject_nul(request.data)
+        for key, values in request.data.lists():
+            params.setlist(key, values)
+    return params
+
+
 class PatientSearch(FHIRView):
     """A11: find a patient by INS and birth date, preferably with ``POST /fhir/Patient/_search``.
 
     The form-encoded body ``identifier=urn:oid:1.2.250.1.213.1.4.8|<NIR>&birthdate=YYYY-MM-DD`` is the way to
     search: no NIR or birth date in a URL, a proxy's or server's log. ``GET /fhir/Patient?…`` takes the same
-    parameters and gives the same answer.
+    parameters and gives the same answer. The Patient id is the actor's stable id (``handles.stable_id``).
     """
 
     parser_classes = [FormParser]
@@ -240,28 +276,27 @@ class PatientSearch(FHIRView):
     def post(self, request):
         if not request.path.endswith("/_search"):  # POST /fhir/Patient would be a create: not offered
             raise exceptions.MethodNotAllowed(request.method)
-        _reject_nul(request.data)
-        # FHIR: parameters may come in the URL and the body of a POST _search; the body wins.
-        params = request.query_params.copy()
-        for key, values in request.data.lists():
-            params.setlist(key, values)
-        return self.search(params, self_link=request.build_absolute_uri(request.path))
+        return self.search(_search_params(request), posted=True)
 
-    def search(self, params, *, self_link: str | None = None) -> Response:
+    def search(self, params, *, posted: bool = False) -> Response:
         request = self.request
+        applied = fhir_search.known_only(params, PATIENT_PARAMETERS | {"_format"}, strict=self.strict())
+        if any(":" in key for key, _value in applied):
+            raise fhir_search.bad(_("Modificateur non pris en charge."), "unsupported_modifier")
         identifier = params.get("identifier", "")
         birthdate = params.get("birthdate", "")
         if not identifier or not birthdate:
             raise _bad(
                 _("La recherche de patient exige identifier (NIR) et birthdate."), "identifier_and_birthdate_required"
             )
-        system, nir = _token(identifier)
+        system, nir = fhir_search.token(identifier)
         if system != resources.NIR_SYSTEM:
             raise _bad(_("Identifiant attendu : %(system)s|<NIR>.") % {"system": resources.NIR_SYSTEM})
-        birth = _date_filters([birthdate], "birth_date")
-        if list(birth) != ["birth_date"]:
+        start, end = fhir_search.date_range(birthdate)
+        birth_date = start.date()
+        if len(birthdate) != 10 or (end - start).days != 1:
             raise _bad(_("La date de naissance doit être exacte (AAAA-MM-JJ)."))
-        birth_date = birth["birth_date"]
+        key = self.actor_key()
         if self.practitioner is not None:
             try:
                 profile = find_profile(
@@ -270,11 +305,25 @@ class PatientSearch(FHIRView):
             except LookupThrottled as exc:
                 raise exceptions.Throttled(detail=exc.messages[0], code="lookup_throttled") from None
             found = [profile] if profile is not None else []
+            for profile in found:
+                handles.mark_found(key, profile.pk)
         else:
             found = list(profiles_managed_by(request.user).filter(nir=normalize_nir(nir), birth_date=birth_date))
-        patients = [resources.patient(p, handles.issue(self.actor_key(), p.pk)) for p in found]
-        links = {"self": self_link or request.build_absolute_uri()}
+        patients = [resources.patient(p, handles.stable_id(key, p.pk)) for p in found]
+        # A POSTed search keeps the NIR out of its links too.
+        links = {"self": request.build_absolute_uri(request.path) if posted else self.link(applied)}
         return Response(resources.bundle(patients, total=len(patients), base=self.base(), links=links))
+
+
+class PatientRead(FHIRView):
+    """``Patient/<id>``: the patient behind one of this actor's Patient ids (``DocumentReference.subject``)."""
+
+    @extend_schema(exclude=True)
+    def get(self, request, resource_id):
+        ref = self.patient_ref(resource_id)
+        if self.practitioner is not None and not ref.mode and not may_open(self.practitioner, ref.profile):
+            raise NoMatch()  # blocked or closed since the look-up: alike an unknown id (A5)
+        return Response(resources.patient(ref.profile, ref.id))
 
 
 def _deposit_fields(body: dict) -> dict:
@@ -320,84 +369,86 @@ def _deposit_fields(body: dict) -> dict:
 
 
 class DocumentReferences(FHIRView):
-    """Search (``patient`` required; ``type``, ``category``, ``date``) and create."""
+    """IHE MHD ITI-67 search (``GET``, or ``POST DocumentReference/_search``), and create.
+
+    Every parameter is checked before the record is opened (``fhir_server.search``): a bad request is refused
+    without a trail entry or a notice to the patient (T1, N1 only for real consultations). A practitioner's
+    consultation of a record is one trail entry however it is paged or listed again (``handles.consult``).
+    """
 
     @extend_schema(exclude=True)
     def get(self, request):
-        patient = request.query_params.get("patient") or request.query_params.get("subject") or ""
-        if not patient:
-            raise _bad(_("Le paramètre patient est requis."), "patient_required")
-        # Every parameter is checked before the opening: a bad request is refused without a trail entry or a
-        # notice to the patient (T1, N1 only for real consultations).
-        narrow = self._filters()
-        self.paging()
-        handle, profile = self.patient_handle(patient)
+        return self.search(request.query_params)
+
+    def search(self, params) -> Response:
         practitioner = self.practitioner
-        patient_id = patient.removeprefix("Patient/")
+        query = fhir_search.document_search(params, strict=self.strict(), for_practitioner=practitioner is not None)
+        self.paging(params)
+        ref = self.search_subject(query)
         if practitioner is not None:
-            mode = handle.mode
+            mode = ref.mode
             if not mode:
                 mode = AccessMode.NORMAL
-                decision = open_record(
-                    practitioner, profile, mode=mode, attests_care_team=True, client_address=client_address(request)
-                )
-                if not decision.allowed:
+                decision = handles.consult(practitioner, ref.profile, client_address=client_address(self.request))
+                if decision is not None and not decision.allowed:
                     if decision.message == str(GENERIC_REFUSAL):
                         raise NoMatch()
                     raise exceptions.PermissionDenied(detail=decision.message, code=decision.reason)
-            documents = visible_documents(practitioner, profile, mode=mode)
+            documents = visible_documents(practitioner, ref.profile, mode=mode)
         else:
-            documents = documents_visible_to_patient(request.user, profile)
+            documents = documents_visible_to_patient(self.request.user, ref.profile)
         return self.page(
-            narrow(documents),
-            lambda d: resources.document_reference(d, patient_id, for_practitioner=practitioner is not None),
+            query.narrow(documents),
+            lambda d: resources.document_reference(d, ref.id, for_practitioner=practitioner is not None),
+            applied=[("patient", ref.id), *query.applied],
+            params=params,
+            summary_count=query.summary_count,
         )
 
-    def _filters(self):
-        """The ``type``, ``category`` and ``date`` parameters, checked now, as a function narrowing a queryset."""
-        params = self.request.query_params
-        lookups: list[dict] = []
-        nothing = False
-        for value in params.getlist("type"):
-            system, code = _token(value)
-            lookups.append({"document_type__code": code})
-            if system is not None:
-                if system not in (resources.LOINC_SYSTEM, resources.TRE_A05_SYSTEM):
-                    nothing = True
-                wanted = "LOINC" if system == resources.LOINC_SYSTEM else "TRE_A05"
-                lookups.append({"document_type__code_system__iexact": wanted})
-        for value in params.getlist("category"):
-            system, code = _token(value)
-            if system not in (None, resources.CLASS_SYSTEM):
-                nothing = True
-            lookups.append({"document_type__class_code": code})
-        dates = params.getlist("date")
-        if dates:
-            lookups.append(_date_filters(dates, "deposited_at__date"))
-
-        def narrow(documents):
-            if nothing:
-                return documents.none()
-            for lookup in lookups:
-                documents = documents.filter(**lookup)
-            return documents
-
-        return narrow
+    def search_subject(self, query: fhir_search.DocumentSearch) -> PatientRef:
+        """The patient searched: ``patient`` (an id), or ``patient.identifier`` (the NIR) where A11 allows it."""
+        if query.patient:
+            ref = self.patient_ref(query.patient)
+            if query.patient_identifier and normalize_nir(query.patient_identifier[1]) != ref.profile.nir:
+                raise NoMatch()  # two different patients: nothing to list
+            return ref
+        if query.patient_identifier is None:
+            raise _bad(_("Le paramètre patient est requis."), "patient_required")
+        if self.practitioner is not None:
+            # A11: a practitioner reaches a record by NIR *and* birth date (Patient search), never by NIR alone.
+            raise _bad(
+                _("patient.identifier seul ne suffit pas : cherchez d'abord le patient par NIR et date de naissance."),
+                "identifier_and_birthdate_required",
+            )
+        nir = normalize_nir(query.patient_identifier[1])
+        profile = profiles_managed_by(self.request.user).filter(nir=nir).first()
+        if profile is None:
+            raise NoMatch()
+        return PatientRef(profile=profile, mode="", id=handles.stable_id(self.actor_key(), profile.pk))
 
     @extend_schema(exclude=True)
     def post(self, request):
         fields = _deposit_fields(request.data)
-        handle, profile = self.patient_handle(fields.pop("subject"))
+        ref = self.patient_ref(fields.pop("subject"))
         actor = self.practitioner or request.user
-        document = do_deposit_document(profile, actor=actor, **fields)
-        resource = resources.document_reference(
-            document, handles.issue(self.actor_key(), profile.pk), for_practitioner=self.practitioner is not None
-        )
+        document = do_deposit_document(ref.profile, actor=actor, **fields)
+        resource = resources.document_reference(document, ref.id, for_practitioner=self.practitioner is not None)
         return Response(
             resource,
             status=status.HTTP_201_CREATED,
             headers={"Location": f"{self.base()}DocumentReference/{document.pk}"},
         )
+
+
+class DocumentReferenceSearch(DocumentReferences):
+    """``POST DocumentReference/_search``: the same search, its parameters in a form-encoded body."""
+
+    parser_classes = [FormParser]
+    required_scope = READ
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        return self.search(_search_params(request))
 
 
 class _OneDocument(FHIRView):
@@ -416,7 +467,7 @@ class _OneDocument(FHIRView):
             )
             if document is None:
                 raise ResourceNotFound()
-            return document, handles.issue(self.actor_key(), document.profile_id)
+            return document, handles.stable_id(self.actor_key(), document.profile_id)
         for profile in profiles_managed_by(self.request.user):
             document = documents_visible_to_patient(self.request.user, profile).filter(pk=document_id).first()
             if document is not None:
@@ -428,7 +479,7 @@ class _OneDocument(FHIRView):
                         download=True,
                         client_address=client_address(self.request),
                     )
-                return document, handles.issue(self.actor_key(), profile.pk)
+                return document, handles.stable_id(self.actor_key(), profile.pk)
         raise ResourceNotFound()
 
 
@@ -442,15 +493,27 @@ class DocumentReferenceRead(_OneDocument):
 
 
 class BinaryRead(_OneDocument):
-    """The document's content: raw bytes, or a Binary resource (base64) when FHIR JSON is asked for."""
+    """The document's content: raw bytes, or a Binary resource (base64) when FHIR JSON or XML is asked for."""
+
+    content_negotiation_class = AnyAccept
+
+    def fhir_asked(self) -> bool:
+        """FHIR was named (``_format``, or a JSON or XML type in ``Accept``), not merely accepted (``*/*``)."""
+        request = self.request
+        if request.query_params.get("_format"):
+            return True
+        accept = request.headers.get("Accept", "").lower()
+        return wanted_format(request) is not None and any(t in accept for t in ("json", "xml"))
 
     @extend_schema(exclude=True)
     def get(self, request, resource_id):
         document, _patient_id = self.document(resource_id, for_content=True)
-        accept = request.headers.get("Accept", "")
-        if "json" in accept or request.query_params.get("_format") in ("json", "application/fhir+json"):
+        if self.fhir_asked():
             return Response(resources.binary(document, b"".join(read_body(document))))
         return body_response(document, as_attachment=False)
+
+
+AUDIT_PARAMETERS = {"patient", "entity"}
 
 
 class AuditEvents(FHIRView):
@@ -458,12 +521,17 @@ class AuditEvents(FHIRView):
 
     @extend_schema(exclude=True)
     def get(self, request):
+        applied = fhir_search.known_only(
+            request.query_params, AUDIT_PARAMETERS | fhir_search.COMMON, strict=self.strict()
+        )
+        if any(":" in key for key, _value in applied) or request.query_params.get("_summary") not in (None, "false"):
+            raise fhir_search.bad(_("Modificateur ou _summary non pris en charge."), "unsupported_modifier")
         patient = request.query_params.get("patient") or request.query_params.get("entity") or ""
         if not patient:
             raise _bad(_("Le paramètre patient est requis."), "patient_required")
         self.paging()
-        _handle, profile = self.patient_handle(patient)
-        patient_id = patient.removeprefix("Patient/")
+        ref = self.patient_ref(patient)
+        profile, patient_id = ref.profile, ref.id
         if self.practitioner is not None:
             if not may_see_trail(self.practitioner, profile):
                 raise exceptions.PermissionDenied(
@@ -472,4 +540,8 @@ class AuditEvents(FHIRView):
             entries = trail_for_treating_doctor(self.practitioner, profile)
         else:
             entries = trail_for_patient(profile, as_legal_representative=profile.user_id != request.user.pk)
-        return self.page(entries, lambda entry: resources.audit_event(entry, patient_id))
+        return self.page(
+            entries,
+            lambda entry: resources.audit_event(entry, patient_id),
+            applied=[("patient", patient_id), *((k, v) for k, v in applied if k not in ("patient", "entity"))],
+        )

@@ -108,3 +108,25 @@ def test_a_patient_app_reads_her_trail__T3(live_server, personas):
     events = client.resources("AuditEvent").search(patient=patients[0].id).limit(20).fetch()
     assert events and all(validated(event)["resourceType"] == "AuditEvent" for event in events)
     assert {event["subtype"][0]["code"] for event in events} >= {"mask_document", "block_practitioner"}
+
+
+def test_subject_resolves_and_paging_is_one_consultation__T1(live_server, personas):
+    """fhirpy: ``subject.to_resource()`` reads the Patient; paging through every page writes one trail entry."""
+    client = fhir_client(live_server, personas.claire.user)
+    patient = (
+        client.resources("Patient")
+        .search(identifier=f"{NIR_SYSTEM}|{personas.alice.nir}", birthdate="1985-03-12")
+        .fetch()[0]
+    )
+    documents = client.resources("DocumentReference").search(patient=patient.id).limit(2).fetch_all()
+    assert len(documents) == 8
+    assert all(validated(d)["subject"]["reference"] == f"Patient/{patient.id}" for d in documents)
+    subject = documents[0]["subject"].to_resource()
+    assert validated(subject)["id"] == patient.id and subject["birthDate"] == "1985-03-12"
+    again = client.resources("Patient").search(identifier=f"{NIR_SYSTEM}|{personas.alice.nir}", birthdate="1985-03-12")
+    assert again.fetch()[0].id == patient.id  # stable between two searches
+    assert client.resources("DocumentReference").search(patient=patient.id, type="11488-4,11502-2").count() >= 2
+    opened = TrailEntry.objects.filter(
+        profile=personas.alice, action=Action.OPEN_RECORD, actor_practitioner=personas.claire, outcome="allowed"
+    )
+    assert opened.count() == 1
