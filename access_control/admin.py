@@ -5,15 +5,19 @@ emergency and high-profile accesses as reviewed (A7, A13) through ``do_review_ac
 a patient's decision or the trail itself, shown read-only (T2: the trail is append-only).
 """
 
+import io
 from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from plumbing import csv_safe
 
 from .actions import do_review_access, do_set_access_rule
 from .models import (
@@ -151,7 +155,12 @@ class ReviewAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.curiosity_view)
-        return [path("curiosite/", view, name="access_control_review_curiosity"), *super().get_urls()]
+        csv_view = self.admin_site.admin_view(self.curiosity_csv_view)
+        return [
+            path("curiosite/", view, name="access_control_review_curiosity"),
+            path("curiosite.csv", csv_view, name="access_control_review_curiosity_csv"),
+            *super().get_urls(),
+        ]
 
     def curiosity_view(self, request):
         """Issue 7 item 6: practitioners who open many records and deposit little, or open high-profile ones."""
@@ -189,6 +198,58 @@ class ReviewAdmin(ReadOnlyAdmin):
             "max_rows": CURIOSITY_MAX_ROWS,
         }
         return TemplateResponse(request, "admin/access_control/curiosity_report.html", context)
+
+    def curiosity_csv_view(self, request):
+        """The curiosity report as CSV, with the page's period and thresholds (same rows, same permission).
+
+        Semicolons and a BOM, as French spreadsheets expect; every cell goes through ``plumbing.csv_safe``, so a
+        name that starts like a formula (``=HYPERLINK(…)``) is read as text. A bad period sends back to the page,
+        which shows its errors.
+        """
+        page = self.curiosity_view(request)  # the permission check, the form and the one report query
+        context = page.context_data or {}
+        if context["form"].is_bound and not context["form"].is_valid():
+            return HttpResponseRedirect(f"{reverse('admin:access_control_review_curiosity')}?{request.GET.urlencode()}")
+        buffer = io.StringIO()
+        buffer.write("\ufeff")
+        writer = csv_safe.writer(buffer, delimiter=";")
+        header = [
+            _("Professionnel"),
+            _("Profession"),
+            _("RPPS"),
+            _("Consultations"),
+            _("Dépôts"),
+            _("Consultations par dépôt"),
+            _("Profils sensibles consultés"),
+            _("Inhabituel"),
+        ]
+        writer.writerow([str(title) for title in header])
+        for row in context["rows"]:
+            name = " ".join(
+                part
+                for part in (
+                    row["actor_practitioner__title"],
+                    row["actor_practitioner__first_name"],
+                    row["actor_practitioner__last_name"],
+                )
+                if part
+            )
+            writer.writerow(
+                [
+                    name,
+                    row["actor_practitioner__profession__label_fr"],
+                    row["actor_practitioner__rpps"],
+                    row["openings"],
+                    row["deposits"],
+                    round(row["ratio"], 1),
+                    row["high_profile_openings"],
+                    str(_("oui") if row["unusual"] else _("non")),
+                ]
+            )
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        filename = f"carnet-curiosite-{context['since']:%Y%m%d}-{context['until']:%Y%m%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
 
 class CuriosityForm(forms.Form):

@@ -8,8 +8,12 @@ the patient's door to one document.
   ``portal_view`` puts ``request.current_profile`` and ``request.acting_as_representative`` on the request.
 - **Step-up**: closure, export, e-mail change and unblocking ask for the password or a second-factor code
   again; the re-check holds ``STEP_UP_SECONDS`` (settings ``CARNET_STEP_UP_SECONDS``, 5 minutes by default).
+  So do the changes the patient API guards the same way (``patients.api``'s step-up list): the emergency
+  opt-out, declaring the treating doctor, granting the treating doctor's rights or an occupational
+  authorisation, changing the notice channel (``step_up_before_post``).
 - **Public throttle**: the opposition and activation pages count failures per client address and per NIR
-  (HMAC keys in the cache, like ``plumbing.throttling``) and refuse further attempts without looking anything up.
+  (HMAC keys in the cache, ``plumbing.throttling``; the address's limit is sign-in's address limit) and refuse
+  further attempts without looking anything up, with a 429 and ``Retry-After``.
 - **One-time tokens**: a form whose replay would act twice (an upload) carries a token that is spent on use.
 """
 
@@ -21,17 +25,16 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from access_control.api import documents_visible_to_patient, pending_holds_for_patient, profiles_managed_by
 from accounts.auth import client_address, patient_required
-from plumbing.throttling import FailureGate
+from plumbing.throttling import FailureGate, hashed_key
 from records.account_actions import do_trace_denied_document
 
 if TYPE_CHECKING:
@@ -130,26 +133,58 @@ def step_up_required(view):
     return wrapper
 
 
+def step_up_before_post(*keep: str, when: Callable[[HttpRequest], bool] | None = None):
+    """A sensitive POST, done at once when the step-up is fresh; otherwise re-check first, input kept.
+
+    A browser cannot be sent back to a POST, so a POST without a fresh step-up goes to the re-check with, as its
+    ``next``, this URL by GET carrying the form fields ``keep`` in its query string; the view answers that GET
+    with a confirmation page whose form posts them again (as unblocking does). The GET itself asks for the
+    re-check too. ``when`` says whether this POST is sensitive at all (withdrawing a right only narrows access:
+    no re-check).
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if step_up_is_fresh(request):
+                return view(request, *args, **kwargs)
+            if request.method != "POST":
+                return redirect(step_up_url(request.get_full_path()))
+            if when is not None and not when(request):
+                return view(request, *args, **kwargs)
+            kept = {name: request.POST[name] for name in keep if name in request.POST}
+            return redirect(step_up_url(f"{request.path}?{urlencode(kept)}" if kept else request.path))
+
+        return wrapper
+
+    return decorator
+
+
 # --- Public throttle (opposition, activation) -----------------------------------------------------------
-
-_THROTTLE_SALT = "carnet.records.portal.public"
-
-
-def _throttle_key(kind: str, value: str) -> str:
-    digest = salted_hmac(_THROTTLE_SALT, f"{kind}:{value}", algorithm="sha256").hexdigest()[:40]
-    return f"carnet:public-failures:{kind}:{digest}"
 
 
 class PublicGate(FailureGate):
-    """Failure counters of a public identity check: one per client address, one per NIR typed."""
+    """Failure counters of a public identity check: one per client address, one per NIR typed.
+
+    The NIR counter closes at ``CARNET_LOGIN_ATTEMPTS`` failures, as an account does at sign-in; the address
+    counter only at ``CARNET_LOGIN_ADDRESS_ATTEMPTS``, as sign-in's does: a hospital or a family behind one NAT
+    must not lock each other out after a few typos, while one address trying many NIRs is still stopped.
+    """
 
     def __init__(self, request, *, page: str, nir: str | None):
         self.keys = []
+        self.address_key = None
         address = client_address(request)
         if address:
-            self.keys.append(_throttle_key(f"{page}:address", address))
+            self.address_key = hashed_key("carnet:public-failures", f"{page}:address", address)
+            self.keys.append(self.address_key)
         if nir:
-            self.keys.append(_throttle_key(f"{page}:nir", nir))
+            self.keys.append(hashed_key("carnet:public-failures", f"{page}:nir", nir))
+
+    def limit(self, key: str) -> int:
+        if key == self.address_key:
+            return settings.CARNET_LOGIN_ADDRESS_ATTEMPTS
+        return settings.CARNET_LOGIN_ATTEMPTS
 
 
 # --- One-time form tokens --------------------------------------------------------------------------------

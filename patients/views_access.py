@@ -4,15 +4,21 @@ Blocks (A5), the treating doctor (A6), the treating doctor's rights granted to o
 emergency opt-out (A7), the occupational physician's authorisation (A3), and a plain-language summary of the
 current settings.
 
-Practitioners are chosen from the public directory, searched by name, profession and city. Unblocking asks
-for the step-up re-check (``patients.portal.step_up_required``). Every change is an access-control action; a
-replayed form finds the change already made and changes nothing.
+Practitioners are chosen from the public directory, searched by name, profession and city. What widens access
+or takes away the emergency safety net asks for the step-up re-check, as the patient API does: unblocking
+(``patients.portal.step_up_required``), the emergency opt-out either way, declaring the treating doctor,
+granting the treating doctor's rights or an occupational authorisation (``patients.portal.step_up_before_post``:
+after the re-check, a confirmation page carries the patient's choice). Blocking and withdrawing only narrow
+access: no re-check. Every change is an access-control action; a replayed form finds the change already made
+and changes nothing.
 """
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -29,7 +35,7 @@ from access_control.actions import (
 )
 from access_control.models import Block, CategoryMask, OccupationalAuthorisation, TreatingRightsGrant
 from patients.forms import DirectorySearchForm
-from patients.portal import portal_view, step_up_required
+from patients.portal import portal_view, step_up_before_post, step_up_required
 from practitioners.models import Practitioner, Profession
 
 DIRECTORY_LIMIT = 25
@@ -86,10 +92,35 @@ def privacy(request):
     return render(request, "patients/privacy/privacy.html", context)
 
 
+def _field(request, name: str) -> str:
+    """A field of the form posted, or of the confirmation page's query string after the step-up."""
+    return (request.POST if request.method == "POST" else request.GET).get(name, "")
+
+
 def _practitioner(request) -> Practitioner:
-    return get_object_or_404(
-        Practitioner.objects.select_related("profession"), pk=request.POST.get("practitioner", "0") or 0
-    )
+    wanted = _field(request, "practitioner")
+    if not wanted.isascii() or not wanted.isdigit():  # "abc" would reach the database as a bad integer
+        raise Http404("No such practitioner.")
+    return get_object_or_404(Practitioner.objects.select_related("profession"), pk=int(wanted))
+
+
+def _confirm(request, *, title, consequences, button, fields: dict[str, str]):
+    """The confirmation page shown after the step-up: the patient's choice, posted again by one button."""
+    back = _field(request, "back")
+    context = {
+        "title": title,
+        "consequences": consequences,
+        "button": button,
+        "action": request.path,
+        "fields": {**fields, **({"back": back} if back.startswith("/confidentialite/") else {})},
+        "cancel": back if back.startswith("/confidentialite/") else reverse("patients:privacy"),
+    }
+    return render(request, "patients/confirm.html", context)
+
+
+def _widens(request) -> bool:
+    """Giving (a right, the treating doctor) is sensitive; withdrawing only narrows access."""
+    return request.POST.get("operation") not in ("remove", "revoke")
 
 
 def _run(request, action, success) -> None:
@@ -142,10 +173,24 @@ def unblock(request, practitioner_id):
     return render(request, "patients/privacy/unblock.html", {"practitioner": practitioner})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @portal_view
+@step_up_before_post("practitioner", "back", when=_widens)
 def treating_doctor(request):
+    """A6: declare the treating doctor (after the step-up: he reads masked documents and the trail), or remove."""
     profile = request.current_profile
+    if request.method == "GET":
+        practitioner = _practitioner(request)
+        return _confirm(
+            request,
+            title=_("Déclarer %(name)s comme médecin traitant ?") % {"name": practitioner.display_name},
+            consequences=_(
+                "%(name)s verra tout votre dossier, y compris les documents masqués, et l'historique des accès."
+            )
+            % {"name": practitioner.display_name},
+            button=_("Déclarer comme médecin traitant"),
+            fields={"practitioner": str(practitioner.pk)},
+        )
     if request.POST.get("operation") == "remove":
         _run(
             request,
@@ -162,10 +207,22 @@ def treating_doctor(request):
     return _back(request)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @portal_view
+@step_up_before_post("opt_out", "back")
 def emergency(request):
-    opt_out = request.POST.get("opt_out") == "1"
+    """A7: refuse emergency access, or accept it again; sensitive either way (after the step-up)."""
+    opt_out = _field(request, "opt_out") == "1"
+    if request.method == "GET":
+        return _confirm(
+            request,
+            title=_("Refuser l'accès en urgence ?") if opt_out else _("Accepter de nouveau l'accès en urgence ?"),
+            consequences=_("Personne ne pourra ouvrir votre dossier en urgence, même pour vous soigner.")
+            if opt_out
+            else _("Un professionnel de santé pourra ouvrir votre dossier en urgence ; vous en serez averti aussitôt."),
+            button=_("Refuser l'accès en urgence") if opt_out else _("Accepter de nouveau l'accès en urgence"),
+            fields={"opt_out": "1" if opt_out else "0"},
+        )
     success = (
         _("L'accès en urgence à votre dossier est refusé.")
         if opt_out
@@ -190,10 +247,21 @@ def _give_or_withdraw(request, give, withdraw, given, withdrawn):
     return _back(request)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @portal_view
+@step_up_before_post("practitioner", "back", when=_widens)
 def occupational(request):
-    """A3: the patient authorises an occupational physician, or withdraws the authorisation."""
+    """A3: the patient authorises an occupational physician (after the step-up), or withdraws the authorisation."""
+    if request.method == "GET":
+        practitioner = _practitioner(request)
+        return _confirm(
+            request,
+            title=_("Autoriser %(name)s, médecin du travail ?") % {"name": practitioner.display_name},
+            consequences=_("%(name)s pourra consulter votre dossier jusqu'à ce que vous retiriez cette autorisation.")
+            % {"name": practitioner.display_name},
+            button=_("Autoriser ce médecin du travail"),
+            fields={"practitioner": str(practitioner.pk)},
+        )
     return _give_or_withdraw(
         request,
         do_authorise_occupational_physician,
@@ -205,10 +273,27 @@ def occupational(request):
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @portal_view
+@step_up_before_post("practitioner", "back", when=_widens)
 def treating_rights(request):
-    """A4: the patient lets a practitioner read masked documents as the treating doctor does, or stops it."""
+    """A4: the patient lets a practitioner read masked documents as the treating doctor does, or stops it.
+
+    Giving the rights asks for the step-up first.
+    """
+    if request.method == "GET":
+        practitioner = _practitioner(request)
+        return _confirm(
+            request,
+            title=_("Donner les droits de votre médecin traitant à %(name)s ?") % {"name": practitioner.display_name},
+            consequences=_(
+                "%(name)s verra vos documents masqués, comme votre médecin traitant. Vous pourrez retirer ces "
+                "droits à tout moment."
+            )
+            % {"name": practitioner.display_name},
+            button=_("Donner les droits de médecin traitant"),
+            fields={"practitioner": str(practitioner.pk)},
+        )
     return _give_or_withdraw(
         request,
         do_grant_treating_rights,

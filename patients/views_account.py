@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.auth import client_address, safe_next
 from accounts.email_verification import EmailCodeRefused, check_email_code, pending_email, send_email_code
-from accounts.forms import StepUpForm
+from accounts.forms import StepUpForm, render_sign_in
 from accounts.second_factors import confirmed_totp_device
 from patients.forms import ConfirmForm, EmailChangeForm, EmailCodeForm, RepresentedActivationForm
 from patients.portal import (
@@ -53,7 +53,11 @@ EMAIL_PURPOSE = "email_change"
 @require_http_methods(["GET", "POST"])
 @portal_view
 def step_up(request):
-    """Confirm one's identity again (password or code) before a sensitive operation."""
+    """Confirm one's identity again (password or code) before a sensitive operation.
+
+    The re-check shares the sign-in counters (account and address): once closed, it answers 429 with
+    ``Retry-After``, as the sign-in pages do.
+    """
     next_url = safe_next(request, "/espace/")
     form = StepUpForm(request, data=request.POST if request.method == "POST" else None)
     if form.is_valid():
@@ -65,7 +69,7 @@ def step_up(request):
         "minutes": step_up_seconds() // 60,
         "uses_totp": confirmed_totp_device(request.user) is not None,
     }
-    return render(request, "patients/account/step_up.html", context)
+    return render_sign_in(request, "patients/account/step_up.html", context, form)
 
 
 # --- My data ----------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Public pages before activation: opposition during the window (L2) and activation (L4).
 
 Both ask for the NIR, the provisional code and the birth date. They are throttled per client address and per
-NIR (``patients.portal.PublicGate``) and never say whether a NIR exists: an unknown NIR, a wrong birth date and
+NIR (``patients.portal.PublicGate``; a closed counter answers 429 with ``Retry-After``) and never say whether a NIR exists: an unknown NIR, a wrong birth date and
 a wrong code get the same message after the same hashing work. A more specific message (already opposed,
 window closed, code expired) is given only once the provisional code was right.
 
@@ -19,15 +19,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.auth import (
-    THROTTLED_MESSAGE,
     Door,
     SignInRefused,
     begin_pending_sign_in,
     complete_sign_in,
     confirm_enrolment,
     pending_user,
+    refuse_if_closed,
 )
 from accounts.email_verification import EmailCodeRefused, check_email_code, pending_email, send_email_code
+from accounts.forms import render_sign_in
 from accounts.second_factors import (
     EnrolmentRefused,
     do_issue_backup_codes,
@@ -74,8 +75,10 @@ def opposition(request):
     form = IdentityForm(data=request.POST if request.method == "POST" else None)
     if form.is_valid():
         gate = PublicGate(request, page="opposition", nir=form.cleaned_data["nir"])
-        if gate.is_closed():
-            form.add_error(None, THROTTLED_MESSAGE)
+        try:
+            refuse_if_closed(gate)  # a 429 with Retry-After (render_sign_in), nothing looked up
+        except SignInRefused as exc:
+            form.add_error(None, exc)
         else:
             profile = _identified_profile(form)
             if profile is None:
@@ -90,7 +93,7 @@ def opposition(request):
                 else:
                     request.session[OPPOSITION_DONE_SESSION_KEY] = True
                     return redirect("patients:opposition_done")
-    return render(request, "patients/public/opposition.html", {"form": form})
+    return render_sign_in(request, "patients/public/opposition.html", {"form": form}, form)
 
 
 @never_cache
@@ -131,8 +134,10 @@ def activation(request):
     if form.is_valid():
         data = form.cleaned_data
         gate = PublicGate(request, page="activation", nir=data["nir"])
-        if gate.is_closed():
-            form.add_error(None, THROTTLED_MESSAGE)
+        try:
+            refuse_if_closed(gate)  # a 429 with Retry-After (render_sign_in), nothing looked up
+        except SignInRefused as exc:
+            form.add_error(None, exc)
         else:
             profile = _identified_profile(form)
             if profile is None:
@@ -161,7 +166,7 @@ def activation(request):
                     request.session[ACTIVATION_SESSION_KEY] = {"user": user.pk, "step": "email"}
                     _send_activation_code(request, data["email"])
                     return redirect("patients:activation_email")
-    return render(request, "patients/public/activation.html", {"form": form})
+    return render_sign_in(request, "patients/public/activation.html", {"form": form}, form)
 
 
 @never_cache

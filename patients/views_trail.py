@@ -1,19 +1,23 @@
 """The trail of the record as the patient sees it (T3), with its CSV download, and the notices.
 
-Notices (N1, N2, N7): the preferences, the history and each letter's PDF.
+Notices (N1, N2, N7): the preferences, the history and each letter's PDF. Changing the channel changes where the
+consultation notices go: it asks for the step-up re-check, as the patient API does (the new-document switch
+alone does not).
 """
 
 from datetime import datetime, time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from access_control.models import AccessMode, TrailEntry
 from access_control.queries import trail_for_patient
@@ -21,7 +25,7 @@ from access_control.rules import EMERGENCY_MODES, Action
 from notifications.models import Letter
 from notifications.queries import letter_pdf_for_patient, notices_for_profile
 from patients.forms import NoticePreferencesForm, TrailFilterForm
-from patients.portal import patient_documents, portal_view
+from patients.portal import patient_documents, portal_view, step_up_before_post
 from plumbing import csv_safe
 from practitioners.models import Practitioner
 from records.account_actions import PortalAction, do_set_notice_preferences, email_channel_possible
@@ -144,11 +148,40 @@ def notices(request):
     return render(request, "patients/notices.html", {"form": form, "page": page, "profile": profile})
 
 
-@require_POST
+def _changes_channel(request) -> bool:
+    """Sensitive: a valid channel other than the current one (an invalid one is refused without the re-check)."""
+    profile, channel = request.current_profile, request.POST.get("channel")
+    if channel == "email" and not email_channel_possible(profile):
+        return False
+    return channel in ("email", "post") and channel != profile.preferred_channel
+
+
+@require_http_methods(["GET", "POST"])
 @portal_view
+@step_up_before_post("channel", "new_document_notices", when=_changes_channel)
 def notice_preferences(request):
+    """N2, N7: save the preferences; after the step-up, a GET shows the choice kept, to confirm."""
     profile = request.current_profile
-    form = NoticePreferencesForm(request.POST, email_possible=email_channel_possible(profile))
+    data = request.POST if request.method == "POST" else request.GET
+    form = NoticePreferencesForm(data, email_possible=email_channel_possible(profile))
+    if request.method == "GET" and form.is_valid():
+        channels = dict(cast(list[tuple[str, str]], cast(forms.ChoiceField, form.fields["channel"]).choices))
+        return render(
+            request,
+            "patients/confirm.html",
+            {
+                "title": _("Changer l'envoi de vos avis ?"),
+                "consequences": _("Les avis de consultation vous seront envoyés %(channel)s.")
+                % {"channel": channels[form.cleaned_data["channel"]]},
+                "button": _("Enregistrer"),
+                "action": request.path,
+                "fields": {
+                    "channel": form.cleaned_data["channel"],
+                    **({"new_document_notices": "on"} if form.cleaned_data["new_document_notices"] else {}),
+                },
+                "cancel": reverse("patients:notices"),
+            },
+        )
     if form.is_valid():
         try:
             do_set_notice_preferences(

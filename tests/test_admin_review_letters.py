@@ -215,3 +215,48 @@ def test_batch_file_admin_read_only_without_content(agent_client):
     assert "batches/test-manifest" not in page and "ab" * 32 not in page and 'name="size"' not in page
     assert agent_client.get("/admin/notifications/batchfile/add/").status_code == 403
     assert agent_client.get(f"/admin/notifications/batchfile/{part.pk}/delete/").status_code == 403
+
+
+def _csv_rows(response) -> list[list[str]]:
+    import csv
+    import io
+
+    body = response.content.decode("utf-8")
+    assert body.startswith("\ufeff")  # for French spreadsheets
+    return list(csv.reader(io.StringIO(body[1:]), delimiter=";"))
+
+
+def test_curiosity_report_csv_neutralises_formulas_in_constant_queries__A13(
+    personas, agent_client, django_assert_num_queries
+):
+    ines = personas.ines
+    # The name comes from the practitioner's directory entry: a formula typed there must stay text.
+    type(ines).objects.filter(pk=ines.pk).update(title="", first_name='=HYPERLINK("http://evil.example","x")')
+    _trace(ines, personas.bernard, Action.OPEN_RECORD, 21)
+    page = agent_client.get(REPORT)
+    assert f"{REPORT[:-1]}.csv" in page.content.decode()  # linked from the page
+    agent_client.get(REPORT[:-1] + ".csv")  # warm the session and permission caches
+    # Session, user, second-factor device, the user's and their groups' permissions, the one aggregate query of
+    # the report (however many practitioners are flagged), then the session's refreshed stamp (savepoint, update,
+    # release).
+    with django_assert_num_queries(9):
+        response = agent_client.get(REPORT[:-1] + ".csv", {"min_openings": 20, "min_ratio": 10})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"].startswith('attachment; filename="carnet-curiosite-')
+    rows = _csv_rows(response)
+    assert rows[0][:3] == ["Professionnel", "Profession", "RPPS"]
+    flagged = next(row for row in rows if row[2] == ines.rpps)
+    assert flagged[0].startswith("'=HYPERLINK(")  # neutralised: a spreadsheet shows it as text
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    assert flagged[3] == "21" and flagged[4] == "0" and flagged[-1] == "oui"
+    assert personas.bernard.nir not in response.content.decode()  # no patient identity
+    _trace(personas.emma, personas.bernard, Action.OPEN_RECORD, 30)
+    with django_assert_num_queries(9):
+        more = _csv_rows(agent_client.get(REPORT[:-1] + ".csv", {"min_openings": 20, "min_ratio": 10}))
+    assert len(more) == len(rows) + 1
+    # A bad period goes back to the page, which shows its errors; no permission, no report.
+    today = timezone.localdate()
+    bad = agent_client.get(REPORT[:-1] + ".csv", {"since": today, "until": today - timedelta(days=1)})
+    assert bad.status_code == 302 and bad.url.startswith(REPORT)
+    no_group = make_staff_member("paul.martin", None, first_name="Paul", last_name="Martin")
+    assert verified_client(Client(), no_group).get(REPORT[:-1] + ".csv").status_code == 403

@@ -20,6 +20,8 @@ from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -126,3 +128,90 @@ def test_the_documentation_page_loads_swagger_from_our_static_files(client):
     assert all("://" not in attributes for attributes in scripts)
     assert client.get("/api/docs/?script=").status_code == 200
     assert client.get("/api/schema/").status_code == 200
+
+
+# --- Hostile parameters (issue 13 item 7): no 5xx whatever the query string, on either door ------------------
+
+HOSTILE_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            "-1",
+            "0",
+            "1.5",
+            "99999999999999999999999999",
+            "1e309",
+            "NaN",
+            "2024-02-30",
+            "0000-00-00",
+            "99999-01-01",
+            "\x00",
+            "a\x00b",
+            "%00",
+            "' OR 1=1 --",
+            "[]",
+            "{}",
+            "../../etc/passwd",
+            "ｅｃｇ",
+            "\u202e",
+            "x" * 5000,
+        ]
+    ),
+    st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40),  # lone surrogates cannot be sent
+)
+QUERY_EXAMPLES = int(os.environ.get("SCHEMATHESIS_QUERY_EXAMPLES", "10"))
+NEGATIVE_EXAMPLES = int(os.environ.get("SCHEMATHESIS_NEGATIVE_EXAMPLES", "3"))
+
+
+def _hostile_query(operation):
+    """Each declared query parameter, plus the usual guesses, set to a hostile value (or left as generated)."""
+    names = sorted({parameter.name for parameter in operation.query} | {"page", "page_size", "ordering", "cursor"})
+    return st.dictionaries(st.sampled_from(names), HOSTILE_VALUES, max_size=len(names))
+
+
+def _run(strategy, examples: int, check_case) -> None:
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(drawn=strategy)
+    def run(drawn):
+        check_case(*drawn)
+
+    run()
+
+
+@pytest.mark.django_db
+def test_hostile_parameters_never_fail_the_server_with_either_token(actors, wsgi_app):
+    """Every operation, with a practitioner's and a patient's token, never answers 5xx (schemathesis).
+
+    GET operations get hostile query strings (NUL, absurd dates and numbers, huge and odd strings, unknown
+    parameters), the others a few generated requests; every operation also gets schemathesis's negative cases
+    (values that break the schema: wrong types, missing fields). Each door is also called with the other door's
+    token. Half the generated ids are real ones (``_swap_for_real_ids``), so that the views run past the look-up. Only ``not_a_server_error``
+    is checked: a refusal may be any 4xx. Bounded by ``SCHEMATHESIS_QUERY_EXAMPLES`` and
+    ``SCHEMATHESIS_NEGATIVE_EXAMPLES`` (well under a minute).
+    """
+    cache.clear()
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert sum(operation.method.upper() == "GET" for operation in operations) >= 15
+    tokens = st.sampled_from(["practitioner", "patient"])
+
+    def call(case, token: str, query=None) -> None:
+        cache.clear()  # the generated calls are not a flood: keep the throttles out of the way
+        _swap_for_real_ids(case, actors)
+        if query is not None:
+            case.query = {**(case.query or {}), **query}
+        case.call_and_validate(headers=actors[token], checks=[not_a_server_error])
+
+    for operation in operations:
+        if operation.method.upper() == "GET":
+            _run(st.tuples(operation.as_strategy(), tokens, _hostile_query(operation)), QUERY_EXAMPLES, call)
+        else:
+            _run(st.tuples(operation.as_strategy(), tokens), NEGATIVE_EXAMPLES, call)
+        negative = st.tuples(operation.as_strategy(generation_mode=GenerationMode.NEGATIVE), tokens)
+        _run(negative, NEGATIVE_EXAMPLES, call)

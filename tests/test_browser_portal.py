@@ -2,7 +2,7 @@
 
 Stories: Bernard activates his profile (L4); a newly enrolled person objects in time (L2); Alice masks a
 document and the trail and the practitioner's view show it (A4, T3); Alice blocks Dr Hugo Bernard and unblocks
-him after the step-up (A5), and gives Dr David Lambert her treating doctor's rights then withdraws them (A4);
+him (A5), and gives Dr David Lambert her treating doctor's rights after the step-up then withdraws them (A4);
 Alice downloads her export; a page switched to English stays English. The main pages
 are checked with axe-core (no serious or critical violation) and photographed into docs/screenshots/patient-*.png.
 
@@ -207,7 +207,7 @@ def test_alice_masks_a_document_and_the_trail_and_the_practitioner_see_it__A4_T3
     screenshot(page, "patient-notices")
 
 
-def test_alice_blocks_dr_hugo_bernard_and_unblocks_him_after_the_step_up__A5(page, personas):
+def test_alice_blocks_dr_hugo_bernard_and_unblocks_him_after_the_step_up__A4_A5(page, personas):
     alice, hugo = personas.alice, personas.hugo
     access.do_unblock_practitioner(alice, hugo, actor=alice.user)  # start from an unblocked Dr Bernard
     sign_in(page, alice.email, personas.password)
@@ -221,6 +221,17 @@ def test_alice_blocks_dr_hugo_bernard_and_unblocks_him_after_the_step_up__A5(pag
     # A4: Dr David Lambert is given the treating doctor's rights from the directory, then loses them.
     page.get_by_label(re.compile(r"^Nom")).fill("Lambert")
     page.get_by_role("button", name="Rechercher").click()
+    # Giving rights asks for the step-up re-check, then confirms the choice kept across it.
+    page.get_by_role("button", name="Donner les droits de médecin traitant").click()
+    page.wait_for_url("**/espace/confirmation/**")
+    check_accessibility(page, "step-up")
+    screenshot(page, "patient-step-up")
+    step_up(page, personas.password)
+    page.wait_for_url("**/confidentialite/droits-medecin-traitant/?**")
+    assert page.get_by_role(
+        "heading", name="Donner les droits de votre médecin traitant à Dr David Lambert ?"
+    ).is_visible()
+    check_accessibility(page, "step-up confirmation")
     page.get_by_role("button", name="Donner les droits de médecin traitant").click()
     assert page.get_by_text("Dr David Lambert a maintenant les droits de votre médecin traitant").is_visible()
     granted = page.locator('section[aria-labelledby="treating-rights-title"]')
@@ -232,11 +243,7 @@ def test_alice_blocks_dr_hugo_bernard_and_unblocks_him_after_the_step_up__A5(pag
     assert page.get_by_text("Dr David Lambert n'a plus les droits de votre médecin traitant").is_visible()
     assert not TreatingRightsGrant.objects.filter(profile=alice).exists()
 
-    page.get_by_role("link", name="Débloquer Dr Hugo Bernard").first.click()
-    page.wait_for_url("**/espace/confirmation/**")
-    check_accessibility(page, "step-up")
-    screenshot(page, "patient-step-up")
-    step_up(page, personas.password)
+    page.get_by_role("link", name="Débloquer Dr Hugo Bernard").first.click()  # the re-check is still fresh
     page.wait_for_url(f"**/confidentialite/debloquer/{hugo.pk}/")
     page.get_by_role("button", name="Débloquer", exact=True).click()
     assert page.get_by_text("Dr Hugo Bernard n'est plus bloqué.").is_visible()

@@ -105,6 +105,7 @@ def test_the_treating_doctor_cannot_be_blocked__A5_A6(client, personas):
 def test_declare_and_remove_the_treating_doctor__A6(client, personas):
     alice = personas.alice
     signed_in(client, alice)
+    stepped_up(client)  # these changes ask for the re-check (tested below)
     client.post(url("treating_doctor"), {"practitioner": personas.david.pk})
     alice.refresh_from_db()
     assert alice.treating_doctor_id == personas.david.pk
@@ -120,6 +121,7 @@ def test_declare_and_remove_the_treating_doctor__A6(client, personas):
 def test_emergency_opt_out_and_back__A7(client, personas):
     alice = personas.alice
     signed_in(client, alice)
+    stepped_up(client)  # these changes ask for the re-check (tested below)
     response = client.post(url("emergency"), {"opt_out": "1"}, follow=True)
     assert "L'accès en urgence à votre dossier est refusé." in text(response)
     alice.refresh_from_db()
@@ -133,6 +135,7 @@ def test_emergency_opt_out_and_back__A7(client, personas):
 def test_occupational_physician_only_with_express_authorisation__A3(client, personas):
     alice, gilles = personas.alice, personas.gilles
     signed_in(client, alice)
+    stepped_up(client)  # these changes ask for the re-check (tested below)
     assert find_profile(gilles, nir=alice.nir, birth_date=alice.birth_date) is None
     client.post(url("occupational"), {"practitioner": gilles.pk})
     assert OccupationalAuthorisation.objects.filter(profile=alice, practitioner=gilles).exists()
@@ -152,6 +155,7 @@ def test_granted_treating_rights_show_masked_documents_until_revoked__A4(client,
     assert synthesis.author_practitioner_id != david.pk
     assert synthesis not in visible_documents(david, alice)
     signed_in(client, alice)
+    stepped_up(client)  # these changes ask for the re-check (tested below)
 
     response = client.post(url("treating_rights"), {"practitioner": david.pk}, follow=True)
     assert "Dr David Lambert a maintenant les droits de votre médecin traitant" in text(response)
@@ -182,6 +186,7 @@ def test_granted_treating_rights_show_masked_documents_until_revoked__A4(client,
 def test_a_blocked_practitioner_is_not_granted_treating_rights__A4_A5(client, personas):
     alice, hugo = personas.alice, personas.hugo
     signed_in(client, alice)
+    stepped_up(client)  # these changes ask for the re-check (tested below)
     response = client.post(url("treating_rights"), {"practitioner": hugo.pk}, follow=True)
     assert "Vous avez bloqué ce professionnel : débloquez-le avant de lui donner des droits." in text(response)
     assert not TreatingRightsGrant.objects.filter(profile=alice).exists()
@@ -191,6 +196,7 @@ def test_a_blocked_practitioner_is_not_granted_treating_rights__A4_A5(client, pe
 def test_a_practitioner_holding_granted_rights_cannot_be_blocked__A4_A5(client, personas):
     alice, david = personas.alice, personas.david
     signed_in(client, alice)
+    stepped_up(client)  # these changes ask for the re-check (tested below)
     client.post(url("treating_rights"), {"practitioner": david.pk})
     response = client.post(url("block"), {"practitioner": david.pk}, follow=True)
     assert "retirez-les avant de le bloquer" in text(response)
@@ -200,6 +206,7 @@ def test_a_practitioner_holding_granted_rights_cannot_be_blocked__A4_A5(client, 
 
 def test_directory_offers_treating_rights_only_where_they_may_be_granted__A4(client, personas):
     signed_in(client, personas.alice)
+    stepped_up(client)  # these changes ask for the re-check (tested below)
 
     def offered(name: str) -> bool:
         return GRANT_BUTTON in client.get(url("privacy") + f"?name={name}").content.decode()
@@ -242,6 +249,7 @@ def _never_activated_child(personas):
 def test_a_never_activated_profile_cannot_grant_treating_rights__A4_L4(client, personas):
     child, _code = _never_activated_child(personas)
     signed_in(client, personas.alice)
+    stepped_up(client)  # these changes ask for the re-check (tested below)
     client.post(url("switch_profile"), {"profile": child.pk})
     page = client.get(url("privacy") + "?name=lambert").content.decode()
     assert GRANT_BUTTON not in page
@@ -279,3 +287,102 @@ def test_stepped_up_helper_is_valid(client, personas):
     signed_in(client, personas.alice)
     stepped_up(client)
     assert client.get(url("unblock", personas.hugo.pk)).status_code == 200
+
+
+# The same sensitive operations as the patient API's step-up list (patients.api): each POST without a fresh
+# re-check goes to it with the form's input kept, and nothing changes until the confirmation page is posted.
+SENSITIVE_POSTS = [
+    ("emergency", lambda p: {"opt_out": "1"}, lambda profile: profile.emergency_access_opt_out),
+    (
+        "treating_doctor",
+        lambda p: {"practitioner": str(p.david.pk)},
+        lambda profile: profile.treating_doctor_id is not None and profile.treating_doctor.last_name == "Lambert",
+    ),
+    (
+        "treating_rights",
+        lambda p: {"practitioner": str(p.david.pk)},
+        lambda profile: TreatingRightsGrant.objects.filter(profile=profile).exists(),
+    ),
+    (
+        "occupational",
+        lambda p: {"practitioner": str(p.gilles.pk)},
+        lambda profile: OccupationalAuthorisation.objects.filter(profile=profile).exists(),
+    ),
+    ("notice_preferences", lambda p: {"channel": "post"}, lambda profile: profile.preferred_channel == "post"),
+]
+
+
+@pytest.mark.parametrize(("name", "form", "done"), SENSITIVE_POSTS, ids=[case[0] for case in SENSITIVE_POSTS])
+def test_sensitive_changes_ask_for_the_step_up_and_keep_the_choice__A3_A4_A6_A7_N2(client, personas, name, form, done):
+    from urllib.parse import parse_qs, urlsplit
+
+    from records.models import Profile
+
+    alice = personas.alice
+    Profile.objects.filter(pk=alice.pk).update(preferred_channel="email", email_verified=True)
+    signed_in(client, alice)
+    posted = form(personas)
+    response = client.post(url(name), {**posted, "back": "/confidentialite/?name=lambert"})
+    assert response.status_code == 302 and response.url.startswith(url("step_up"))
+    next_url = parse_qs(urlsplit(response.url).query)["next"][0]
+    assert urlsplit(next_url).path == url(name)
+    kept = parse_qs(urlsplit(next_url).query)
+    assert all(kept[key] == [value] for key, value in posted.items())  # the patient's choice survives
+    alice.refresh_from_db()
+    assert not done(alice)
+    assert client.get(next_url).url.startswith(url("step_up"))  # the confirmation page too needs the re-check
+
+    response = client.post(url("step_up"), {"password": personas.password, "next": next_url})
+    assert response.status_code == 302 and response.url == next_url
+    confirmation = client.get(next_url)
+    assert confirmation.status_code == 200
+    assert all(f'name="{key}" value="{value}"' in confirmation.text for key, value in posted.items())
+    alice.refresh_from_db()
+    assert not done(alice)  # showing the confirmation changes nothing
+    client.post(url(name), posted)
+    alice.refresh_from_db()
+    assert done(alice)
+
+
+def test_narrowing_access_needs_no_step_up__A3_A4_A5_A6_N7(client, personas):
+    from access_control.actions import do_authorise_occupational_physician, do_declare_treating_doctor
+
+    alice, david, gilles = personas.alice, personas.david, personas.gilles
+    do_grant_treating_rights(alice, david, actor=alice.user)
+    do_authorise_occupational_physician(alice, gilles, actor=alice.user)
+    do_declare_treating_doctor(alice, personas.claire, actor=alice.user)
+    signed_in(client, alice)
+    for name, form in [
+        ("treating_rights", {"practitioner": david.pk, "operation": "revoke"}),
+        ("occupational", {"practitioner": gilles.pk, "operation": "revoke"}),
+        ("treating_doctor", {"operation": "remove"}),
+        ("block", {"practitioner": personas.emma.pk}),
+        ("notice_preferences", {"channel": alice.preferred_channel, "new_document_notices": "on"}),
+    ]:
+        response = client.post(url(name), form)
+        assert not response.url.startswith(url("step_up")), name
+    alice.refresh_from_db()
+    assert alice.treating_doctor_id is None and alice.new_document_notices
+    assert not TreatingRightsGrant.objects.filter(profile=alice).exists()
+    assert not OccupationalAuthorisation.objects.filter(profile=alice).exists()
+    assert Block.objects.filter(profile=alice, practitioner=personas.emma).exists()
+
+
+def test_a_practitioner_id_that_is_not_a_number_is_a_404(client, personas):
+    signed_in(client, personas.alice)
+    stepped_up(client)
+    assert client.post(url("treating_rights"), {"practitioner": "abc"}).status_code == 404
+    assert client.get(url("occupational") + "?practitioner=%C2%B2").status_code == 404
+
+
+def test_a_throttled_step_up_answers_429_with_retry_after(client, personas, settings):
+    settings.CARNET_LOGIN_ATTEMPTS = 2
+    signed_in(client, personas.alice)
+    for _ in range(2):
+        response = client.post(url("step_up"), {"password": "faux-mot-de-passe", "next": url("my_data")})
+        assert response.status_code == 200 and "Mot de passe incorrect." in text(response)
+    response = client.post(url("step_up"), {"password": personas.password, "next": url("my_data")})
+    assert response.status_code == 429  # even the right password, until the counter lapses
+    assert 0 < int(response["Retry-After"]) <= settings.CARNET_LOGIN_WINDOW_SECONDS
+    assert "Trop de tentatives" in text(response)
+    assert client.get(url("unblock", personas.hugo.pk)).url.startswith(url("step_up"))  # not stepped up

@@ -78,24 +78,33 @@ def test_opposition_after_the_window_is_refused_clearly__L2(client, fast_codes, 
     assert bernard.state == Profile.State.OPEN
 
 
-def test_opposition_is_throttled_per_nir_and_per_address(client, fast_codes, settings):
+def test_opposition_is_throttled_per_nir_and_per_address_with_retry_after(client, fast_codes, settings):
     settings.CARNET_LOGIN_ATTEMPTS = 3
+    settings.CARNET_LOGIN_ADDRESS_ATTEMPTS = 5
     profile, code = enrol_pending()
     for _ in range(3):
         client.post(url("opposition"), identity(profile, "WRONGCODE2"))
     response = client.post(url("opposition"), identity(profile, code))  # even the right code
-    assert THROTTLED in text(response)
+    assert response.status_code == 429 and THROTTLED in text(response)
+    assert 0 < int(response["Retry-After"]) <= settings.CARNET_LOGIN_WINDOW_SECONDS
     profile.refresh_from_db()
     assert profile.state == Profile.State.PENDING
-    # Another NIR from the same address is throttled too (per address counter).
+    # The same NIR from another address is still throttled (per NIR counter).
+    response = client.post(url("opposition"), identity(profile, code), REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 429 and THROTTLED in text(response)
+    # Another NIR from the same address is not locked out by a neighbour's three typos (the address counter
+    # has its own, higher limit, like sign-in's) ...
     other, other_code = enrol_pending(
         "1880575114011", first_names="Paul", sex="M", birth_date=__import__("datetime").date(1988, 5, 1)
     )
+    response = client.post(url("opposition"), identity(other, "WRONGCODE3"), REMOTE_ADDR="127.0.0.1")
+    assert response.status_code == 200 and GENERIC_IDENTITY_ERROR in text(response)
+    client.post(url("opposition"), identity(other, "WRONGCODE4"), REMOTE_ADDR="127.0.0.1")
+    # ... but the address that failed five times in all is stopped, whatever NIR it types.
     response = client.post(url("opposition"), identity(other, other_code), REMOTE_ADDR="127.0.0.1")
-    assert THROTTLED in text(response)
-    # The same NIR from another address is still throttled (per NIR counter).
-    response = client.post(url("opposition"), identity(profile, code), REMOTE_ADDR="10.1.2.3")
-    assert THROTTLED in text(response)
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    other.refresh_from_db()
+    assert other.state == Profile.State.PENDING
 
 
 # --- L4: activation ---------------------------------------------------------------------------------------
@@ -194,13 +203,14 @@ def test_activation_of_an_opposed_profile_is_refused_clearly__L4(client, fast_co
     assert not User.objects.filter(kind=User.Kind.PATIENT).exists()
 
 
-def test_activation_is_throttled(client, fast_codes, settings):
+def test_activation_is_throttled_with_retry_after(client, fast_codes, settings):
     settings.CARNET_LOGIN_ATTEMPTS = 2
     profile, code = enrol_pending()
     client.post(url("activation"), _activation_data(profile, "BADBADBAD2"))
     client.post(url("activation"), _activation_data(profile, "BADBADBAD3"))
     response = client.post(url("activation"), _activation_data(profile, code))
-    assert THROTTLED in text(response)
+    assert response.status_code == 429 and THROTTLED in text(response)
+    assert 0 < int(response["Retry-After"]) <= settings.CARNET_LOGIN_WINDOW_SECONDS
     profile.refresh_from_db()
     assert profile.user_id is None
 

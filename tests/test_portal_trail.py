@@ -12,7 +12,7 @@ from notifications.delivery import deliver
 from notifications.models import Letter, Notice
 from records.account_actions import do_set_notice_preferences
 from records.models import Profile
-from tests.portal_fixtures import _fresh_cache, signed_in, text, url  # noqa: F401
+from tests.portal_fixtures import _fresh_cache, signed_in, stepped_up, text, url  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +91,7 @@ def test_the_trails_profession_snapshot_reads_in_the_pages_language__T1_T3(clien
 def test_notice_preferences_say_consultation_notices_cannot_be_turned_off__N1_N2(client, personas):
     alice = personas.alice
     signed_in(client, alice)
+    stepped_up(client)  # a channel change asks for the re-check (test_portal_privacy)
     page = text(client.get(url("notices")))
     assert "ne peuvent pas être désactivés" in page
     client.post(url("notice_preferences"), {"channel": "post", "new_document_notices": "on"})
