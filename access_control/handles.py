@@ -8,11 +8,14 @@ See docs/adr/0004-patient-handles.md.
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from access_control.api import OPENING_VALIDITY
 from access_control.models import AccessMode
+from practitioners.models import Practitioner
+from records.models import User
 
 FOUND_SECONDS = 60 * 60
 _SALT = "carnet.practitioners.handles"
@@ -77,9 +80,9 @@ def read(actor_key: str, value: str) -> Handle | None:
     return Handle(profile_id=int(profile), mode=mode, issued_at=issued_at)
 
 
-def practitioner_key(practitioner) -> str:
+def practitioner_key(practitioner: Practitioner) -> str:
     return f"p{practitioner.pk}"
 
 
-def user_key(user) -> str:
+def user_key(user: User | AnonymousUser) -> str:
     return f"u{user.pk}"

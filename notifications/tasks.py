@@ -1,13 +1,13 @@
 """Celery tasks of the notice pipeline, which take notice and batch ids only (N5)."""
 
-from celery import shared_task
+from celery import Task, shared_task
 
 # The hard limit stays below CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS (600 s by default): a run is killed before
 # its claim can be taken over by another, which keeps delivery at most once.
 _TIME_LIMIT = 120
 
 
-@shared_task(
+@shared_task(  # type: ignore[untyped-decorator]  # celery ships no types
     bind=True,
     name="notifications.deliver_notice",
     acks_late=True,
@@ -15,7 +15,7 @@ _TIME_LIMIT = 120
     soft_time_limit=_TIME_LIMIT - 20,
     time_limit=_TIME_LIMIT,
 )
-def deliver_notice(self, notice_id: int) -> str:
+def deliver_notice(self: Task, notice_id: int) -> str:
     from .delivery import RetryDelivery, deliver
 
     try:
@@ -26,7 +26,7 @@ def deliver_notice(self, notice_id: int) -> str:
         raise self.retry(countdown=exc.countdown, exc=exc) from None
 
 
-@shared_task(name="notifications.sweep_notices", ignore_result=True)
+@shared_task(name="notifications.sweep_notices", ignore_result=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def sweep_notices() -> int:
     """Beat, every minute: re-queue notices left pending or stuck in sending (N5)."""
     from .delivery import sweep
@@ -34,7 +34,7 @@ def sweep_notices() -> int:
     return len(sweep())
 
 
-@shared_task(name="notifications.close_letter_batches", ignore_result=True)
+@shared_task(name="notifications.close_letter_batches", ignore_result=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def close_letter_batches() -> list[int]:
     """Beat, daily at CARNET_LETTER_BATCH_HOUR: close the day's print batch and build its files (N4)."""
     from .batches import close_letter_batches as close

@@ -6,6 +6,13 @@ filed in the day's print batch, recorded) or raises one of the errors below. The
 an SMTP code, an exception class name, a short fixed sentence.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # records and the directory import the notifications at run time
+    from ..models import Notice
+
 
 class DeliveryError(Exception):
     """Base class. ``reason`` is a short text without patient data."""
@@ -32,5 +39,5 @@ class Channel:
 
     name = ""
 
-    def send(self, notice) -> None:
+    def send(self, notice: Notice) -> None:
         raise NotImplementedError
