@@ -80,7 +80,7 @@ def letter_pdf(letter: Letter) -> bytes:
 def _read(sealed_row: Letter | BatchFile) -> Iterator[bytes]:
     return vault.read_file(
         storage_key=sealed_row.storage_key,
-        wrapped_key=sealed_row.wrapped_key,
+        wrapped_key=bytes(sealed_row.wrapped_key),  # a BinaryField may be a memoryview
         master_key_id=sealed_row.master_key_id,
         size=sealed_row.size,
         sha256=sealed_row.sha256,

@@ -224,7 +224,7 @@ def _pre_opening(notice: Notice, message: Message) -> None:
         )
     )
     if notice.sealed_payload:
-        message.code = unseal(notice.sealed_payload).decode("utf-8")
+        message.code = unseal(bytes(notice.sealed_payload)).decode("utf-8")  # a BinaryField may be a memoryview
         message.code_label = _("Votre code provisoire")
     expiry = profile.provisional_code_expires_at
     if timezone.localdate(deadline) >= timezone.localdate():
@@ -261,7 +261,7 @@ def _recovery_code(notice: Notice, message: Message) -> None:
         % {"url": _url("recover")}
     )
     if notice.sealed_payload:
-        message.code = unseal(notice.sealed_payload).decode("utf-8")
+        message.code = unseal(bytes(notice.sealed_payload)).decode("utf-8")  # a BinaryField may be a memoryview
         message.code_label = _("Votre code provisoire")
     message.after.append(
         _(

@@ -16,8 +16,10 @@ step_up_required``: such changes are made in the portal, or by an app using a po
 """
 
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -110,7 +112,7 @@ def masked_type_ids(profile) -> set[int]:
     }
 
 
-def _profile_body(profile: Profile, user) -> dict:
+def _profile_body(profile: Profile, user: User | AnonymousUser) -> dict[str, Any]:
     return {
         "id": profile.pk,
         "first_names": profile.first_names,
@@ -127,7 +129,7 @@ def _profile_body(profile: Profile, user) -> dict:
     }
 
 
-def _managed(user):
+def _managed(user: User | AnonymousUser) -> QuerySet[Profile]:
     return profiles_managed_by(user).select_related("treating_doctor__profession")
 
 
