@@ -10,6 +10,7 @@ minor's profile from their own account (L10).
 """
 
 from datetime import date, timedelta
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,7 +24,7 @@ from practitioners.models import Practitioner, Profession
 from records import storage
 from records.actors import Actor, is_staff, speaks_for
 from records.lifecycle import is_minor
-from records.models import Document, DocumentType, Profile
+from records.models import Document, DocumentType, Profile, User
 
 from .api import documents_visible_to_patient
 from .models import (
@@ -38,7 +39,12 @@ from .models import (
 from .rules import OPEN_STATES, Action
 from .trail import record_entry
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 State = Profile.State
+# The rows naming a practitioner that ``_give`` and ``_withdraw`` create and delete.
+_Row = TypeVar("_Row", Block, OccupationalAuthorisation, TreatingRightsGrant)
 
 
 class IllegalAction(ValidationError):
@@ -48,7 +54,7 @@ class IllegalAction(ValidationError):
 # --- Helpers --------------------------------------------------------------------------------------------
 
 
-def _refuse(message, code: str, **params) -> IllegalAction:
+def _refuse(message: "StrOrPromise", code: str, **params: object) -> IllegalAction:
     return IllegalAction(message, code=code, params=params or None)
 
 
@@ -94,7 +100,8 @@ def _document_for_patient(document: Document, actor: Actor) -> Document:
     document = _lock_document(document)
     profile = Profile.objects.select_related("legal_representative").get(pk=document.profile_id)
     if (
-        not speaks_for(profile, actor)
+        not isinstance(actor, User)  # a practitioner never speaks for a profile
+        or not speaks_for(profile, actor)
         or not documents_visible_to_patient(actor, profile).filter(pk=document.pk).exists()
     ):
         raise _refuse(_("Ce document est introuvable."), "document_not_found")
@@ -102,7 +109,7 @@ def _document_for_patient(document: Document, actor: Actor) -> Document:
     return document
 
 
-def _give(model, profile: Profile, practitioner: Practitioner, *, actor: Actor, action: str):
+def _give(model: type[_Row], profile: Profile, practitioner: Practitioner, *, actor: Actor, action: str) -> _Row:
     """The profile's row of ``model`` naming the practitioner (a block or a grant), created and traced once.
 
     Runs inside the caller's transaction, after its checks, with the profile locked.
@@ -113,7 +120,7 @@ def _give(model, profile: Profile, practitioner: Practitioner, *, actor: Actor, 
     return row
 
 
-def _withdraw(model, profile: Profile, practitioner: Practitioner, *, actor: Actor, action: str) -> Profile:
+def _withdraw(model: type[_Row], profile: Profile, practitioner: Practitioner, *, actor: Actor, action: str) -> Profile:
     """Delete the profile's row of ``model`` naming the practitioner: possible at any time, traced if there was one."""
     with transaction.atomic(durable=True):
         profile = _lock_profile(profile)
@@ -358,7 +365,7 @@ def do_unmask_category(profile: Profile, category: DocumentCategory, *, actor: A
 # --- A8, A9, A10: deposit, holds, deletion ---------------------------------------------------------------
 
 
-def _document_type(value) -> DocumentType:
+def _document_type(value: DocumentType | str) -> DocumentType:
     if isinstance(value, DocumentType):
         return value
     try:
@@ -367,7 +374,9 @@ def _document_type(value) -> DocumentType:
         raise _refuse(_("Type de document inconnu."), "unknown_document_type") from None
 
 
-def _check_depositor(profile: Profile, actor: Actor, document_type: DocumentType, *, hold: bool, minors_secret: bool):
+def _check_depositor(
+    profile: Profile, actor: Actor, document_type: DocumentType, *, hold: bool, minors_secret: bool
+) -> tuple[str, Practitioner | None, int, frozenset[str]]:
     """A10 (and A8, A9): who may deposit what; returns (author_kind, author_practitioner, limits)."""
     if isinstance(actor, Practitioner):
         if not actor.is_active or actor.is_insurer_physician:  # A1, A3: insurers' physicians have no access
@@ -406,8 +415,8 @@ def do_deposit_document(
     profile: Profile,
     *,
     actor: Actor,
-    fileobj,
-    document_type,
+    fileobj: IO[bytes],
+    document_type: DocumentType | str,
     title: str,
     care_date: date | None = None,
     original_name: str = "",

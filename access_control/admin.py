@@ -5,19 +5,24 @@ emergency and high-profile accesses as reviewed (A7, A13) through ``do_review_ac
 a patient's decision or the trail itself, shown read-only (T2: the trail is append-only).
 """
 
+from __future__ import annotations
+
 import io
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from plumbing import csv_safe
+from records.actors import signed_in_account
 
 from .actions import do_review_access, do_set_access_rule
 from .models import (
@@ -37,20 +42,27 @@ from .tokens import do_revoke_token_by_staff
 CURIOSITY_DAYS = 30
 CURIOSITY_MAX_ROWS = 500
 
+# ModelAdmin is generic in the stubs only (it has no __class_getitem__ at run time); the read-only pages serve
+# several models, so they take any.
+if TYPE_CHECKING:
+    _ModelAdmin: TypeAlias = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
+
+class ReadOnlyAdmin(_ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 
 @admin.register(AccessRule)
-class AccessRuleAdmin(admin.ModelAdmin):
+class AccessRuleAdmin(_ModelAdmin):
     """A2: one row per profession and document type; a pair absent from the table is denied."""
 
     list_display = ("profession", "document_type", "may_read")
@@ -60,28 +72,32 @@ class AccessRuleAdmin(admin.ModelAdmin):
     ordering = ("profession__code", "document_type__code")
     actions = ["allow_reading", "deny_reading"]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: AccessRule | None = None) -> tuple[str, ...]:
         return ("profession", "document_type") if obj is not None else ()
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: AccessRule | None = None) -> bool:
         return False  # deny a pair instead: the change is traced
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: AccessRule, form: forms.ModelForm[AccessRule], change: bool
+    ) -> None:
         # The admin's change form saves inside its own transaction (with its log entry): the action joins it.
-        rule = do_set_access_rule(obj.profession, obj.document_type, obj.may_read, actor=request.user, durable=False)
+        rule = do_set_access_rule(
+            obj.profession, obj.document_type, obj.may_read, actor=signed_in_account(request), durable=False
+        )
         obj.pk = rule.pk
 
-    def _set(self, request, queryset, may_read: bool):
+    def _set(self, request: HttpRequest, queryset: QuerySet[AccessRule], may_read: bool) -> None:
         for rule in queryset.select_related("profession", "document_type"):
-            do_set_access_rule(rule.profession, rule.document_type, may_read, actor=request.user)
+            do_set_access_rule(rule.profession, rule.document_type, may_read, actor=signed_in_account(request))
         self.message_user(request, _("Matrice d'accès mise à jour."), messages.SUCCESS)
 
     @admin.action(description=_("Autoriser la lecture"))
-    def allow_reading(self, request, queryset):
+    def allow_reading(self, request: HttpRequest, queryset: QuerySet[AccessRule]) -> None:
         self._set(request, queryset, True)
 
     @admin.action(description=_("Interdire la lecture"))
-    def deny_reading(self, request, queryset):
+    def deny_reading(self, request: HttpRequest, queryset: QuerySet[AccessRule]) -> None:
         self._set(request, queryset, False)
 
 
@@ -136,24 +152,24 @@ class ReviewAdmin(ReadOnlyAdmin):
     actions = ["mark_reviewed"]
     change_list_template = "admin/access_control/review/change_list.html"
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # The changelist and its action for those allowed to change reviews; never an edit form (the action
         # is the only way a review changes, and it is traced).
         return obj is None and super(ReadOnlyAdmin, self).has_change_permission(request)
 
     @admin.action(description=_("Marquer comme revu"), permissions=["change"])
-    def mark_reviewed(self, request, queryset):
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Review]) -> None:
         done = 0
         for review in queryset.filter(reviewed_at__isnull=True):
             try:
-                do_review_access(review, actor=request.user)
+                do_review_access(review, actor=signed_in_account(request))
             except ValidationError as error:
                 self.message_user(request, "; ".join(error.messages), messages.ERROR)
                 return
             done += 1
         self.message_user(request, _("%(count)d accès revus.") % {"count": done}, messages.SUCCESS)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.curiosity_view)
         csv_view = self.admin_site.admin_view(self.curiosity_csv_view)
         return [
@@ -162,7 +178,7 @@ class ReviewAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def curiosity_view(self, request):
+    def curiosity_view(self, request: HttpRequest) -> TemplateResponse:
         """Issue 7 item 6: practitioners who open many records and deposit little, or open high-profile ones."""
         if not self.has_view_permission(request):
             raise PermissionDenied
@@ -170,7 +186,7 @@ class ReviewAdmin(ReadOnlyAdmin):
         today = timezone.localdate()
         start, end = today - timedelta(days=CURIOSITY_DAYS), today
         min_openings, min_ratio = CuriosityForm.MIN_OPENINGS, CuriosityForm.MIN_RATIO
-        rows = []
+        rows: list[dict[str, Any]] = []
         valid = not form.is_bound or form.is_valid()  # a bad period shows its errors and no report
         if form.is_bound and valid:
             data = form.cleaned_data
@@ -199,7 +215,7 @@ class ReviewAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/access_control/curiosity_report.html", context)
 
-    def curiosity_csv_view(self, request):
+    def curiosity_csv_view(self, request: HttpRequest) -> HttpResponse:
         """The curiosity report as CSV, with the page's period and thresholds (same rows, same permission).
 
         Semicolons and a BOM, as French spreadsheets expect; every cell goes through ``plumbing.csv_safe``, so a
@@ -261,7 +277,7 @@ class CuriosityForm(forms.Form):
     min_openings = forms.IntegerField(label=_("Consultations au moins"), required=False, min_value=1)
     min_ratio = forms.FloatField(label=_("Consultations par dépôt au moins"), required=False, min_value=0)
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
@@ -282,13 +298,13 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     actions = ["revoke"]
 
-    def has_revoke_permission(self, request):
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff and self.has_view_permission(request)
 
     @admin.action(description=_("Révoquer les jetons sélectionnés"), permissions=["revoke"])
-    def revoke(self, request, queryset):
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         done = 0
         for token in queryset.filter(revoked_at__isnull=True).select_related("user").order_by("pk"):
-            do_revoke_token_by_staff(token, actor=request.user)
+            do_revoke_token_by_staff(token, actor=signed_in_account(request))
             done += 1
         self.message_user(request, _("%(count)d jeton(s) révoqué(s).") % {"count": done}, messages.SUCCESS)

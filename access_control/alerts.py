@@ -106,7 +106,7 @@ def sweep_review_alerts(now: datetime) -> int:
     return len(due)
 
 
-@shared_task(
+@shared_task(  # type: ignore[untyped-decorator]  # celery ships no types
     name="access_control.alert_review",
     autoretry_for=(OSError, smtplib.SMTPException),
     retry_backoff=True,
@@ -116,6 +116,6 @@ def alert_review_task(review_id: int) -> bool:
     return send_review_alert(review_id)
 
 
-@shared_task(name="access_control.sweep_review_alerts")
+@shared_task(name="access_control.sweep_review_alerts")  # type: ignore[untyped-decorator]  # celery ships no types
 def sweep_review_alerts_task() -> int:
     return sweep_review_alerts(timezone.now())

@@ -18,9 +18,10 @@ are written by hand in ``access_control.fast_sql``, each beside its ORM referenc
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.db.models import F, Q, QuerySet
@@ -32,7 +33,7 @@ from notifications.outbox import queue_notice
 from plumbing.throttling import count_failure, failures, hashed_key, seconds_left
 from practitioners.models import Practitioner
 from records.identifiers import normalize_nir
-from records.models import Document, Profile
+from records.models import Document, Profile, User
 
 from .alerts import queue_review_alert
 from .fast_sql import openable_profiles, practitioner_and_profile, profiles_with_facts, visibility
@@ -240,7 +241,9 @@ def open_record(
     return Decision(allowed=True, reason="", trail_entry=entry)
 
 
-def visible_documents(practitioner: Practitioner, profile: Profile, *, mode: str = AccessMode.NORMAL) -> QuerySet:
+def visible_documents(
+    practitioner: Practitioner, profile: Profile, *, mode: str = AccessMode.NORMAL
+) -> QuerySet[Document]:
     """The documents of the record this practitioner may see in this mode, filtered in SQL, newest first.
 
     Precedence: profile state, forbidden actor (A3), block (A5), emergency opt-out (A7) -> matrix (A2) ->
@@ -279,7 +282,7 @@ def has_current_opening(practitioner_id: int, profile_id: int, mode: str = Acces
 
 def open_document(
     practitioner: Practitioner,
-    document_id,
+    document_id: int | str | None,
     *,
     mode: str = AccessMode.NORMAL,
     client_address: str | None = None,
@@ -290,15 +293,14 @@ def open_document(
     ``OPENING_VALIDITY``, and the record-level decision still holding now (a block takes effect at once).
     """
     check_mode(mode)
+    pk: int | None
     try:
-        document_id = int(document_id)
+        pk = int(document_id) if document_id is not None else None
     except (TypeError, ValueError):
-        document_id = None
+        pk = None
     with transaction.atomic():
         profile_id = (
-            Document.objects.filter(pk=document_id).values_list("profile_id", flat=True).first()
-            if document_id is not None
-            else None
+            Document.objects.filter(pk=pk).values_list("profile_id", flat=True).first() if pk is not None else None
         )
         # PostgreSQL: the facts query also locks the trail chain the entry joins and reads its tail (T2).
         chain_locked = connections[Profile.objects.db].vendor == "postgresql"
@@ -312,17 +314,18 @@ def open_document(
             if not reason and not has_current_opening(practitioner.pk, profile.pk, mode):
                 reason = Reason.RECORD_NOT_OPENED
             if not reason:
-                document = visible_documents(practitioner, profile, mode=mode).filter(pk=document_id).first()
+                assert pk is not None  # the document's profile was found
+                document = visible_documents(practitioner, profile, mode=mode).filter(pk=pk).first()
                 if document is None:
                     reason = Reason.DOCUMENT_NOT_VISIBLE
         # The tail read is that of the entry's chain, unless the document's profile vanished meanwhile (the entry
         # then joins the profile-less chain, whose tail record_entry reads itself).
-        chain = {"tail": tail} if chain_locked and (profile is not None or profile_id is None) else {}
+        chain: dict[str, Any] = {"tail": tail} if chain_locked and (profile is not None or profile_id is None) else {}
         record_entry(
             profile=profile,
             action=Action.OPEN_DOCUMENT,
             actor=practitioner,
-            document=document or (Document(pk=document_id) if document_id is not None else None),
+            document=document or (Document(pk=pk) if pk is not None else None),
             mode=mode,
             outcome=TrailEntry.Outcome.DENIED if reason else TrailEntry.Outcome.ALLOWED,
             reason=reason,
@@ -332,7 +335,7 @@ def open_document(
     return document
 
 
-def profiles_treated_by(practitioner: Practitioner) -> QuerySet:
+def profiles_treated_by(practitioner: Practitioner) -> QuerySet[Profile]:
     """A6: the open or active profiles whose treating doctor this practitioner is (a doctor's patient list)."""
     return Profile.objects.filter(treating_doctor_id=practitioner.pk, state__in=OPEN_STATES).order_by(
         "birth_name", "first_names", "pk"
@@ -348,8 +351,12 @@ def may_see_trail(practitioner: Practitioner, profile: Profile) -> bool:
 
 PATIENT_STATES = OPEN_STATES  # a closed, suspended or opposed profile shows nothing (L2, L5, L7)
 
+# Who asks on the patient's side: a request's user (an account, or anonymous) or nobody; only an authenticated
+# account sees anything.
+PatientSide: TypeAlias = User | AnonymousUser | None
 
-def documents_visible_to_patient(user, profile: Profile) -> QuerySet:
+
+def documents_visible_to_patient(user: PatientSide, profile: Profile) -> QuerySet[Document]:
     """What the holder, or a legal representative (L10), sees of the record, newest first.
 
     Everything except documents on hold (A8: until released or past ``held_until``) and deleted own uploads
@@ -375,7 +382,7 @@ def documents_visible_to_patient(user, profile: Profile) -> QuerySet:
     )
 
 
-def pending_holds_for_patient(user, profile: Profile) -> QuerySet:
+def pending_holds_for_patient(user: PatientSide, profile: Profile) -> QuerySet[Document]:
     """A8: the documents on hold that the holder (or a legal representative, L10) has been told about.
 
     The patient learns of a hold only once the 14-day reminder was sent; before that, and under the minor's
@@ -396,7 +403,7 @@ def pending_holds_for_patient(user, profile: Profile) -> QuerySet:
     )
 
 
-def profiles_managed_by(user) -> QuerySet:
+def profiles_managed_by(user: PatientSide) -> QuerySet[Profile]:
     """L10: the user's own profile and the profiles they manage as legal representative, own first."""
     if user is None or not user.is_authenticated:
         return Profile.objects.none()
@@ -407,6 +414,6 @@ def profiles_managed_by(user) -> QuerySet:
     )
 
 
-def manages_profile(user, profile: Profile) -> bool:
+def manages_profile(user: PatientSide, profile: Profile) -> bool:
     """The user is the profile's holder or its legal representative (L10)."""
     return profiles_managed_by(user).filter(pk=profile.pk).exists()

@@ -6,5 +6,5 @@ class AccessControlConfig(AppConfig):
     name = "access_control"
     verbose_name = _("Contrôle d'accès et traçabilité")
 
-    def ready(self):
+    def ready(self) -> None:
         from . import checks  # noqa: F401  (registers carnet.W020)

@@ -7,15 +7,20 @@ It reads the accounts, so it is a database check: Django runs it with ``migrate`
 step) and ``manage.py check --database default``, not with the plain ``check`` that needs no database.
 """
 
+from collections.abc import Sequence
+
+from django.apps import AppConfig
 from django.contrib.auth.models import Permission
-from django.core.checks import Tags, Warning, register
+from django.core.checks import CheckMessage, Tags, Warning, register
 from django.db import DatabaseError
 
 from .alerts import reviewers_emails
 
 
 @register(Tags.database)
-def check_review_alert_recipients(app_configs, databases=None, **kwargs):
+def check_review_alert_recipients(
+    app_configs: Sequence[AppConfig] | None, databases: Sequence[str] | None = None, **kwargs: object
+) -> list[CheckMessage]:
     if not databases:
         return []
     try:

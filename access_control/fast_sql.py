@@ -13,9 +13,11 @@ tests/test_fast_sql.py runs both on the same random worlds on PostgreSQL and com
 changes the reference first; the test then says which statement is behind.
 """
 
+from typing import Any
+
 from django.db import connection, connections
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import BooleanField, Exists, Model, OuterRef, Q, QuerySet
+from django.db.models.expressions import Combinable, RawSQL
 
 from plumbing.sql import converted_rows
 from practitioners.models import Practitioner, Profession
@@ -37,7 +39,7 @@ ChainTail = tuple[int, str] | None  # a trail chain's last (seq, hash); None for
 # --- The trail's chain tail (T2) ---------------------------------------------------------------------------------
 
 
-def chain_tail_call(profile_id: int | None) -> tuple[str, list]:
+def chain_tail_call(profile_id: int | None) -> tuple[str, list[Any]]:
     """An SQL expression (and its parameters) that locks the chain and gives its tail (PostgreSQL only).
 
     ``carnet_trail_chain_tail`` (migration 0006) takes the chain's transaction-scoped advisory lock, then reads
@@ -77,10 +79,10 @@ def chain_tail_orm(profile_id: int | None) -> ChainTail:
 
 # --- The trail's INSERT (T1) -------------------------------------------------------------------------------------
 
-_insert_sql: dict[str, tuple[str, list]] = {}
+_insert_sql: dict[str, tuple[str, list[Any]]] = {}
 
 
-def insert_entry_statement(entry: TrailEntry) -> tuple[str, list]:
+def insert_entry_statement(entry: TrailEntry) -> tuple[str, list[Any]]:
     """``INSERT … RETURNING id`` for a new entry, and its parameters: written once per vendor.
 
     ``Model.save`` spends ~0.5 ms of Python compiling the same INSERT on every traced read (bench/README.md).
@@ -123,7 +125,7 @@ def insert_entry_orm(entry: TrailEntry) -> TrailEntry:
 # --- The facts of the record-level decision (A1-A7) ---------------------------------------------------------------
 
 
-def profiles_with_facts(profiles: QuerySet, practitioner: Practitioner) -> QuerySet:
+def profiles_with_facts(profiles: QuerySet[Profile], practitioner: Practitioner) -> QuerySet[Profile]:
     """Annotate profiles with the per-practitioner facts of the record-level decision (one query).
 
     The reference of ``practitioner_and_profile``'s facts, and what ``api.find_profile`` runs (not a hot path).
@@ -139,11 +141,11 @@ def profiles_with_facts(profiles: QuerySet, practitioner: Practitioner) -> Query
     )
 
 
-_record_facts_sql: dict[str, tuple[str, list]] = {}
+_record_facts_sql: dict[str, tuple[str, list[Any]]] = {}
 _FACTS_FROM = " /* facts */ FROM "  # where the outer SELECT list ends (subqueries have their own FROM)
 
 
-def _record_facts_statement(using: str) -> tuple[str, list]:
+def _record_facts_statement(using: str) -> tuple[str, list[Any]]:
     """One statement for the actor (with profession), the profile and the facts of the decision, once per vendor.
 
     Written from the models' metadata; the two ORM queries it replaces cost ~3 ms of Python between them.
@@ -172,7 +174,7 @@ def _record_facts_statement(using: str) -> tuple[str, list]:
     return _record_facts_sql[vendor]
 
 
-def _attnames(model) -> list[str]:
+def _attnames(model: type[Model]) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 
 
@@ -228,7 +230,7 @@ def practitioner_and_profile_orm(
 # --- What a practitioner sees of a record (A2, A4, A10, A12) -----------------------------------------------------
 
 
-def openable_profiles(practitioner_id: int, mode: str) -> QuerySet:
+def openable_profiles(practitioner_id: int, mode: str) -> QuerySet[Profile]:
     """Profiles this practitioner may open in this mode: ``rules.record_denial`` written in SQL.
 
     The request checks (attestation, justification) are not here: they belong to ``api.open_record``.
@@ -255,7 +257,7 @@ def openable_profiles(practitioner_id: int, mode: str) -> QuerySet:
     return profiles
 
 
-def visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> list:
+def visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> list[Q | Combinable]:
     """The documents of the profile that the practitioner may see, as ORM conditions: the reference of ``visibility``.
 
     Correlated on the document's columns only (no join in the outer query), so the compiled SQL can be reused
@@ -291,7 +293,7 @@ def visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> l
 # Python a call, bench/README.md).
 _PRACTITIONER_SLOT = -(2**62) + 7
 _PROFILE_SLOT = -(2**62) + 11
-_visibility_sql: dict[tuple[str, str], tuple[str, tuple, tuple[int, ...], tuple[int, ...]]] = {}
+_visibility_sql: dict[tuple[str, str], tuple[str, tuple[Any, ...], tuple[int, ...], tuple[int, ...]]] = {}
 
 
 def visibility(practitioner_id: int, profile_id: int, mode: str, using: str) -> RawSQL:

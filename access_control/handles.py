@@ -16,12 +16,15 @@ unknown one, and the client searches the Patient again (A11), which gives the sa
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from access_control.api import OPENING_VALIDITY, Decision, has_current_opening, may_open, open_record
 from access_control.models import AccessMode
+from practitioners.models import Practitioner
+from records.models import Profile, User
 
 FOUND_SECONDS = 60 * 60
 _SALT = "carnet.practitioners.handles"
@@ -87,11 +90,11 @@ def read(actor_key: str, value: str) -> Handle | None:
     return Handle(profile_id=int(profile), mode=mode, issued_at=issued_at)
 
 
-def practitioner_key(practitioner) -> str:
+def practitioner_key(practitioner: Practitioner) -> str:
     return f"p{practitioner.pk}"
 
 
-def user_key(user) -> str:
+def user_key(user: User | AnonymousUser) -> str:
     return f"u{user.pk}"
 
 
@@ -130,7 +133,7 @@ def recently_found(actor_key: str, profile_id: int) -> bool:
     return cache.get(_found_key(actor_key, profile_id)) is not None
 
 
-def consult(practitioner, profile, *, client_address: str | None = None) -> Decision | None:
+def consult(practitioner: Practitioner, profile: Profile, *, client_address: str | None = None) -> Decision | None:
     """Open the record in normal mode (A1, traced and notified, T1 N1), unless a current opening stands.
 
     One consultation is one trail entry however it is paged or listed again: within ``OPENING_VALIDITY`` of an

@@ -4,14 +4,20 @@ The actor's name and profession are snapshots stored on each entry (T1), so no l
 per row. Reading the trail is not itself one of the traced actions of T1; views that show it may trace it.
 """
 
+from datetime import datetime
+from typing import Any
+
 from django.db.models import Case, Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Greatest
+
+from practitioners.models import Practitioner
+from records.models import Profile
 
 from .models import Review, TrailEntry
 from .rules import Action
 
 
-def trail_for_patient(profile, *, as_legal_representative: bool = False) -> QuerySet[TrailEntry]:
+def trail_for_patient(profile: Profile, *, as_legal_representative: bool = False) -> QuerySet[TrailEntry]:
     """The profile's whole trail, newest first (T3): who (name, profession), when, what, mode and outcome.
 
     The holder sees every entry, denied attempts and emergency accesses included. A legal representative
@@ -26,14 +32,14 @@ def trail_for_patient(profile, *, as_legal_representative: bool = False) -> Quer
     return entries
 
 
-def trail_for_treating_doctor(practitioner, profile) -> QuerySet[TrailEntry]:
+def trail_for_treating_doctor(practitioner: Practitioner | None, profile: Profile) -> QuerySet[TrailEntry]:
     """The profile's trail for its treating doctor (A6, T3); nothing for any other practitioner."""
     if practitioner is None or profile.treating_doctor_id != practitioner.pk:
         return TrailEntry.objects.none()
     return trail_for_patient(profile)
 
 
-def own_actions(practitioner) -> QuerySet:
+def own_actions(practitioner: Practitioner) -> QuerySet[TrailEntry, dict[str, Any]]:
     """The practitioner's own traced actions, newest first (T3), as dicts.
 
     A refused attempt does not say which profile or document it was about, nor why: a blocked practitioner
@@ -51,7 +57,9 @@ def own_actions(practitioner) -> QuerySet:
     )
 
 
-def curiosity_report(since, until, *, min_openings: int = 20, min_ratio: float = 10.0) -> QuerySet:
+def curiosity_report(
+    since: datetime, until: datetime, *, min_openings: int = 20, min_ratio: float = 10.0
+) -> QuerySet[TrailEntry, dict[str, Any]]:
     """Practitioners to look at for the period [since, until) (issue 7, A13): one aggregate query, as dicts.
 
     A practitioner is listed when their allowed record openings are unusually many relative to their deposits

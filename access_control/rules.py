@@ -22,11 +22,15 @@ The matrix (A2) and the masks (A4, A12) then decide, document by document, what 
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .models import AccessMode
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 OPEN_STATES = ("open", "active")  # L3, L4: the states in which practitioners read and feed a record (A1, A10)
 EMERGENCY_MODES = (AccessMode.BRIS_DE_GLACE, AccessMode.CENTRE_15)
@@ -105,7 +109,7 @@ _MESSAGES = {
 }
 
 
-def message_for(reason: str):
+def message_for(reason: str) -> "StrOrPromise":
     """What the practitioner is told: a specific message only where it reveals nothing about the patient."""
     return _MESSAGES.get(reason, GENERIC_REFUSAL)
 

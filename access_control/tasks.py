@@ -9,18 +9,24 @@ gets its own trail entry by the system (T1) in the same transaction, and the rem
 too (N5). A batch that fails rolls back whole and is taken again by the next run.
 """
 
+from __future__ import annotations
+
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .alerts import alert_review_task, sweep_review_alerts_task  # noqa: F401  (registered with the worker)
 from .trail import record_entry
+
+if TYPE_CHECKING:  # imported inside the functions at run time, like the models below
+    from records.models import Document
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +35,13 @@ ACTION_HOLD_RELEASE = "hold_release"
 BATCH_SIZE = 500
 
 
-def _held_documents():
+def _held_documents() -> QuerySet[Document]:
     from records.models import Document
 
     return Document.objects.filter(held_until__isnull=False, hold_released_at__isnull=True, deleted_at__isnull=True)
 
 
-def _claim(queryset) -> list[tuple[int, int]]:
+def _claim(queryset: QuerySet[Document]) -> list[tuple[int, int]]:
     """Lock one batch of due documents, in pk order; returns (document id, profile id) pairs."""
     locked = queryset.select_for_update(skip_locked=True, of=("self",)).order_by("pk")
     return list(locked.values_list("pk", "profile_id")[:BATCH_SIZE])
@@ -116,11 +122,11 @@ def release_expired_holds(now: datetime) -> int:
             logger.info("Holds released: %d documents.", len(batch))
 
 
-@shared_task(name="access_control.send_hold_reminders")
+@shared_task(name="access_control.send_hold_reminders")  # type: ignore[untyped-decorator]  # celery ships no types
 def send_hold_reminders_task() -> int:
     return send_hold_reminders(timezone.now())
 
 
-@shared_task(name="access_control.release_expired_holds")
+@shared_task(name="access_control.release_expired_holds")  # type: ignore[untyped-decorator]  # celery ships no types
 def release_expired_holds_task() -> int:
     return release_expired_holds(timezone.now())

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -55,7 +56,7 @@ def digest_of(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def may_hold_tokens(user) -> bool:
+def may_hold_tokens(user: User | None) -> bool:
     """Practitioners in practice and patients with a profile; never staff (no API write access for them)."""
     if user is None or not user.is_active:
         return False
@@ -141,12 +142,12 @@ def do_revoke_token_by_staff(token: ApiToken, *, actor: Actor) -> ApiToken:
     return token
 
 
-def tokens_of(user):
+def tokens_of(user: User) -> QuerySet[ApiToken]:
     """The user's tokens, newest first, revoked and expired ones included (the list shows their state)."""
     return ApiToken.objects.filter(user_id=user.pk).order_by("-created_at", "-pk")
 
 
-def active_tokens(user):
+def active_tokens(user: User) -> QuerySet[ApiToken]:
     return tokens_of(user).filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 

@@ -9,19 +9,25 @@ The statements behind the lock and the INSERT are written by hand in
 ``entry_insert`` only. See docs/adr/0001-trail-hash-chain.md.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from .fast_sql import ChainTail, insert_entry, insert_entry_statement, lock_chain_tail, mark_saved
 from .models import AccessMode, TrailEntry
+
+if TYPE_CHECKING:  # imported where used at run time (records imports the trail)
+    from records.actors import Actor
+    from records.models import Document, Profile
 
 GENESIS_HASH = "0" * 64
 _ADDRESS_FIELD = TrailEntry._meta.get_field("client_address")
@@ -72,7 +78,7 @@ class EntryInsert:
 
     entry: TrailEntry
     sql: str
-    params: list
+    params: list[Any]
 
     def saved(self, pk: int) -> TrailEntry:
         """The entry, now saved with this id (what the statement returned)."""
@@ -90,7 +96,7 @@ def save_entry(entry: TrailEntry) -> TrailEntry:
     return insert_entry(entry)
 
 
-def actor_snapshot(actor) -> dict:
+def actor_snapshot(actor: Actor | None) -> dict[str, Any]:
     """The actor's fields as they are now (names and profession are snapshots, T1)."""
     from practitioners.models import Practitioner
     from records.models import User
@@ -119,17 +125,44 @@ def actor_snapshot(actor) -> dict:
     raise TypeError(f"Unknown actor type {type(actor).__name__}")
 
 
-def record_entry(**kwargs) -> TrailEntry:
+def record_entry(
+    *,
+    profile: Profile | None,
+    action: str,
+    actor: Actor | None,
+    document: Document | None = None,
+    mode: str = AccessMode.NORMAL,
+    outcome: str = TrailEntry.Outcome.ALLOWED,
+    reason: str = "",
+    justification: str = "",
+    detail: str = "",
+    client_address: str | None = None,
+    tail: ChainTail | object = _UNREAD,
+) -> TrailEntry:
     """Append one entry to the profile's chain (the arguments of ``new_entry``), in the action's transaction."""
-    return save_entry(new_entry(**kwargs))
+    return save_entry(
+        new_entry(
+            profile=profile,
+            action=action,
+            actor=actor,
+            document=document,
+            mode=mode,
+            outcome=outcome,
+            reason=reason,
+            justification=justification,
+            detail=detail,
+            client_address=client_address,
+            tail=tail,
+        )
+    )
 
 
 def new_entry(
     *,
-    profile,
+    profile: Profile | None,
     action: str,
-    actor,
-    document=None,
+    actor: Actor | None,
+    document: Document | None = None,
     mode: str = AccessMode.NORMAL,
     outcome: str = TrailEntry.Outcome.ALLOWED,
     reason: str = "",
@@ -171,7 +204,7 @@ def new_entry(
 
 
 @contextmanager
-def purge_allowed(using: str = DEFAULT_DB_ALIAS):
+def purge_allowed(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     """Let DELETE (and TRUNCATE) through the append-only triggers for the rest of this block (T4).
 
     Only the retention purge uses it, inside the atomic block that deletes the profile. The permission never
@@ -219,7 +252,7 @@ class _ChainCheck:
     def __init__(self) -> None:
         self.expected_seq, self.expected_prev = 1, GENESIS_HASH
 
-    def check(self, entry) -> list[Problem]:
+    def check(self, entry: TrailEntry) -> list[Problem]:
         problems = []
         if entry.seq != self.expected_seq:
             what = "missing entries" if entry.seq > self.expected_seq else "repeated position"

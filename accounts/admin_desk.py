@@ -6,9 +6,12 @@ practitioner's lost authenticator app (``RESET_PERMISSION``). Both are actions o
 traced (T1). Addresses are never listed: their counters are HMACs.
 """
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -19,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.recovery import LIFT_PERMISSION, RESET_PERMISSION, do_lift_lockout, do_reset_second_factor
 from plumbing.throttling import account_name, account_state
+from records.actors import signed_in_account
 from records.models import User
 
 MAX_RESULTS = 10
@@ -34,7 +38,7 @@ def _accounts(query: str) -> list[User]:
     return list(User.objects.filter(condition).select_related("practitioner", "profile").order_by("pk")[:MAX_RESULTS])
 
 
-def _row(user: User) -> dict:
+def _row(user: User) -> dict[str, Any]:
     failures, seconds = account_state(account_name(user_id=user.pk, door="", identifier=""))
     return {
         "user": user,
@@ -46,8 +50,8 @@ def _row(user: User) -> dict:
 
 
 @require_http_methods(["GET", "POST"])
-def signin_desk(request):
-    staff = request.user
+def signin_desk(request: HttpRequest) -> HttpResponse:
+    staff = signed_in_account(request)  # the admin site lets only signed-in staff in
     may_lift, may_reset = staff.has_perm(LIFT_PERMISSION), staff.has_perm(RESET_PERMISSION)
     if not (may_lift or may_reset):
         raise PermissionDenied

@@ -11,6 +11,7 @@ Bootstrap a first staff member's second factor with ``manage.py addstatictoken <
 """
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.contrib import admin
@@ -18,7 +19,9 @@ from django.contrib.auth import logout
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.urls import path
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
@@ -31,7 +34,7 @@ from records.models import User
 _FAILURE_CODES = {"invalid_login", "inactive", "invalid_token", None}
 
 
-class CarnetAdminAuthenticationForm(OTPAdminAuthenticationForm):
+class CarnetAdminAuthenticationForm(OTPAdminAuthenticationForm):  # type: ignore[misc]  # django_otp ships no types
     """Username, password and one code: the authenticator app's, or a backup code, in any printed form.
 
     django-otp's form makes the user pick a device when they have two (in English: "Please select a
@@ -49,22 +52,23 @@ class CarnetAdminAuthenticationForm(OTPAdminAuthenticationForm):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"}),
     )
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username") or ""
         gate = staff_gate(self.request, username)
         if username:
             refuse_if_closed(gate)
         try:
-            return super().clean()
+            cleaned: dict[str, Any] = super().clean()
+            return cleaned
         except ValidationError as exc:
             if getattr(exc, "code", None) in _FAILURE_CODES:
                 gate.record_failure()
             raise
 
-    def clean_otp(self, user):
+    def clean_otp(self, user: User | None) -> None:
         if user is None:
             return
-        user.otp_device = None
+        user.otp_device = None  # type: ignore[attr-defined]  # django_otp's login reads the device from the user
         code = normalise_code(self.cleaned_data.get("otp_token") or "")
         if not code:
             raise ValidationError(
@@ -77,22 +81,22 @@ class CarnetAdminAuthenticationForm(OTPAdminAuthenticationForm):
             raise ValidationError(
                 describe_refusal(outcome), code="invalid_token" if outcome == CodeCheck.REFUSED else str(outcome)
             )
-        user.otp_device = device
+        user.otp_device = device  # type: ignore[attr-defined]  # django_otp's login reads the device from the user
 
 
 DASHBOARD_CACHE_KEY = "carnet:admin-dashboard"
 DASHBOARD_CACHE_SECONDS = 60  # the counts scan large tables: computed at most once a minute
 
 
-def dashboard_figures() -> dict:
+def dashboard_figures() -> dict[str, Any]:
     """Counts for the admin index (issue 7): no personal data, four queries, cached a minute."""
     from access_control.models import Review
     from notifications.models import Notice, PrintBatch
     from records.models import Profile
 
-    figures = cache.get(DASHBOARD_CACHE_KEY)
-    if figures is not None:
-        return figures
+    cached: dict[str, Any] | None = cache.get(DASHBOARD_CACHE_KEY)
+    if cached is not None:
+        return cached
     today = timezone.localdate()
     week_start = timezone.make_aware(datetime.combine(today - timedelta(days=today.weekday()), time.min))
     states = Profile.State
@@ -119,24 +123,26 @@ def dashboard_figures() -> dict:
     return figures
 
 
-class CarnetAdminSite(OTPAdminSite):
+class CarnetAdminSite(OTPAdminSite):  # type: ignore[misc]  # django_otp ships no types
     site_header = _("Carnet — administration")
     site_title = _("Carnet — administration")
     index_title = _("Administration")
     login_form = CarnetAdminAuthenticationForm
     login_template = "admin/carnet_login.html"
 
-    def has_permission(self, request):
+    def has_permission(self, request: HttpRequest) -> bool:
         if request.user.is_authenticated and not session_is_current(request):
             logout(request)  # signed out everywhere: this session is over
             return False
-        return super().has_permission(request) and request.user.kind == User.Kind.STAFF
+        user = request.user
+        return bool(super().has_permission(request)) and isinstance(user, User) and user.kind == User.Kind.STAFF
 
-    def index(self, request, extra_context=None):
-        return super().index(request, {"dashboard": dashboard_figures(), **(extra_context or {})})
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        response: TemplateResponse = super().index(request, {"dashboard": dashboard_figures(), **(extra_context or {})})
+        return response
 
-    def login(self, request, extra_context=None):
-        response = super().login(request, extra_context)
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response: HttpResponse = super().login(request, extra_context)
         if request.method == "POST" and response.status_code == 302 and request.user.is_authenticated:
             stamp_session(request, request.user)
             staff_gate(request, request.user.get_username()).record_success()
@@ -148,11 +154,12 @@ class CarnetAdminSite(OTPAdminSite):
                 response["Retry-After"] = str(wait)
         return response
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern | URLResolver]:
         from accounts.admin_desk import signin_desk
 
         urls = [path("connexion/", self.admin_view(signin_desk), name="signin_desk")]
-        return urls + super().get_urls()
+        inherited: list[URLPattern | URLResolver] = super().get_urls()
+        return urls + inherited
 
 
 admin.site.__class__ = CarnetAdminSite

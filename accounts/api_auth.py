@@ -5,6 +5,10 @@ themselves (create, verify, revoke) are the kernel's ``access_control.tokens``; 
 them, configured in ``REST_FRAMEWORK`` (``config.settings``).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -15,11 +19,16 @@ from access_control.tokens import KEYWORD, verify_token
 from accounts.auth import client_address, session_is_current
 from records.models import User
 
+if TYPE_CHECKING:  # DRF's settings import this module: importing its views here would be circular
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
 
 class TokenAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer carnet_…``. No header: not this class's business (the session may apply)."""
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
         # The header as a str (DRF's helper would fail on a character outside latin-1: a 500, not a 401).
         header = str(request.META.get("HTTP_AUTHORIZATION", "")).split()
         if not header or header[0].lower() != KEYWORD.lower():
@@ -36,14 +45,14 @@ class TokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("Jeton d'API invalide, expiré ou révoqué."), code="invalid_token")
         return token.user, token
 
-    def authenticate_header(self, request):
+    def authenticate_header(self, request: Request) -> str:
         return f'{KEYWORD} realm="carnet"'
 
 
 class VerifiedSessionAuthentication(authentication.SessionAuthentication):
     """A portal session counts only when it passed its second factor and is current ("sign out everywhere")."""
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         result = super().authenticate(request)
         if result is None:
             return None
@@ -55,7 +64,8 @@ class VerifiedSessionAuthentication(authentication.SessionAuthentication):
 
 
 def _rate(name: str) -> str:
-    return getattr(settings, name)
+    rate: str = getattr(settings, name)
+    return rate
 
 
 class TokenRateThrottle(throttling.SimpleRateThrottle):
@@ -63,10 +73,10 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
 
     scope = "api_token"
 
-    def get_rate(self):
+    def get_rate(self) -> str:
         return _rate("CARNET_API_TOKEN_RATE")
 
-    def get_cache_key(self, request, view):
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
         if not request.user or not request.user.is_authenticated:
             return None
         ident = f"t{request.auth.pk}" if isinstance(request.auth, ApiToken) else f"u{request.user.pk}"
@@ -82,18 +92,18 @@ class AddressRateThrottle(throttling.SimpleRateThrottle):
 
     scope = "api_address"
 
-    def get_rate(self):
+    def get_rate(self) -> str:
         return _rate("CARNET_API_ADDRESS_RATE")
 
-    def get_cache_key(self, request, view):
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
         if request.user and request.user.is_authenticated:
             return None
         return self.address_key(request)
 
-    def address_key(self, request) -> str:
+    def address_key(self, request: Request) -> str:
         return f"carnet:throttle:{self.scope}:{self.get_ident(request)}"
 
-    def get_ident(self, request):
+    def get_ident(self, request: Request) -> str:
         # accounts.auth.client_address, as everywhere in Carnet: DRF's default would trust any client-supplied
         # X-Forwarded-For, and each forged value would get a fresh allowance.
         return client_address(request) or "unknown"
@@ -102,25 +112,25 @@ class AddressRateThrottle(throttling.SimpleRateThrottle):
 class RefusedTokenThrottle(AddressRateThrottle):
     """The address allowance, spent by a refused token (called during authentication: no ``request.user``)."""
 
-    def get_cache_key(self, request, view):
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
         return self.address_key(request)
 
 
-class TokenScheme(OpenApiAuthenticationExtension):
+class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]  # drf-spectacular: unannotated
     """The token in the OpenAPI schema (drf-spectacular finds extensions once this module is imported)."""
 
     target_class = TokenAuthentication
     name = "token"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer", "bearerFormat": "carnet_…"}
 
 
-class SessionScheme(OpenApiAuthenticationExtension):
+class SessionScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]  # drf-spectacular: unannotated
     target_class = VerifiedSessionAuthentication
     name = "session"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
         return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
 
 
@@ -132,11 +142,11 @@ class _Kind(permissions.BasePermission):
     message = _("Ce compte n'a pas accès à cette partie de l'API.")
     code = "wrong_account_kind"
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.kind == self.kind and self.check(request, user))
 
-    def check(self, request, user) -> bool:
+    def check(self, request: Request, user: User) -> bool:
         return True
 
 
@@ -145,11 +155,11 @@ class IsPractitioner(_Kind):
 
     kind = User.Kind.PRACTITIONER
 
-    def check(self, request, user) -> bool:
+    def check(self, request: Request, user: User) -> bool:
         practitioner = getattr(user, "practitioner", None)
         if practitioner is None or not practitioner.is_active:
             return False
-        request.practitioner = practitioner
+        request.practitioner = practitioner  # type: ignore[attr-defined]  # what the practitioner API's views read
         return True
 
 
@@ -158,7 +168,7 @@ class IsPatient(_Kind):
 
     kind = User.Kind.PATIENT
 
-    def check(self, request, user) -> bool:
+    def check(self, request: Request, user: User) -> bool:
         return getattr(user, "profile", None) is not None
 
 
@@ -166,7 +176,7 @@ READ = ApiToken.Scope.READ
 WRITE = ApiToken.Scope.WRITE
 
 
-def required_scope(view, method: str) -> str:
+def required_scope(view: APIView, method: str | None) -> str:
     """The token scope that ``method`` on ``view`` needs.
 
     The view's declared ``required_scope`` (a scope, or a dict method -> scope), else ``read`` for
@@ -181,7 +191,8 @@ def required_scope(view, method: str) -> str:
     if isinstance(declared, dict):
         declared = declared.get(method)
     if declared:
-        return declared
+        scope: str = declared
+        return scope
     return READ if method in permissions.SAFE_METHODS else WRITE
 
 
@@ -194,7 +205,7 @@ class TokenScope(permissions.BasePermission):
     message = _("Ce jeton ne donne que le droit de lecture.")
     code = "insufficient_scope"
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if not isinstance(request.auth, ApiToken):
             return True
         return request.auth.scope == WRITE or required_scope(view, request.method) == READ

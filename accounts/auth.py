@@ -18,11 +18,15 @@ The staff door is the Django admin behind django-otp (``accounts/admin_site.py``
 and session epoch.
 """
 
+from __future__ import annotations
+
 import functools
 import ipaddress
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -31,12 +35,15 @@ from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db.models import F
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django_otp import login as otp_login
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.second_factors import (
     CodeCheck,
@@ -47,11 +54,16 @@ from accounts.second_factors import (
     normalise_code,
     verify_code,
 )
-from plumbing.throttling import SignInGate, account_name
+from plumbing.throttling import FailureGate, SignInGate, account_name
 from practitioners.models import Practitioner
 from records.models import User
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 logger = logging.getLogger(__name__)
+# A view function: what the sign-in decorators take and give back.
+View = Callable[..., HttpResponse]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -80,7 +92,7 @@ class SignInRefused(ValidationError):
     """A sign-in step refused, with the message to show."""
 
 
-def refuse_if_closed(gate) -> None:
+def refuse_if_closed(gate: FailureGate) -> None:
     """Refuse at once when the gate is closed; the refusal carries the ``Retry-After`` seconds (``retry_after``)."""
     wait = gate.retry_after()
     if wait:
@@ -111,7 +123,7 @@ def _trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address.version == network.version and address in network for network in networks)
 
 
-def client_address(request) -> str | None:
+def client_address(request: HttpRequest) -> str | None:
     """The client's address: ``REMOTE_ADDR``, or behind a trusted proxy the hop it reports in X-Forwarded-For.
 
     ``X-Forwarded-For`` is believed only when it comes from ``CARNET_TRUSTED_PROXIES``: its entries are walked
@@ -134,7 +146,7 @@ def client_address(request) -> str | None:
     return str(seen)
 
 
-def safe_next(request, default: str) -> str:
+def safe_next(request: HttpRequest, default: str) -> str:
     candidate = request.POST.get("next") or request.GET.get("next")
     if candidate and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -146,7 +158,9 @@ def safe_next(request, default: str) -> str:
 # --- Password step ------------------------------------------------------------------------------------
 
 
-def _check_password(request, *, door: Door, identifier: str, candidates: list, password: str, message) -> User:
+def _check_password(
+    request: HttpRequest, *, door: Door, identifier: str, candidates: list[User], password: str, message: StrOrPromise
+) -> User:
     """Throttle, then check the password; unknown accounts cost the same hashing work as known ones."""
     account = account_name(user_id=candidates[0].pk if candidates else None, door=door, identifier=identifier)
     gate = SignInGate(account=account, address=client_address(request))
@@ -165,7 +179,7 @@ def _check_password(request, *, door: Door, identifier: str, candidates: list, p
     return user
 
 
-def check_patient_password(request, email: str, password: str) -> User:
+def check_patient_password(request: HttpRequest, email: str, password: str) -> User:
     """A patient signs in with their e-mail address (case-insensitive) and password."""
     email = email.strip()
     candidates = list(
@@ -181,7 +195,7 @@ def check_patient_password(request, email: str, password: str) -> User:
     )
 
 
-def check_practitioner_password(request, identifier: str, password: str) -> User:
+def check_practitioner_password(request: HttpRequest, identifier: str, password: str) -> User:
     """A practitioner signs in with their RPPS number or their account's e-mail address, and password.
 
     A suspended practitioner is told so, but only after the right password: the message then reveals
@@ -208,7 +222,7 @@ def check_practitioner_password(request, identifier: str, password: str) -> User
     return user
 
 
-def staff_gate(request, username: str) -> SignInGate:
+def staff_gate(request: HttpRequest, username: str) -> SignInGate:
     user_id = User.objects.filter(username=username).values_list("pk", flat=True).first()
     account = account_name(user_id=user_id, door=Door.STAFF, identifier=username)
     return SignInGate(account=account, address=client_address(request))
@@ -217,7 +231,7 @@ def staff_gate(request, username: str) -> SignInGate:
 # --- Pending sign-in and second factor ----------------------------------------------------------------
 
 
-def begin_pending_sign_in(request, user: User, *, door: Door, next_url: str) -> None:
+def begin_pending_sign_in(request: HttpRequest, user: User, *, door: Door, next_url: str) -> None:
     """Remember that ``user`` passed the password step at ``door``; nobody is logged in yet."""
     # A new session key: a key planted beforehand (session fixation) must not see the enrolment secret.
     request.session.cycle_key()
@@ -230,18 +244,20 @@ def begin_pending_sign_in(request, user: User, *, door: Door, next_url: str) -> 
     }
 
 
-def pending_user(request, door: Door) -> User | None:
+def pending_user(request: HttpRequest, door: Door) -> User | None:
     data = request.session.get(PENDING_SESSION_KEY)
     if not data or data.get("door") != door or data.get("until", 0) < timezone.now().timestamp():
         return None
     return User.objects.filter(pk=data["user"], is_active=True).first()
 
 
-def _user_gate(request, user: User) -> SignInGate:
+def _user_gate(request: HttpRequest, user: User) -> SignInGate:
     return SignInGate(account=account_name(user_id=user.pk, door="", identifier=""), address=client_address(request))
 
 
-def check_second_factor(request, user: User, code: str, *, allow_email: bool, prefer_email: bool = False):
+def check_second_factor(
+    request: HttpRequest, user: User, code: str, *, allow_email: bool, prefer_email: bool = False
+) -> Device:
     """Verify a code (TOTP, e-mail code if allowed, or backup code) and return the device that took it."""
     gate = _user_gate(request, user)
     refuse_if_closed(gate)
@@ -255,7 +271,7 @@ def check_second_factor(request, user: User, code: str, *, allow_email: bool, pr
     return device
 
 
-def confirm_enrolment(request, user: User, device, code: str) -> list[str]:
+def confirm_enrolment(request: HttpRequest, user: User, device: TOTPDevice, code: str) -> list[str]:
     """Confirm a practitioner's new TOTP device with its first code (throttled like any code)."""
     gate = _user_gate(request, user)
     refuse_if_closed(gate)
@@ -267,7 +283,7 @@ def confirm_enrolment(request, user: User, device, code: str) -> list[str]:
         raise
 
 
-def complete_sign_in(request, user: User, device, *, door: Door) -> str:
+def complete_sign_in(request: HttpRequest, user: User, device: Device, *, door: Door) -> str:
     """Log the user in with a verified device; returns where to go next."""
     data = request.session.pop(PENDING_SESSION_KEY, None) or {}
     auth_login(request, user, backend=data.get("backend"))
@@ -290,14 +306,14 @@ def current_epoch(user_id: int) -> int:
     return User.objects.filter(pk=user_id).values_list("session_epoch", flat=True).get()
 
 
-def stamp_session(request, user: User) -> None:
+def stamp_session(request: HttpRequest, user: User) -> None:
     """Bind the session to the user's current epoch (called at each completed sign-in)."""
     # Read again: ``user`` may have been loaded before an end_all_sessions() of this same request.
     user.session_epoch = current_epoch(user.pk)
     request.session[EPOCH_SESSION_KEY] = user.session_epoch
 
 
-def session_is_current(request) -> bool:
+def session_is_current(request: HttpRequest) -> bool:
     """Whether the signed-in user's session carries their current epoch.
 
     ``request.user`` was read from the database by the authentication middleware: this costs no query.
@@ -314,10 +330,10 @@ def end_all_sessions(user_id: int) -> None:
     User.objects.filter(pk=user_id).update(session_epoch=F("session_epoch") + 1)
 
 
-def sign_out_everywhere(request) -> None:
+def sign_out_everywhere(request: HttpRequest) -> None:
     """End every session of the current user, this one included."""
     user_id = request.user.pk
-    end_all_sessions(user_id)
+    end_all_sessions(user_id)  # type: ignore[arg-type]  # a signed-in user: the pk is set
     auth_logout(request)
     logger.info("User %s signed out everywhere.", user_id)
 
@@ -325,28 +341,28 @@ def sign_out_everywhere(request) -> None:
 # --- Decorators ---------------------------------------------------------------------------------------
 
 
-def _verified_user(request, kind: str) -> User | None:
+def _verified_user(request: HttpRequest, kind: str) -> User | None:
     user = request.user
     if not user.is_authenticated:
         return None
     if not session_is_current(request):
         auth_logout(request)  # signed out everywhere, or the epoch was lost: this session is over
         return None
-    if not user.is_verified() or user.kind != kind:
+    if not user.is_verified() or user.kind != kind:  # type: ignore[attr-defined]  # django_otp's middleware adds it
         return None
     return user
 
 
-def patient_required(view):
+def patient_required(view: View) -> View:
     """A patient with a verified second factor, a current session and a profile (``request.profile``)."""
 
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = _verified_user(request, User.Kind.PATIENT)
         profile = getattr(user, "profile", None) if user is not None else None
         if profile is None:
             return redirect_to_login(request.get_full_path(), reverse("patients:login"))
-        request.profile = profile
+        request.profile = profile  # type: ignore[attr-defined]  # what the patient door's views read
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)
         return response
@@ -354,11 +370,11 @@ def patient_required(view):
     return wrapper
 
 
-def practitioner_required(view):
+def practitioner_required(view: View) -> View:
     """An active practitioner, verified by TOTP or a backup code, current session (``request.practitioner``)."""
 
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = _verified_user(request, User.Kind.PRACTITIONER)
         practitioner = None
         if user is not None:
@@ -367,7 +383,7 @@ def practitioner_required(view):
             if practitioner is not None:
                 auth_logout(request)  # suspended during the session (the login page will say so)
             return redirect_to_login(request.get_full_path(), reverse("practitioners:login"))
-        request.practitioner = practitioner
+        request.practitioner = practitioner  # type: ignore[attr-defined]  # what the practitioner door's views read
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)
         return response

@@ -12,6 +12,7 @@ import smtplib
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -33,14 +34,15 @@ def _digest(purpose: str, email: str, code: str) -> str:
     return salted_hmac(_SALT, f"{purpose}:{email.lower()}:{code}", algorithm="sha256").hexdigest()
 
 
-def pending_email(request, purpose: str) -> str | None:
+def pending_email(request: HttpRequest, purpose: str) -> str | None:
     data = request.session.get(SESSION_KEY)
     if not data or data.get("purpose") != purpose:
         return None
-    return data["email"]
+    email: str = data["email"]
+    return email
 
 
-def send_email_code(request, email: str, *, purpose: str, language: str | None = None) -> bool:
+def send_email_code(request: HttpRequest, email: str, *, purpose: str, language: str | None = None) -> bool:
     """Send a fresh code to ``email``; False (nothing sent) if one went to it less than a minute ago."""
     now = int(timezone.now().timestamp())
     data = request.session.get(SESSION_KEY) or {}
@@ -68,7 +70,7 @@ def send_email_code(request, email: str, *, purpose: str, language: str | None =
     return True
 
 
-def check_email_code(request, code: str, *, purpose: str) -> str:
+def check_email_code(request: HttpRequest, code: str, *, purpose: str) -> str:
     """The verified address if ``code`` is right; ``EmailCodeRefused`` otherwise (the code is spent on success)."""
     data = request.session.get(SESSION_KEY)
     code = "".join((code or "").split())
@@ -83,4 +85,5 @@ def check_email_code(request, code: str, *, purpose: str) -> str:
         request.session[SESSION_KEY] = data
         raise EmailCodeRefused(_("Code incorrect. Vérifiez le dernier courriel reçu."), code="wrong_code")
     request.session.pop(SESSION_KEY, None)
-    return data["email"]
+    email: str = data["email"]
+    return email

@@ -1,18 +1,31 @@
 """Sign-in forms every door shares: identifier and password, the second factor, and the step-up re-check."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from accounts.auth import check_second_factor, client_address, refuse_if_closed, retry_after
 from accounts.second_factors import confirmed_totp_device
 from plumbing.throttling import SignInGate, account_name
+from records.actors import signed_in_account
 from records.identifiers import NIRField
+from records.models import User
+
+if TYPE_CHECKING:
+    from django_otp.models import Device
+    from django_stubs_ext import StrOrPromise
 
 
-def render_sign_in(request, template: str, context: dict, *forms_shown):
+def render_sign_in(
+    request: HttpRequest, template: str, context: dict[str, Any], *forms_shown: forms.Form | None
+) -> HttpResponse:
     """Render a sign-in page; a throttled refusal on one of its forms answers 429 with ``Retry-After``."""
     response = render(request, template, context)
     wait = max(
@@ -45,15 +58,15 @@ class PasswordSignInForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, request, *args, **kwargs):
+    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
-        self.user = None
+        self.user: User | None = None
 
-    def check_password(self, identifier: str, password: str):
+    def check_password(self, identifier: str, password: str) -> User:
         raise NotImplementedError
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
         identifier, password = cleaned.get(self.identifier_field), cleaned.get("password")
@@ -82,16 +95,18 @@ class SecondFactorForm(forms.Form):
         ),
     )
 
-    def __init__(self, request, user, *args, allow_email: bool, prefer_email: bool = False, **kwargs):
+    def __init__(
+        self, request: HttpRequest, user: User, *args: Any, allow_email: bool, prefer_email: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
         self.user = user
         self.allow_email = allow_email
         self.prefer_email = prefer_email
-        self.device = None
+        self.device: Device | None = None
 
-    def clean_code(self):
-        code = self.cleaned_data["code"]
+    def clean_code(self) -> str:
+        code: str = self.cleaned_data["code"]
         self.device = check_second_factor(
             self.request, self.user, code, allow_email=self.allow_email, prefer_email=self.prefer_email
         )
@@ -115,17 +130,17 @@ class StepUpForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "class": "code-input"}),
     )
 
-    def __init__(self, request, *args, **kwargs):
+    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
         password, code = cleaned.get("password"), cleaned.get("code", "")
         if not password and not code:
             raise ValidationError(_("Saisissez votre mot de passe ou un code de vérification."), code="required")
-        user = self.request.user
+        user = signed_in_account(self.request)  # behind a door's sign-in decorator
         if password:
             gate = SignInGate(
                 account=account_name(user_id=user.pk, door="", identifier=""), address=client_address(self.request)
@@ -152,7 +167,7 @@ class RecoveryRequestForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True, "autocapitalize": "off"}),
     )
 
-    def __init__(self, *args, label=None, **kwargs):
+    def __init__(self, *args: Any, label: StrOrPromise | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if label is not None:
             self.fields["identifier"].label = label
@@ -185,11 +200,11 @@ class NewPasswordForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    def __init__(self, user, *args, **kwargs):
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         first, second = self.cleaned_data.get("password1"), self.cleaned_data.get("password2")
         if first and second and first != second:
@@ -226,7 +241,7 @@ class PostalRecoveryForm(RecoveryLetterForm):
     password2 = NewPasswordForm.base_fields["password2"]
     field_order = ["nir", "birth_date", "provisional_code", "password1", "password2"]
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         first, second = self.cleaned_data.get("password1"), self.cleaned_data.get("password2")
         if first and second and first != second:

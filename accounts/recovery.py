@@ -23,6 +23,7 @@ import logging
 import secrets
 import smtplib
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -30,6 +31,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -37,6 +39,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from access_control.models import TrailEntry
 from access_control.rules import Action, Reason
 from access_control.trail import record_entry
 from accounts.auth import Door, client_address, end_all_sessions, refuse_if_closed
@@ -45,6 +48,7 @@ from notifications.models import Notice
 from notifications.outbox import queue_notice
 from plumbing.throttling import SignInGate, account_name, clear_account
 from records import crypto, lifecycle
+from records.actors import Actor
 from records.identifiers import normalize_nir
 from records.models import Profile, User
 
@@ -87,7 +91,7 @@ def find_account(door: str, identifier: str) -> User | None:
     return accounts.filter(is_active=True).order_by("pk").first()
 
 
-def _gate(request, *, scope: str, user_id: int | None, identifier: str) -> SignInGate:
+def _gate(request: HttpRequest, *, scope: str, user_id: int | None, identifier: str) -> SignInGate:
     # Recovery has counters of its own: asking for a code must not lock the account's sign-in, nor the reverse.
     account = account_name(user_id=None, door=f"recovery-{scope}", identifier=str(user_id or identifier))
     return SignInGate(account=account, address=client_address(request))
@@ -101,7 +105,7 @@ def _digest(user_id: int, nonce: str, code: str) -> str:
     return salted_hmac(_SALT, f"{user_id}:{nonce}:{code}", algorithm="sha256").hexdigest()
 
 
-def _trail(user: User, action: str, actor, *, reason: str = "", address: str | None = None):
+def _trail(user: User, action: str, actor: Actor | None, *, reason: str = "", address: str | None = None) -> TrailEntry:
     profile = getattr(user, "profile", None) if user.kind == User.Kind.PATIENT else None
     detail = "" if profile is not None else f"user {user.pk}"
     return record_entry(
@@ -112,7 +116,7 @@ def _trail(user: User, action: str, actor, *, reason: str = "", address: str | N
 # --- Forgotten password ----------------------------------------------------------------------------------
 
 
-def do_request_recovery(request, *, door: str, identifier: str, actor=None) -> None:
+def do_request_recovery(request: HttpRequest, *, door: str, identifier: str, actor: Actor | None = None) -> None:
     """Step 1: e-mail a recovery code if ``identifier`` names an account at ``door``; the same outcome if not.
 
     Throttled (``SignInRefused`` "throttled" once closed). The code, never stored in clear, replaces any earlier
@@ -153,17 +157,18 @@ def _send_code(user: User, code: str, validity: int) -> None:
         raise
 
 
-def pending_recovery(request, door: str, step: str) -> dict | None:
+def pending_recovery(request: HttpRequest, door: str, step: str) -> dict[str, Any] | None:
     """The session's recovery at ``door`` when it is at ``step`` and not expired, else None."""
     data = request.session.get(RECOVERY_SESSION_KEY)
     if not data or data.get("door") != door or data.get("step") != step:
         return None
     if data.get("until", 0) < timezone.now().timestamp():
         return None
-    return data
+    pending: dict[str, Any] = data
+    return pending
 
 
-def recovery_user(data: dict) -> User | None:
+def recovery_user(data: dict[str, Any]) -> User | None:
     return User.objects.filter(pk=data["user"], is_active=True).first() if data.get("user") else None
 
 
@@ -172,7 +177,7 @@ def needs_second_factor(user: User) -> bool:
     return user.kind != User.Kind.PATIENT or confirmed_totp_device(user) is not None
 
 
-def check_recovery_code(request, data: dict, code: str) -> str:
+def check_recovery_code(request: HttpRequest, data: dict[str, Any], code: str) -> str:
     """Step 1's answer: spends the e-mailed code and moves the session on; returns the next step."""
     user = recovery_user(data)
     # Without an account, the counter is the session's: it behaves like an account's, and locks nobody else.
@@ -193,15 +198,16 @@ def check_recovery_code(request, data: dict, code: str) -> str:
     cache.delete(_code_key(user.pk))  # single use
     data["step"] = Step.SECOND_FACTOR if needs_second_factor(user) else Step.PASSWORD
     request.session[RECOVERY_SESSION_KEY] = data
-    return data["step"]
+    step: str = data["step"]
+    return step
 
 
-def second_factor_passed(request, data: dict) -> None:
+def second_factor_passed(request: HttpRequest, data: dict[str, Any]) -> None:
     data["step"] = Step.PASSWORD
     request.session[RECOVERY_SESSION_KEY] = data
 
 
-def do_reset_password(request, user: User, password: str, *, actor: User) -> None:
+def do_reset_password(request: HttpRequest, user: User, password: str, *, actor: User) -> None:
     """Step 3: the new password (already validated by the form); ends every session and clears lock-outs."""
     if actor.pk != user.pk:
         raise PermissionDenied
@@ -219,7 +225,7 @@ def do_reset_password(request, user: User, password: str, *, actor: User) -> Non
 # --- Lost second factor: patients, by post ---------------------------------------------------------------
 
 
-def do_request_recovery_letter(request, *, nir: str, birth_date: date, actor=None) -> None:
+def do_request_recovery_letter(request: HttpRequest, *, nir: str, birth_date: date, actor: Actor | None = None) -> None:
     """Send a new provisional code by post to the holder of an active profile; the same outcome otherwise.
 
     Throttled per NIR and client address; at most one letter a day per profile. The letter is the L1
@@ -251,7 +257,13 @@ def do_request_recovery_letter(request, *, nir: str, birth_date: date, actor=Non
 
 
 def do_recover_with_provisional_code(
-    request, *, nir: str, birth_date: date, provisional_code: str, password: str, actor=None
+    request: HttpRequest,
+    *,
+    nir: str,
+    birth_date: date,
+    provisional_code: str,
+    password: str,
+    actor: Actor | None = None,
 ) -> User:
     """With the code of the recovery letter: a new password, and the lost second factor removed.
 

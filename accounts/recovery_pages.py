@@ -4,9 +4,14 @@ Each door wires them under its own URLs (patients: ``/connexion/oubli/…``, pra
 ``/pro/connexion/oubli/…``) and its own template, which extends ``registration/recovery.html``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -25,6 +30,12 @@ from accounts.recovery import (
     second_factor_passed,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+# A recovery step's page, as the doors' URL patterns mount it.
+PageView = Callable[[HttpRequest], HttpResponse]
+
 SENT_MESSAGE = _(
     "Si un compte correspond à cet identifiant, un code vient de lui être envoyé par courriel. "
     "Il est valable 30 minutes ; une nouvelle demande remplace le code précédent."
@@ -40,21 +51,21 @@ class RecoveryDoor:
     door: str
     namespace: str
     template: str
-    identifier_label: object
+    identifier_label: StrOrPromise
 
     def url(self, name: str) -> str:
         return f"{self.namespace}:{name}"
 
 
-def _restart(request, door: RecoveryDoor):
+def _restart(request: HttpRequest, door: RecoveryDoor) -> HttpResponseRedirect:
     messages.info(request, START_AGAIN_MESSAGE)
     return redirect(door.url("recover"))
 
 
-def request_page(door: RecoveryDoor):
+def request_page(door: RecoveryDoor) -> PageView:
     @never_cache
     @require_http_methods(["GET", "POST"])
-    def recover(request):
+    def recover(request: HttpRequest) -> HttpResponse:
         form = RecoveryRequestForm(data=request.POST if request.method == "POST" else None, label=door.identifier_label)
         if form.is_valid():
             try:
@@ -72,10 +83,10 @@ def request_page(door: RecoveryDoor):
     return recover
 
 
-def code_page(door: RecoveryDoor):
+def code_page(door: RecoveryDoor) -> PageView:
     @never_cache
     @require_http_methods(["GET", "POST"])
-    def recover_code(request):
+    def recover_code(request: HttpRequest) -> HttpResponse:
         data = pending_recovery(request, door.door, Step.CODE)
         if data is None:
             return _restart(request, door)
@@ -92,10 +103,10 @@ def code_page(door: RecoveryDoor):
     return recover_code
 
 
-def second_factor_page(door: RecoveryDoor):
+def second_factor_page(door: RecoveryDoor) -> PageView:
     @never_cache
     @require_http_methods(["GET", "POST"])
-    def recover_second_factor(request):
+    def recover_second_factor(request: HttpRequest) -> HttpResponse:
         data = pending_recovery(request, door.door, Step.SECOND_FACTOR)
         user = recovery_user(data) if data else None
         if data is None or user is None:
@@ -111,10 +122,10 @@ def second_factor_page(door: RecoveryDoor):
     return recover_second_factor
 
 
-def password_page(door: RecoveryDoor):
+def password_page(door: RecoveryDoor) -> PageView:
     @never_cache
     @require_http_methods(["GET", "POST"])
-    def recover_password(request):
+    def recover_password(request: HttpRequest) -> HttpResponse:
         data = pending_recovery(request, door.door, Step.PASSWORD)
         user = recovery_user(data) if data else None
         if data is None or user is None:

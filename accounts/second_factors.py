@@ -15,6 +15,7 @@ import base64
 import logging
 import smtplib
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import qrcode
 import qrcode.image.svg
@@ -25,11 +26,15 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device
 from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from records.models import User
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +50,7 @@ class CodeCheck(StrEnum):
     LOCKED = "locked"  # django-otp's own throttling: too many wrong codes, wait a moment
 
 
-def describe_refusal(outcome: CodeCheck):
+def describe_refusal(outcome: CodeCheck) -> "StrOrPromise":
     if outcome == CodeCheck.LOCKED:
         return _("Trop de codes erronés : patientez quelques secondes avant de réessayer.")
     return _("Code incorrect ou expiré.")
@@ -72,22 +77,22 @@ def is_primary_code(code: str) -> bool:
     return len(code) == 6 and code.isdigit()
 
 
-def confirmed_totp_device(user) -> TOTPDevice | None:
+def confirmed_totp_device(user: User) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
 
 
-def backup_device(user) -> StaticDevice | None:
+def backup_device(user: User) -> StaticDevice | None:
     return StaticDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
 
 
-def email_device(user) -> EmailDevice:
+def email_device(user: User) -> EmailDevice:
     device = EmailDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
     if device is None:
         device = EmailDevice.objects.create(user=user, name=EMAIL_DEVICE_NAME, confirmed=True)
     return device
 
 
-def device_for_code(user, code: str, *, allow_email: bool, prefer_email: bool = False):
+def device_for_code(user: User, code: str, *, allow_email: bool, prefer_email: bool = False) -> Device | None:
     """The one device a (normalised) code is meant for, or None when the user has no such device.
 
     Six digits go to the authenticator app, or to the e-mailed code when the user has no app or asked for an
@@ -101,7 +106,7 @@ def device_for_code(user, code: str, *, allow_email: bool, prefer_email: bool = 
     return backup_device(user)
 
 
-def verify_code(device, code: str) -> CodeCheck:
+def verify_code(device: Device, code: str) -> CodeCheck:
     """Check a code against one device under a row lock; a wrong code is counted by django-otp."""
     with transaction.atomic():
         locked = type(device).objects.select_for_update().get(pk=device.pk)
@@ -112,7 +117,7 @@ def verify_code(device, code: str) -> CodeCheck:
     return CodeCheck.ACCEPTED if accepted else CodeCheck.REFUSED
 
 
-def send_sign_in_code(user) -> bool:
+def send_sign_in_code(user: User) -> bool:
     """E-mail a fresh 6-digit code to a patient. False when one was sent less than a minute ago.
 
     The code row is committed before the message leaves (no e-mail inside a transaction); the message
@@ -140,7 +145,7 @@ def send_sign_in_code(user) -> bool:
     return True
 
 
-def unconfirmed_totp_device(user) -> TOTPDevice:
+def unconfirmed_totp_device(user: User) -> TOTPDevice:
     """The TOTP device being enrolled (created on first use, kept until confirmed)."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
     if device is None:
@@ -185,8 +190,9 @@ def do_issue_backup_codes(user: User, *, actor: User, durable: bool = True) -> l
     return codes
 
 
-def remaining_backup_codes(user) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+def remaining_backup_codes(user: User) -> int:
+    count: int = StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return count
 
 
 def totp_secret(device: TOTPDevice) -> str:

@@ -5,14 +5,25 @@ nor shown again (``access_control.tokens``). Each portal wraps these in its own 
 (``patients.api_token_views``, ``practitioners.api_token_views``). See docs/api.md.
 """
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from access_control.models import ApiToken
-from access_control.tokens import DEFAULT_LIFETIME_DAYS, TokenRefused, do_create_token, do_revoke_token, tokens_of
+from access_control.tokens import (
+    DEFAULT_LIFETIME_DAYS,
+    NewToken,
+    TokenRefused,
+    do_create_token,
+    do_revoke_token,
+    tokens_of,
+)
+from records.actors import signed_in_account
+from records.models import User
 
 LIFETIMES = [(30, _("30 jours")), (90, _("90 jours")), (365, _("1 an"))]
 
@@ -29,31 +40,29 @@ class TokenForm(forms.Form):
     )
 
 
-def token_rows(user) -> list[ApiToken]:
-    now = timezone.now()
-    rows = list(tokens_of(user)[:50])
-    for token in rows:
-        token.is_live = token.revoked_at is None and token.expires_at > now
-    return rows
+def token_rows(user: User) -> list[ApiToken]:
+    """The user's 50 newest tokens (each says whether it is live: ``ApiToken.is_live``)."""
+    return list(tokens_of(user)[:50])
 
 
-def _create_token(request, form):
+def _create_token(request: HttpRequest, form: TokenForm) -> NewToken | None:
     """Create the token from a valid form; returns the new token with its secret, or None (error on the form)."""
     data = form.cleaned_data
+    user = signed_in_account(request)  # behind the portal's sign-in decorator
     try:
         return do_create_token(
-            request.user,
+            user,
             name=data["name"],
             scope=data["scope"],
             lifetime_days=data["lifetime_days"],
-            actor=request.user,
+            actor=user,
         )
     except TokenRefused as exc:
         form.add_error(None, exc)
         return None
 
 
-def token_page(request, *, portal: str, base: str, **context):
+def token_page(request: HttpRequest, *, portal: str, base: str, **context: Any) -> HttpResponse:
     """A portal's token page (``<portal>/tokens.html``): the list and the form; a new token's secret once.
 
     ``portal`` is the URL namespace and template folder, ``base`` the portal's base template.
@@ -64,12 +73,15 @@ def token_page(request, *, portal: str, base: str, **context):
         if new is not None:
             context = {"new": new, "base": base, "back": f"{portal}:api_tokens", **context}
             return render(request, "api_tokens/created.html", context)
-    return render(request, f"{portal}/tokens.html", {"form": form, "tokens": token_rows(request.user), **context})
+    return render(
+        request, f"{portal}/tokens.html", {"form": form, "tokens": token_rows(signed_in_account(request)), **context}
+    )
 
 
-def revoke_token(request, token_id, *, portal: str):
+def revoke_token(request: HttpRequest, token_id: int, *, portal: str) -> HttpResponseRedirect:
     """Revoke one of the account's own tokens (another account's id: 404), back to the portal's token page."""
-    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
-    do_revoke_token(token, actor=request.user)
+    user = signed_in_account(request)  # behind the portal's sign-in decorator
+    token = get_object_or_404(ApiToken, pk=token_id, user=user)
+    do_revoke_token(token, actor=user)
     messages.success(request, _("Le jeton « %(name)s » est révoqué.") % {"name": token.name})
     return redirect(f"{portal}:api_tokens")

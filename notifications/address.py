@@ -6,9 +6,15 @@ Abroad, the last line is the country name in capitals and the city line comes be
 allowed: the building line gives way first).
 """
 
+from __future__ import annotations
+
 import unicodedata
+from typing import TYPE_CHECKING
 
 from .channels.base import UndeliverableError
+
+if TYPE_CHECKING:  # records and the directory import the notifications at run time
+    from records.models import Profile
 
 MAX_LINES = 6
 MAX_CHARS = 38
@@ -38,7 +44,7 @@ def _fit(text: str) -> str:
     return " ".join(text.split())[:MAX_CHARS].rstrip()
 
 
-def recipient_line(profile) -> str:
+def recipient_line(profile: Profile) -> str:
     civility = "Mme" if profile.sex == profile.Sex.FEMALE else "M."
     first = profile.first_names.split(" ")[0] if profile.first_names else ""
     surname = (profile.usual_name or profile.birth_name).upper()
@@ -48,7 +54,7 @@ def recipient_line(profile) -> str:
     return _fit(line)
 
 
-def address_lines(profile) -> list[str]:
+def address_lines(profile: Profile) -> list[str]:
     """The address block, or :class:`UndeliverableError` when the profile has no usable postal address."""
     if not (profile.postal_code and profile.city and (profile.address_street or profile.address_locality)):
         raise UndeliverableError("no usable postal address")

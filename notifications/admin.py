@@ -5,22 +5,27 @@ closed batch's merged PDF and manifest (decrypted on the fly; letter downloads a
 early, and see the daily counts (sent, failed, undeliverable, letters, pages).
 """
 
+from __future__ import annotations
+
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from access_control.trail import record_entry
+from records.actors import signed_in_account
 
 from .actions import BatchActionError, NoticeActionError, do_mark_batch_handed, do_resend_notice
 from .batches import batch_file_chunks, close_letter_batch, letter_pdf
@@ -28,19 +33,28 @@ from .models import BatchFile, Letter, Notice, PrintBatch
 
 DAILY_DAYS = 14
 
+# ModelAdmin is generic in the stubs only (it has no __class_getitem__ at run time); the read-only pages serve
+# several models, so they take any.
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
+    _ModelAdmin: TypeAlias = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
+
+
+class ReadOnlyAdmin(_ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 
-def daily_counts(days: int = DAILY_DAYS) -> list[dict]:
+def daily_counts(days: int = DAILY_DAYS) -> list[dict[str, Any]]:
     """Per day, newest first: notices sent, failed, undeliverable; letters filed and their pages (3 queries)."""
     today = timezone.localdate()
     since = timezone.now() - timedelta(days=days)
@@ -90,20 +104,21 @@ class NoticeAdmin(ReadOnlyAdmin):
     actions = ["resend"]
 
     @admin.display(description=_("destinataire"))
-    def to(self, notice):
-        if notice.recipient_practitioner_id is not None:
-            return _("Médecin traitant : %(name)s") % {"name": notice.recipient_practitioner.display_name}
+    def to(self, notice: Notice) -> str:
+        doctor = notice.recipient_practitioner  # selected with the list
+        if doctor is not None:
+            return _("Médecin traitant : %(name)s") % {"name": doctor.display_name}
         return _("Patient (profil n° %(id)s)") % {"id": notice.profile_id}
 
-    def has_resend_permission(self, request):
+    def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff and self.has_view_permission(request)
 
     @admin.action(description=_("Renvoyer les avis sélectionnés"), permissions=["resend"])
-    def resend(self, request, queryset):
+    def resend(self, request: HttpRequest, queryset: QuerySet[Notice]) -> None:
         done = refused = 0
         for notice in queryset.order_by("pk"):
             try:
-                do_resend_notice(notice, actor=request.user)
+                do_resend_notice(notice, actor=signed_in_account(request))
             except NoticeActionError as exc:
                 refused += 1
                 self.message_user(request, f"#{notice.pk} : {' '.join(exc.messages)}", messages.WARNING)
@@ -112,7 +127,7 @@ class NoticeAdmin(ReadOnlyAdmin):
         if done:
             self.message_user(request, _("%(n)s avis renvoyé(s).") % {"n": done}, messages.SUCCESS)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         urls = [
             path(
                 "daily/",
@@ -122,7 +137,7 @@ class NoticeAdmin(ReadOnlyAdmin):
         ]
         return urls + super().get_urls()
 
-    def daily_view(self, request):
+    def daily_view(self, request: HttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         context = {
@@ -133,16 +148,19 @@ class NoticeAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/notifications/notice/daily.html", context)
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "today": daily_counts(1)[0]}
         return super().changelist_view(request, extra_context=extra_context)
 
 
-def _audited_letter_download(request, letter: Letter):
+def _audited_letter_download(request: HttpRequest, letter: Letter) -> HttpResponse:
     # Staff reading a patient's letter is an admin action on patient data: traced (T1).
     with transaction.atomic():
         record_entry(
-            profile=letter.notice.profile, action="letter_downloaded", actor=request.user, detail=letter.reference
+            profile=letter.notice.profile,
+            action="letter_downloaded",
+            actor=signed_in_account(request),
+            detail=letter.reference,
         )
     response = HttpResponse(letter_pdf(letter), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="carnet-{letter.reference}.pdf"'
@@ -160,15 +178,15 @@ class LetterAdmin(ReadOnlyAdmin):
     ordering = ("-pk",)
 
     @admin.display(description=_("PDF"))
-    def download(self, letter):
+    def download(self, letter: Letter) -> SafeString:
         url = reverse("admin:notifications_letter_pdf", args=[letter.pk])
         return format_html('<a href="{}">{}</a>', url, _("Télécharger"))
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.pdf_view)
         return [path("<int:letter_id>/pdf/", view, name="notifications_letter_pdf"), *super().get_urls()]
 
-    def pdf_view(self, request, letter_id: int):
+    def pdf_view(self, request: HttpRequest, letter_id: int) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         letter = get_object_or_404(Letter.objects.select_related("notice__profile"), pk=letter_id)
@@ -183,25 +201,26 @@ class PrintBatchAdmin(ReadOnlyAdmin):
     ordering = ("-day",)
     actions = ["close", "mark_handed"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PrintBatch]:
         return super().get_queryset(request).prefetch_related("files")
 
     @admin.display(description=_("remis au routeur"), ordering="handed_at")
-    def handed(self, batch):
-        if batch.handed_at is None:
+    def handed(self, batch: PrintBatch) -> StrOrPromise:
+        who = batch.handed_by
+        if batch.handed_at is None or who is None:
             return _("Non")
         when = timezone.localtime(batch.handed_at)
         return _("Le %(when)s par %(who)s") % {
             "when": f"{when:%d/%m/%Y %H:%M}",
-            "who": batch.handed_by.get_full_name() or batch.handed_by.get_username(),
+            "who": who.get_full_name() or who.get_username(),
         }
 
     @admin.action(description=_("Marquer comme remis au routeur (N4)"), permissions=["close"])
-    def mark_handed(self, request, queryset):
+    def mark_handed(self, request: HttpRequest, queryset: QuerySet[PrintBatch]) -> None:
         done = 0
         for batch in queryset.order_by("day"):
             try:
-                do_mark_batch_handed(batch, actor=request.user)
+                do_mark_batch_handed(batch, actor=signed_in_account(request))
             except BatchActionError as exc:
                 self.message_user(request, f"{batch.day:%d/%m/%Y} : {' '.join(exc.messages)}", messages.WARNING)
             else:
@@ -210,7 +229,7 @@ class PrintBatchAdmin(ReadOnlyAdmin):
             self.message_user(request, _("%(n)s lot(s) marqué(s) remis au routeur.") % {"n": done}, messages.SUCCESS)
 
     @admin.display(description=_("fichiers"))
-    def downloads(self, batch):
+    def downloads(self, batch: PrintBatch) -> str:
         parts = {f.part for f in batch.files.all()}
         links = [
             format_html(
@@ -223,23 +242,23 @@ class PrintBatchAdmin(ReadOnlyAdmin):
         ]
         return format_html(" · ".join(["{}"] * len(links)), *links) if links else "—"
 
-    def has_close_permission(self, request):
+    def has_close_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff and self.has_view_permission(request)
 
     @admin.action(description=_("Clôturer les lots sélectionnés (PDF fusionné et manifeste)"), permissions=["close"])
-    def close(self, request, queryset):
+    def close(self, request: HttpRequest, queryset: QuerySet[PrintBatch]) -> None:
         for batch_id in queryset.order_by("day").values_list("pk", flat=True):
             close_letter_batch(batch_id)
         self.message_user(request, _("Lots clôturés."), messages.SUCCESS)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.file_view)
         return [
             path("<int:batch_id>/<str:part>/", view, name="notifications_printbatch_file"),
             *super().get_urls(),
         ]
 
-    def file_view(self, request, batch_id: int, part: str):
+    def file_view(self, request: HttpRequest, batch_id: int, part: str) -> FileResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         if part not in BatchFile.Part.values:
@@ -266,9 +285,9 @@ class BatchFileAdmin(ReadOnlyAdmin):
     fields = ("batch", "part", "size")
     ordering = ("-batch__day", "part")
 
-    def has_view_permission(self, request, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # Whoever may see the print batches may see their files' list (the content stays behind the batch).
         return super().has_view_permission(request, obj) or request.user.has_perm("notifications.view_printbatch")
 
-    def has_module_permission(self, request):
+    def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)

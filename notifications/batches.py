@@ -11,7 +11,8 @@ CARNET_LETTER_BATCH_HOUR). Merging concatenates the letters' rendered PDFs (pypd
 import io
 import logging
 import tempfile
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import date, timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -21,14 +22,14 @@ from plumbing import csv_safe
 
 from . import vault
 from .content import notice_reference
-from .models import BatchFile, Letter, PrintBatch
+from .models import BatchFile, Letter, Notice, PrintBatch
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_HEADER = ["reference", "pages", "postal_code", "country"]
 
 
-def _lock_open_batch(day) -> PrintBatch:
+def _lock_open_batch(day: date) -> PrintBatch:
     """The open batch of ``day`` (or of the first later day whose batch is still open), locked."""
     while True:
         batch = PrintBatch.objects.select_for_update().filter(day=day, status=PrintBatch.Status.OPEN).first()
@@ -39,7 +40,7 @@ def _lock_open_batch(day) -> PrintBatch:
             day += timedelta(days=1)
 
 
-def file_letter(notice, pdf: bytes, *, page_count: int, postal_code: str, country: str) -> Letter:
+def file_letter(notice: Notice, pdf: bytes, *, page_count: int, postal_code: str, country: str) -> Letter:
     """Store the letter's PDF encrypted and file it in the open batch of today. Idempotent per notice."""
     sealed = vault.store_bytes(pdf)
     try:
@@ -76,17 +77,17 @@ def letter_pdf(letter: Letter) -> bytes:
     return b"".join(_read(letter))
 
 
-def _read(sealed_row):
+def _read(sealed_row: Letter | BatchFile) -> Iterator[bytes]:
     return vault.read_file(
         storage_key=sealed_row.storage_key,
-        wrapped_key=sealed_row.wrapped_key,
+        wrapped_key=bytes(sealed_row.wrapped_key),  # a BinaryField may be a memoryview
         master_key_id=sealed_row.master_key_id,
         size=sealed_row.size,
         sha256=sealed_row.sha256,
     )
 
 
-def batch_file_chunks(batch: PrintBatch, part: str):
+def batch_file_chunks(batch: PrintBatch, part: str) -> Iterator[bytes]:
     """The decrypted merged PDF (``part="pdf"``) or manifest (``"manifest"``) of a closed batch, in chunks."""
     return _read(BatchFile.objects.get(batch=batch, part=part))
 
@@ -151,7 +152,7 @@ def _build_files(batch: PrintBatch) -> None:
         raise
 
 
-def close_letter_batches(up_to=None) -> list[int]:
+def close_letter_batches(up_to: date | None = None) -> list[int]:
     """Close every batch of ``up_to`` (default today) and before, and finish any closed without its files."""
     day = up_to or timezone.localdate()
     ids = list(PrintBatch.objects.filter(day__lte=day, status=PrintBatch.Status.OPEN).values_list("pk", flat=True))

@@ -5,12 +5,14 @@ carnet.W010  Debian's libharfbuzz-subset0 is missing: WeasyPrint falls back to p
 """
 
 import ctypes.util
+from collections.abc import Sequence
 
-from django.core.checks import Tags, Warning, register
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Tags, Warning, register
 
 
 @register(Tags.compatibility)
-def check_harfbuzz_subset(app_configs, **kwargs):
+def check_harfbuzz_subset(app_configs: Sequence[AppConfig] | None, **kwargs: object) -> list[CheckMessage]:
     if ctypes.util.find_library("harfbuzz-subset"):
         return []
     return [

@@ -7,15 +7,23 @@ diagnosis). The accesses listed are the trail entries the notice carries (the ac
 are snapshots taken when the trail entry was written, T1).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from .models import Notice
+
+if TYPE_CHECKING:  # records and the directory import the notifications at run time
+    from records.models import Profile
 
 # Where the portal lets a patient act on a notice (relative to CARNET_PUBLIC_URL).
 PORTAL_PATHS = {
@@ -63,13 +71,13 @@ class Message:
     footer: str = ""
 
 
-def notice_reference(notice) -> str:
+def notice_reference(notice: Notice) -> str:
     """The reference printed on the message and asked for by the helpline: day and notice id, no patient data."""
     return f"C{timezone.localtime(notice.created_at):%Y%m%d}-{notice.pk:08d}"
 
 
-def recipient_language(notice) -> str:
-    if notice.recipient_practitioner_id is not None:
+def recipient_language(notice: Notice) -> str:
+    if notice.recipient_practitioner is not None:
         user = notice.recipient_practitioner.user
         language = user.preferred_language if user is not None else settings.LANGUAGE_CODE
     else:
@@ -91,7 +99,7 @@ def format_day(moment: datetime) -> str:
     return date_format(timezone.localtime(moment), "DATE_FORMAT")
 
 
-def _accesses(notice, language: str) -> list[Access]:
+def _accesses(notice: Notice, language: str) -> list[Access]:
     from access_control.models import AccessMode
 
     accesses = []
@@ -127,13 +135,13 @@ def _accesses(notice, language: str) -> list[Access]:
     return accesses
 
 
-def _patient_greeting(profile) -> str:
+def _patient_greeting(profile: Profile) -> str:
     if profile.sex == profile.Sex.FEMALE:
         return _("Madame,")
     return _("Monsieur,")
 
 
-def _restrict_paragraph(profile) -> str:
+def _restrict_paragraph(profile: Profile) -> str:
     """How to restrict access (N6): mask or block from the portal once activated, else activate first (L4)."""
     if profile.state == profile.State.ACTIVE:
         return _(
@@ -147,7 +155,7 @@ def _restrict_paragraph(profile) -> str:
     ) % {"url": _url("activate")}
 
 
-def write_consultation(notice, message: Message) -> None:
+def write_consultation(notice: Notice, message: Message) -> None:
     """Fill in the text of a consultation notice (N1); the accesses are listed by ``build_message``."""
     profile = notice.profile
     message.subject = _("Votre dossier médical a été consulté")
@@ -159,11 +167,11 @@ def write_consultation(notice, message: Message) -> None:
     )
 
 
-def _emergency(notice, message: Message) -> None:
+def _emergency(notice: Notice, message: Message) -> None:
     profile = notice.profile
     message.access_heading = _("Accès en urgence")
-    if notice.recipient_practitioner_id is not None:
-        doctor = notice.recipient_practitioner
+    doctor = notice.recipient_practitioner
+    if doctor is not None:
         message.recipient_name = doctor.display_name
         message.greeting = _("Docteur %(name)s,") % {"name": doctor.last_name} if doctor.title else _("Bonjour,")
         message.subject = _("Accès en urgence au dossier d'un de vos patients")
@@ -199,7 +207,7 @@ def _emergency(notice, message: Message) -> None:
         )
 
 
-def _pre_opening(notice, message: Message) -> None:
+def _pre_opening(notice: Notice, message: Message) -> None:
     from records.crypto import unseal
 
     profile = notice.profile
@@ -216,7 +224,7 @@ def _pre_opening(notice, message: Message) -> None:
         )
     )
     if notice.sealed_payload:
-        message.code = unseal(notice.sealed_payload).decode("utf-8")
+        message.code = unseal(bytes(notice.sealed_payload)).decode("utf-8")  # a BinaryField may be a memoryview
         message.code_label = _("Votre code provisoire")
     expiry = profile.provisional_code_expires_at
     if timezone.localdate(deadline) >= timezone.localdate():
@@ -240,7 +248,7 @@ def _pre_opening(notice, message: Message) -> None:
         message.after.append(_("Ce code est valable jusqu'au %(date)s.") % {"date": format_day(expiry)})
 
 
-def _recovery_code(notice, message: Message) -> None:
+def _recovery_code(notice: Notice, message: Message) -> None:
     """The provisional code an active profile's holder asked for to get back into their space."""
     from records.crypto import unseal
 
@@ -253,7 +261,7 @@ def _recovery_code(notice, message: Message) -> None:
         % {"url": _url("recover")}
     )
     if notice.sealed_payload:
-        message.code = unseal(notice.sealed_payload).decode("utf-8")
+        message.code = unseal(bytes(notice.sealed_payload)).decode("utf-8")  # a BinaryField may be a memoryview
         message.code_label = _("Votre code provisoire")
     message.after.append(
         _(
@@ -266,7 +274,7 @@ def _recovery_code(notice, message: Message) -> None:
         message.after.append(_("Ce code est valable jusqu'au %(date)s.") % {"date": format_day(expiry)})
 
 
-def _opposition(notice, message: Message) -> None:
+def _opposition(notice: Notice, message: Message) -> None:
     message.subject = _("Votre opposition a été enregistrée")
     message.paragraphs.append(
         _(
@@ -277,7 +285,7 @@ def _opposition(notice, message: Message) -> None:
     )
 
 
-def _hold_reminder(notice, message: Message) -> None:
+def _hold_reminder(notice: Notice, message: Message) -> None:
     # A8: nothing about the document itself, only an invitation to see a practitioner.
     message.subject = _("Votre dossier médical a été mis à jour")
     message.paragraphs.append(
@@ -288,7 +296,7 @@ def _hold_reminder(notice, message: Message) -> None:
     )
 
 
-def _suspension(notice, message: Message) -> None:
+def _suspension(notice: Notice, message: Message) -> None:
     message.subject = _("Votre profil Carnet est suspendu")
     message.paragraphs.append(
         _(
@@ -302,7 +310,7 @@ def _suspension(notice, message: Message) -> None:
     )
 
 
-def _closure(notice, message: Message) -> None:
+def _closure(notice: Notice, message: Message) -> None:
     message.subject = _("Votre profil Carnet est clôturé")
     message.paragraphs.append(
         _(
@@ -319,7 +327,7 @@ def _closure(notice, message: Message) -> None:
     )
 
 
-def _reopening(notice, message: Message) -> None:
+def _reopening(notice: Notice, message: Message) -> None:
     message.subject = _("Votre profil Carnet est rouvert")
     message.paragraphs.append(
         _("Votre profil Carnet a été rouvert le %(date)s : vos documents et leur historique sont restaurés.")
@@ -327,7 +335,7 @@ def _reopening(notice, message: Message) -> None:
     )
 
 
-def _deletion_done(notice, message: Message) -> None:
+def _deletion_done(notice: Notice, message: Message) -> None:
     # Sent when the early deletion is requested (L5): the purge follows within the legal delay, and the
     # profile can be re-opened until then.
     message.subject = _("Votre demande de suppression de vos données Carnet")
@@ -341,7 +349,7 @@ def _deletion_done(notice, message: Message) -> None:
     )
 
 
-def _new_document(notice, message: Message) -> None:
+def _new_document(notice: Notice, message: Message) -> None:
     # N6: who and when only, never the document's title or type.
     message.subject = _("Un nouveau document a été ajouté à votre dossier")
     message.paragraphs.append(_("Un nouveau document a été ajouté à votre dossier médical Carnet."))
@@ -349,7 +357,7 @@ def _new_document(notice, message: Message) -> None:
     message.after.append(_("Vous pouvez le consulter dans votre espace : %(url)s") % {"url": _url("home")})
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[[Notice, Message], None]] = {
     Notice.Kind.CONSULTATION: write_consultation,
     Notice.Kind.EMERGENCY: _emergency,
     Notice.Kind.PRE_OPENING: _pre_opening,
@@ -366,7 +374,7 @@ _BUILDERS = {
 _LISTS_ACCESSES = {Notice.Kind.CONSULTATION, Notice.Kind.EMERGENCY, Notice.Kind.NEW_DOCUMENT}
 
 
-def build_message(notice) -> Message:
+def build_message(notice: Notice) -> Message:
     """The notice's message in its recipient's language. ``notice`` should come from ``notices_for_delivery``."""
     language = recipient_language(notice)
     with translation.override(language):
@@ -392,7 +400,7 @@ def build_message(notice) -> Message:
     return message
 
 
-def notices_for_delivery():
+def notices_for_delivery() -> QuerySet[Notice]:
     """Notices with everything ``build_message`` reads, in a fixed number of queries."""
     return Notice.objects.select_related(
         "profile",

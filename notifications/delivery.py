@@ -16,10 +16,10 @@ See docs/adr/0002-notice-outbox.md.
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from .channels import channel_for
@@ -42,18 +42,18 @@ class RetryDelivery(Exception):  # noqa: N818  (a signal to the task, not an err
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random, capped."""
     base = settings.CARNET_NOTICE_RETRY_BASE_SECONDS
-    ceiling = min(settings.CARNET_NOTICE_RETRY_MAX_SECONDS, base * 2 ** max(attempts - 1, 0))
+    ceiling: float = min(settings.CARNET_NOTICE_RETRY_MAX_SECONDS, base * 2 ** max(attempts - 1, 0))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def claimable(now):
+def claimable(now: datetime) -> Q:
     stale = now - timedelta(seconds=settings.CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS)
     return Q(status=Notice.Status.PENDING, deliver_after__lte=now) | Q(
         status=Notice.Status.SENDING, claimed_at__lt=stale
     )
 
 
-def claim(notice_id: int):
+def claim(notice_id: int) -> datetime | None:
     """Take the notice for this run. Returns the claim time, or None when another run has it or it is done."""
     now = timezone.now()
     claimed = Notice.objects.filter(claimable(now), pk=notice_id).update(
@@ -94,13 +94,13 @@ def deliver(notice_id: int) -> str:
     return Notice.Status.SENT
 
 
-def _finish(mine, notice_id: int, status: str, reason: str) -> str:
+def _finish(mine: QuerySet[Notice], notice_id: int, status: str, reason: str) -> str:
     mine.update(status=status, last_error=reason, updated_at=timezone.now())
     logger.warning("Notice %s is %s: %s.", notice_id, status, reason)
     return status
 
 
-def _retry_or_fail(mine, notice: Notice, reason: str) -> str:
+def _retry_or_fail(mine: QuerySet[Notice], notice: Notice, reason: str) -> str:
     if notice.attempts >= settings.CARNET_NOTICE_MAX_ATTEMPTS:
         return _finish(mine, notice.pk, Notice.Status.FAILED, f"{reason} (after {notice.attempts} attempts)")
     countdown = backoff_seconds(notice.attempts)
@@ -134,7 +134,7 @@ def broker_backlog() -> int | None:
         return None
 
 
-def sweep(now=None) -> list[int]:
+def sweep(now: datetime | None = None) -> list[int]:
     """Re-queue what the broker or a worker lost (N5). Returns the ids handed to the broker.
 
     1. ``sending`` for longer than the claim timeout (worker killed mid-delivery; the timeout is just above the

@@ -11,8 +11,14 @@ The fence: nothing else in the app writes SQL. ``upsert_notice_orm`` is the refe
 SQLite); tests/test_fast_sql.py runs both on the same rows on PostgreSQL and compares notices, flags and links.
 """
 
-from django.db import connections
+from __future__ import annotations
 
+from typing import Any
+
+from django.db import connections
+from django.db.models import Field
+
+from access_control.models import TrailEntry
 from access_control.trail import entry_insert, save_entry
 from plumbing.sql import converted_rows
 
@@ -21,10 +27,10 @@ from .models import Notice
 # A notice that will never reach the patient: a folded consultation starts a follow-up instead of joining it (N1).
 DEAD_STATUSES = frozenset({Notice.Status.FAILED, Notice.Status.UNDELIVERABLE})
 
-_upsert_sql: dict[tuple[str, bool], tuple[str, list, list]] = {}
+_upsert_sql: dict[tuple[str, bool], tuple[str, list[Field[Any, Any]], list[Any]]] = {}
 
 
-def _upsert_statement(using: str, trail_insert: str | None) -> tuple[str, list, list]:
+def _upsert_statement(using: str, trail_insert: str | None) -> tuple[str, list[Field[Any, Any]], list[Any]]:
     """The upsert of ``upsert_notice``, written once per database alias and variant.
 
     ``trail_insert``: the statement begins with this INSERT of the trail entry (``t``) and links the notice to it.
@@ -66,7 +72,7 @@ def _upsert_statement(using: str, trail_insert: str | None) -> tuple[str, list, 
 
 
 def upsert_notice(
-    dedupe_key: str, defaults: dict, *, trail_entry=None, folded: bool = False
+    dedupe_key: str, defaults: dict[str, Any], *, trail_entry: TrailEntry | None = None, folded: bool = False
 ) -> tuple[Notice, bool, bool]:
     """The notice with this key, locked, created from ``defaults`` if there is none: ``(notice, created, linked)``.
 
@@ -103,13 +109,13 @@ def upsert_notice(
 
 
 def upsert_notice_orm(
-    dedupe_key: str, defaults: dict, *, trail_entry=None, folded: bool = False
+    dedupe_key: str, defaults: dict[str, Any], *, trail_entry: TrailEntry | None = None, folded: bool = False
 ) -> tuple[Notice, bool, bool]:
     """Reference of ``upsert_notice``, in plain ORM; what runs on SQLite (which has no such upsert)."""
     if trail_entry is not None and trail_entry.pk is None:
         save_entry(trail_entry)
     notice, created = Notice.objects.select_for_update().get_or_create(dedupe_key=dedupe_key, defaults=defaults)
     linked = trail_entry is not None and (created or not folded or notice.status not in DEAD_STATUSES)
-    if linked:
+    if linked and trail_entry is not None:  # linked implies an entry; said again for the type checker
         notice.trail_entries.add(trail_entry)
     return notice, created, linked

@@ -7,17 +7,26 @@ only. The upsert of the notice (with the trail entry's INSERT, ``access_control.
 written by hand in ``notifications.fast_sql``, beside its ORM reference. See docs/adr/0002-notice-outbox.md.
 """
 
+from __future__ import annotations
+
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from access_control.models import TrailEntry
 from access_control.trail import save_entry
 
 from .fast_sql import DEAD_STATUSES, upsert_notice, upsert_notice_orm
 from .models import Notice
+
+if TYPE_CHECKING:  # imported where used at run time (records imports the outbox)
+    from practitioners.models import Practitioner
+    from records.models import Profile
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +34,12 @@ logger = logging.getLogger(__name__)
 _FOLDED_KINDS = {Notice.Kind.CONSULTATION}
 
 
-def choose_channel(profile, kind: str | None = None) -> str:
+def choose_channel(profile: Profile | SimpleNamespace, kind: str | None = None) -> str:
     """N2: e-mail for an activated profile with a verified e-mail that prefers it, else a postal letter.
 
     L1: the pre-opening notice goes by e-mail when the roster has an address for the person (it cannot have
-    been verified yet: the person has no account), else by post.
+    been verified yet: the person has no account), else by post. ``profile``: a profile, or the values of its row
+    (``records.enrolment_copy`` chooses before the row exists).
     """
     from records.models import Profile
 
@@ -53,14 +63,16 @@ def choose_channel(profile, kind: str | None = None) -> str:
     return Notice.Channel.NONE
 
 
-def recipient_channel(profile, recipient_practitioner=None, kind: str | None = None) -> str:
+def recipient_channel(
+    profile: Profile, recipient_practitioner: Practitioner | None = None, kind: str | None = None
+) -> str:
     """The patient's channel (N2), or e-mail for a practitioner recipient (the treating doctor, N3)."""
     if recipient_practitioner is not None:
         return Notice.Channel.EMAIL if recipient_practitioner.email else Notice.Channel.NONE
     return choose_channel(profile, kind)
 
 
-def window_start(now):
+def window_start(now: datetime) -> datetime | None:
     """Start of the debounce window holding ``now``: windows are aligned on local midnight ("the same day")."""
     hours = settings.CARNET_NOTICE_DEBOUNCE_HOURS
     if hours <= 0:
@@ -75,7 +87,7 @@ def window_start(now):
 
 
 def _get_or_create_locked(
-    dedupe_key: str, defaults: dict, *, trail_entry=None, folded: bool = False
+    dedupe_key: str, defaults: dict[str, Any], *, trail_entry: TrailEntry | None = None, folded: bool = False
 ) -> tuple[Notice, bool, bool]:
     """``(notice, created, linked)``: the notice with this key, locked, created if missing, linked to ``trail_entry``.
 
@@ -87,12 +99,12 @@ def _get_or_create_locked(
 
 
 def queue_notice(
-    profile,
+    profile: Profile,
     kind: str,
     *,
-    practitioner=None,
-    trail_entry=None,
-    recipient_practitioner=None,
+    practitioner: Practitioner | None = None,
+    trail_entry: TrailEntry | None = None,
+    recipient_practitioner: Practitioner | None = None,
     sealed_payload: bytes | None = None,
     dedupe_key: str | None = None,
 ) -> Notice:

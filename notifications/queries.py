@@ -1,11 +1,18 @@
 """Read side of notices for the patient portal (N7): a profile's notices and its letters' PDFs."""
 
-from dataclasses import dataclass
+from __future__ import annotations
 
-from django.db.models import Q
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q, QuerySet
 
 from .batches import letter_pdf
 from .models import Letter, Notice
+
+if TYPE_CHECKING:  # records and the directory import the notifications at run time
+    from records.models import Profile, User
 
 
 @dataclass(frozen=True)
@@ -15,7 +22,7 @@ class LetterDownload:
     content_type: str = "application/pdf"
 
 
-def notices_for_profile(profile):
+def notices_for_profile(profile: Profile) -> QuerySet[Notice]:
     """The notices sent (or to be sent) to the patient of ``profile``, newest first, in three queries.
 
     The treating doctor's copies of emergency notices are the doctor's, not the patient's: left out.
@@ -29,7 +36,7 @@ def notices_for_profile(profile):
     )
 
 
-def letter_pdf_for_patient(user, letter_id: int) -> LetterDownload:
+def letter_pdf_for_patient(user: User | AnonymousUser | None, letter_id: int) -> LetterDownload:
     """A letter's decrypted PDF for its patient (or the legal representative managing the profile, L10).
 
     Raises ``Letter.DoesNotExist`` for a letter that is not theirs, exactly as for one that does not exist.

@@ -7,12 +7,18 @@ subsetting needs Debian's ``libharfbuzz-subset0``; without it WeasyPrint silentl
 (~240 ms a letter) and the system check carnet.W010 warns.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.template.loader import get_template, render_to_string
 from django.utils import translation
+
+if TYPE_CHECKING:  # records and the directory import the notifications at run time
+    from .content import Message
 
 LETTER_TEMPLATE = "notifications/letter.html"
 LETTER_STYLESHEET = "notifications/letter.css"
@@ -25,7 +31,7 @@ class RenderedLetter:
 
 
 @cache
-def font_configuration():
+def font_configuration() -> Any:  # weasyprint's FontConfiguration (weasyprint ships no types)
     from weasyprint.text.fonts import FontConfiguration
 
     return FontConfiguration()
@@ -33,18 +39,19 @@ def font_configuration():
 
 def stylesheet_path() -> str:
     # The Django backend's Template has an origin; django-stubs' backend-neutral protocol does not declare it.
-    return get_template(LETTER_STYLESHEET).origin.name  # type: ignore[attr-defined]
+    name: str = get_template(LETTER_STYLESHEET).origin.name  # type: ignore[attr-defined]
+    return name
 
 
 @cache
-def stylesheet():
+def stylesheet() -> Any:  # weasyprint's CSS
     """The letter stylesheet, parsed once per process."""
     from weasyprint import CSS
 
     return CSS(filename=stylesheet_path(), encoding="utf-8", font_config=font_configuration())
 
 
-def letter_html(message, address: list[str]) -> str:
+def letter_html(message: Message, address: list[str]) -> str:
     with translation.override(message.language):
         return render_to_string(
             LETTER_TEMPLATE,
@@ -52,7 +59,7 @@ def letter_html(message, address: list[str]) -> str:
         )
 
 
-def render_letter(message, address: list[str], *, reuse: bool = True) -> RenderedLetter:
+def render_letter(message: Message, address: list[str], *, reuse: bool = True) -> RenderedLetter:
     """Render one letter. ``reuse=False`` parses the stylesheet and builds fonts afresh (the naive baseline)."""
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration

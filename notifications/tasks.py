@@ -1,6 +1,6 @@
 """Celery tasks of the notice pipeline, which take notice and batch ids only (N5)."""
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
 # The hard limit stays below CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS (config/settings.py enforces it): a run is
@@ -8,7 +8,7 @@ from django.conf import settings
 _TIME_LIMIT = settings.CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS
 
 
-@shared_task(
+@shared_task(  # type: ignore[untyped-decorator]  # celery ships no types
     bind=True,
     name="notifications.deliver_notice",
     acks_late=True,
@@ -16,7 +16,7 @@ _TIME_LIMIT = settings.CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS
     soft_time_limit=_TIME_LIMIT - 10,
     time_limit=_TIME_LIMIT,
 )
-def deliver_notice(self, notice_id: int) -> str:
+def deliver_notice(self: Task, notice_id: int) -> str:
     from .delivery import RetryDelivery, deliver
 
     try:
@@ -27,7 +27,7 @@ def deliver_notice(self, notice_id: int) -> str:
         raise self.retry(countdown=exc.countdown, exc=exc) from None
 
 
-@shared_task(name="notifications.sweep_notices", ignore_result=True)
+@shared_task(name="notifications.sweep_notices", ignore_result=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def sweep_notices() -> int:
     """Beat, every CARNET_NOTICE_SWEEP_SECONDS: re-queue notices left pending or stuck in sending (N5).
 
@@ -39,7 +39,7 @@ def sweep_notices() -> int:
     return len(sweep())
 
 
-@shared_task(name="notifications.close_letter_batches", ignore_result=True)
+@shared_task(name="notifications.close_letter_batches", ignore_result=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def close_letter_batches() -> list[int]:
     """Beat, daily at CARNET_LETTER_BATCH_HOUR: close the day's print batch and build its files (N4)."""
     from .batches import close_letter_batches as close

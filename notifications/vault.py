@@ -60,8 +60,12 @@ def _decrypted(storage_key: str, data_key: bytes, size: int, sha256: str) -> Ite
         yield from decrypt_stream(handle, data_key, expected_size=size, expected_sha256=sha256)
 
 
-def read_bytes(**sealed) -> bytes:
-    return b"".join(read_file(**sealed))
+def read_bytes(*, storage_key: str, wrapped_key: bytes, master_key_id: str, size: int, sha256: str) -> bytes:
+    return b"".join(
+        read_file(
+            storage_key=storage_key, wrapped_key=wrapped_key, master_key_id=master_key_id, size=size, sha256=sha256
+        )
+    )
 
 
 def delete_file(storage_key: str) -> None:

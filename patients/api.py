@@ -15,8 +15,10 @@ step_up_required``: such changes are made in the portal, or by an app using a po
 ``CARNET_STEP_UP_SECONDS``. Withdrawing rights, blocking and masking only narrow access: no step-up.
 """
 
-from typing import cast
+from typing import Any, cast
 
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -91,7 +93,7 @@ def masked_type_ids(profile) -> set[int]:
     }
 
 
-def _profile_body(profile: Profile, user) -> dict:
+def _profile_body(profile: Profile, user: User | AnonymousUser) -> dict[str, Any]:
     return {
         "id": profile.pk,
         "first_names": profile.first_names,
@@ -108,7 +110,7 @@ def _profile_body(profile: Profile, user) -> dict:
     }
 
 
-def _managed(user):
+def _managed(user: User | AnonymousUser) -> QuerySet[Profile]:
     return profiles_managed_by(user).select_related("treating_doctor__profession")
 
 

@@ -6,6 +6,7 @@ The other portal pages live in ``views_public`` (opposition, activation), ``view
 
 from django.contrib import messages
 from django.contrib.auth import logout as auth_logout
+from django.http import HttpRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -29,7 +30,7 @@ from accounts.second_factors import confirmed_totp_device, send_sign_in_code
 from notifications.queries import notices_for_profile
 from patients.forms import PatientLoginForm
 from patients.portal import patient_documents, pending_holds_count, portal_view, send_code_and_tell
-from records.models import Profile
+from records.models import Profile, User
 
 DASHBOARD_ITEMS = 5
 EMAIL_CHOSEN_SESSION_KEY = "carnet_signin_by_email"  # a patient with an app asked for an e-mailed code
@@ -40,7 +41,7 @@ def home(request):
     return render(request, "patients/home.html")
 
 
-def _send_code(request, user) -> None:
+def _send_code(request: HttpRequest, user: User) -> None:
     send_code_and_tell(
         request, lambda: send_sign_in_code(user), _("Un code de vérification vous a été envoyé par courriel.")
     )

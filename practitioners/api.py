@@ -11,6 +11,8 @@ oracle); refusals about the request itself (attestation, justification, SAMU mod
 opt-out, which comes after every rule that hides the profile) are a 403 with their own code.
 """
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -41,6 +43,7 @@ from records.models import Profile
 from records.storage import body_response
 
 from .deposits import do_deposit_by_identity, document_options
+from .models import Practitioner
 from .serializers import (
     ActivitySerializer,
     DepositReceiptSerializer,
@@ -79,7 +82,7 @@ class DocumentNotFound(exceptions.NotFound):
     default_code = "document_not_found"
 
 
-def _patient_body(practitioner, profile: Profile, mode: str = "") -> dict:
+def _patient_body(practitioner: Practitioner, profile: Profile, mode: str = "") -> dict[str, Any]:
     return {
         "handle": handles.issue(handles.practitioner_key(practitioner), profile.pk, mode),
         "first_names": profile.first_names,

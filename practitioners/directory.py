@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from records.actors import Actor
 from records.identifiers import validate_rpps
 
 from .actions import DirectoryEntry, do_import_directory_entries
@@ -154,7 +155,7 @@ def read_directory(fileobj) -> Iterator[tuple[DirectoryEntry | None, LineMessage
 def import_directory(
     fileobj,
     *,
-    actor,
+    actor: Actor,
     chunk_rows: int = CHUNK_ROWS,
     on_message: Callable[[str, LineMessage], None] | None = None,
     on_progress: Callable[[DirectoryReport], None] | None = None,

@@ -11,6 +11,9 @@ what a staff member may change is decided here, the same way in every app (docs/
 
 from typing import TypeAlias, TypeGuard
 
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+
 from practitioners.models import Practitioner
 
 from .models import Profile, User
@@ -35,3 +38,13 @@ def speaks_for(profile: Profile, actor: Actor | None) -> bool:
         return True
     representative = profile.legal_representative
     return representative is not None and representative.user_id == actor.pk
+
+
+def signed_in_account(request: HttpRequest) -> User:
+    """The account behind a request only signed-in accounts reach (the admin site's pages and actions).
+
+    Refused (403) for an anonymous request, which those pages' own guards turn away before.
+    """
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user

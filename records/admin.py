@@ -17,13 +17,13 @@ for the health insurance's own decisions (suspension, administrative closure, de
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -157,7 +157,7 @@ class EnrolmentUploadForm(forms.Form):
 # --- The lifecycle actions offered at the desk ------------------------------------------------------------
 
 
-def _closure_reasons(user) -> list[str]:
+def _closure_reasons(user: User) -> list[str]:
     reasons: list[str] = []
     if user.has_perm(PERM_COUNTER):
         reasons.append(Profile.ClosureReason.PATIENT)
@@ -166,18 +166,18 @@ def _closure_reasons(user) -> list[str]:
     return reasons
 
 
-def _run_opposition(profile, data, user):
+def _run_opposition(profile: Profile, data: dict[str, Any], user: User) -> Profile:
     if data["method"] == OppositionForm.METHOD_CODE:
         return actions.do_record_opposition(profile, actor=user, provisional_code=data["provisional_code"])
     return actions.do_record_opposition(profile, actor=user, identity_checked=True)
 
 
-def _run_reissue(profile, data, user):
+def _run_reissue(profile: Profile, data: dict[str, Any], user: User) -> Profile:
     profile, _code = actions.do_reissue_provisional_code(profile, actor=user)
     return profile
 
 
-def _may_reopen(profile, user) -> bool:
+def _may_reopen(profile: Profile, user: User) -> bool:
     if profile.deceased_at is not None or profile.closure_reason == Profile.ClosureReason.DECEASED:
         return False
     if profile.closure_reason == Profile.ClosureReason.PATIENT:
@@ -217,14 +217,14 @@ class DeskAction:
     permission: str = PERM_COUNTER
     allowed: Callable | None = None  # (profile, user) -> bool, instead of ``permission``
 
-    def is_offered(self, profile: Profile, user) -> bool:
+    def is_offered(self, profile: Profile, user: User) -> bool:
         if self.states and profile.state not in self.states:
             return False
         if self.allowed is not None:
             return self.allowed(profile, user)
         return user.has_perm(self.permission)
 
-    def make_form(self, user, data=None):
+    def make_form(self, user: User, data: QueryDict | None = None) -> forms.Form:
         if self.form_class is ClosureForm:
             return ClosureForm(data, reasons=_closure_reasons(user))
         return self.form_class(data)

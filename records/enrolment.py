@@ -106,7 +106,7 @@ def _load_chunk(rows: list[RosterRow], *, actor: Actor | None, writer, defer: bo
 class _SerialLoader:
     """Chunks loaded one after the other in this process (the admin page, SQLite, ``workers=1``)."""
 
-    def __init__(self, actor):
+    def __init__(self, actor: Actor | None):
         self.actor, self.writer = actor, chunk_writer()
 
     def submit(self, rows: list[RosterRow], *, defer: bool = True) -> list[_ChunkSummary]:
@@ -138,7 +138,7 @@ class _ParallelLoader:
     the deferred rows once every chunk is in (they are few: families that straddle two chunks).
     """
 
-    def __init__(self, actor, workers: int):
+    def __init__(self, actor: Actor | None, workers: int):
         connections.close_all()  # the children must not share this process's connection
         context = multiprocessing.get_context("fork")
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)

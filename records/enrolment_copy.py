@@ -119,7 +119,7 @@ class _Template:
 class _Builder:
     """Turns validated rows with their ids into the rows ``do_enrol_profile`` would have written."""
 
-    def __init__(self, actor, now: datetime):
+    def __init__(self, actor: Actor | None, now: datetime):
         self.profile = _Template(
             Profile,
             {

@@ -5,6 +5,7 @@ structure checks the library leaves out (sex digit, month) and French messages a
 """
 
 import re
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -98,7 +99,7 @@ def nir_validator(value: str) -> None:
 class NIRField(forms.CharField):
     """Form field: accepts the NIR with spaces or dots, cleans to the 15-character stored form (I1)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 25)  # room for the spaces of "1 37 04 76 243 484 15"
         kwargs.setdefault("label", _("Numéro de sécurité sociale (NIR)"))
         super().__init__(**kwargs)

@@ -28,6 +28,7 @@ from access_control.models import Block
 from practitioners.models import Practitioner, Profession
 
 from . import actions as profile_actions
+from .actors import Actor
 from .identifiers import make_nir
 from .models import Document, Profile, User
 
@@ -199,7 +200,9 @@ def _activate(profile: Profile, code: str | None, karim: User, *, email: str) ->
     )
 
 
-def _deposit(profile: Profile, *, actor, type_code: str, title: str, body: bytes, name: str, **options) -> Document:
+def _deposit(
+    profile: Profile, *, actor: Actor, type_code: str, title: str, body: bytes, name: str, **options
+) -> Document:
     existing = Document.objects.filter(profile=profile, title=title).first()
     if existing is not None:
         return existing

@@ -6,6 +6,13 @@ filed in the day's print batch, recorded) or raises one of the errors below. The
 an SMTP code, an exception class name, a short fixed sentence.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # records and the directory import the notifications at run time
+    from ..models import Notice
+
 
 class DeliveryError(Exception):
     """Base class. ``reason`` is a short text without patient data."""
@@ -32,9 +39,9 @@ class Channel:
 
     name = ""
 
-    def message_id(self, notice) -> str:
+    def message_id(self, notice: Notice) -> str:
         """The notice's stable message identifier on this transport ("" when it has none)."""
         return ""
 
-    def send(self, notice) -> None:
+    def send(self, notice: Notice) -> None:
         raise NotImplementedError

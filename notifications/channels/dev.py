@@ -4,7 +4,10 @@ Selected for every notice by ``CARNET_NOTICE_CHANNEL_OVERRIDE=dev``. Nothing lea
 is kept in ``outbox`` (tests, the shell) and the log line carries the notice id and kind only.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -12,16 +15,19 @@ from django.utils import translation
 from ..content import build_message
 from .base import Channel
 
+if TYPE_CHECKING:  # records and the directory import the notifications at run time
+    from ..models import Notice
+
 logger = logging.getLogger(__name__)
 
-outbox: list[dict] = []
+outbox: list[dict[str, Any]] = []
 _KEEP = 100
 
 
 class DevChannel(Channel):
     name = "dev"
 
-    def send(self, notice) -> None:
+    def send(self, notice: Notice) -> None:
         message = build_message(notice)
         with translation.override(message.language):
             text = render_to_string("notifications/email/message.txt", {"message": message})

@@ -5,7 +5,10 @@ transient (retried with backoff), 5xx answers are permanent. Error reasons keep 
 class only: relays often echo the recipient's address in their text.
 """
 
+from __future__ import annotations
+
 import smtplib
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -15,15 +18,18 @@ from django.utils import translation
 from ..content import build_message
 from .base import Channel, PermanentDeliveryError, TransientDeliveryError, UndeliverableError
 
+if TYPE_CHECKING:  # records and the directory import the notifications at run time
+    from ..models import Notice
 
-def recipient_address(notice) -> str:
+
+def recipient_address(notice: Notice) -> str:
     """The patient's e-mail (N2), or the treating doctor's for the doctor's copy of an emergency notice (N3)."""
     if notice.recipient_practitioner_id is not None:
-        return notice.recipient_practitioner.email
+        return notice.recipient_practitioner.email  # type: ignore[union-attr]  # its id is set: the doctor exists
     return notice.profile.email
 
 
-def message_id(notice) -> str:
+def message_id(notice: Notice) -> str:
     """The notice's ``Message-ID``, the same on every attempt: a resend is the same message to relays and clients.
 
     It names the notice id only (no patient data), under ``CARNET_MAIL_DOMAIN``.
@@ -31,7 +37,7 @@ def message_id(notice) -> str:
     return f"<notice-{notice.pk}.carnet@{settings.CARNET_MAIL_DOMAIN}>"
 
 
-def render_email(notice) -> EmailMultiAlternatives:
+def render_email(notice: Notice) -> EmailMultiAlternatives:
     address = recipient_address(notice)
     if not address:
         raise UndeliverableError("no e-mail address")
@@ -64,10 +70,10 @@ def _smtp_code_error(code: int) -> Exception:
 class EmailChannel(Channel):
     name = "email"
 
-    def message_id(self, notice) -> str:
+    def message_id(self, notice: Notice) -> str:
         return message_id(notice)
 
-    def send(self, notice) -> None:
+    def send(self, notice: Notice) -> None:
         email = render_email(notice)
         try:
             email.send(fail_silently=False)

@@ -5,6 +5,10 @@ batch once it is closed. Filing is idempotent: a notice has at most one letter (
 between filing and marking the notice sent finds the letter and stops there).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..address import address_lines
 from ..batches import file_letter
 from ..content import build_message
@@ -12,11 +16,14 @@ from ..models import Letter
 from ..rendering import render_letter
 from .base import Channel
 
+if TYPE_CHECKING:  # records and the directory import the notifications at run time
+    from ..models import Notice
+
 
 class LetterChannel(Channel):
     name = "letter"
 
-    def send(self, notice) -> None:
+    def send(self, notice: Notice) -> None:
         if Letter.objects.filter(notice_id=notice.pk).exists():
             return
         profile = notice.profile

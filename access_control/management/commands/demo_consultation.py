@@ -8,7 +8,7 @@ notified (N1).
 
 from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from access_control import api
 from practitioners.models import Practitioner
@@ -20,12 +20,14 @@ DEFAULT_RPPS = "10002000221"  # Dr David Lambert in the demo cast
 class Command(BaseCommand):
     help = "Consult patients' records as a practitioner (demo data), producing the trail entry and the notice."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rpps", default=DEFAULT_RPPS, help="the consulting practitioner's RPPS")
         parser.add_argument("--nir", action="append", help="a patient's NIR (repeatable); default: Alice and Bernard")
         parser.add_argument("--birth-date", action="append", type=date.fromisoformat, help="YYYY-MM-DD, per --nir")
 
-    def handle(self, *args, rpps, nir, birth_date, **options):
+    def handle(
+        self, *args: str, rpps: str, nir: list[str] | None, birth_date: list[date] | None, **options: object
+    ) -> None:
         practitioner = Practitioner.objects.select_related("profession").filter(rpps=rpps).first()
         if practitioner is None:
             raise CommandError(f"No practitioner with RPPS {rpps}: run `python manage.py seed_demo` first.")

@@ -4,7 +4,7 @@ Streams the table in one ordered pass, so it runs on millions of entries in flat
 and positions only (no patient data). Exits 1 when any chain is broken, 0 otherwise.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from access_control.trail import VerifyReport, iter_problems, verify_chain
@@ -13,7 +13,7 @@ from access_control.trail import VerifyReport, iter_problems, verify_chain
 class Command(BaseCommand):
     help = "Recompute the trail's hash chains (rule T2) and report the first broken link of each chain."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--profile",
             type=int,
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--chunk-size", type=int, default=5000, help="Rows fetched per round trip.")
 
-    def handle(self, *args, profiles=None, chunk_size=5000, **options):
+    def handle(self, *args: str, profiles: list[int] | None = None, chunk_size: int = 5000, **options: object) -> None:
         report = VerifyReport()
         if profiles:
             for profile_id in profiles:

@@ -35,7 +35,7 @@ def restore_demo_second_factor(user: User) -> None:
 class Command(BaseCommand):
     help = "Create the demo personas (idempotent) and print their logins."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: str, **options: object) -> None:
         # One transaction for the cast and the logins printed below; the actions join it (durable=False).
         with transaction.atomic(durable=True):
             cast = build_personas()
