@@ -32,6 +32,9 @@ SUMMARIES = {
     "demo_consultation": r"consulted record #\d+: \d+ visible documents",
     "enroll_patients": r"^3 rows: 3 enrolled, 0 already enrolled, 0 rejected; 3 pre-opening notices queued",
     "import_practitioners": r"^3 rows: 3 created, 0 updated, 0 unchanged, 0 rejected, 0 with warnings\.$",
+    # Here its summary is the refusal: this database has no Citus. Its run on a cluster is in
+    # tests/test_citus_cluster.py (make test-citus), idempotence included.
+    "citus_distribute": r"CommandError: The database has no Citus extension",
 }
 ROSTER_HEADER = "nir,birth_name,first_names,birth_date,sex,address_street,postal_code,city,country"
 DIRECTORY_HEADER = "RPPS;title;last_name;first_name;profession_code;profession_label;specialty;address;postal_code;city"
@@ -117,6 +120,12 @@ def directory_file(path: Path, start: int) -> Path:
 
 def test_every_management_command_of_the_project_has_an_end_to_end_run_here():
     assert project_commands() == set(SUMMARIES)
+
+
+def test_citus_distribute_refuses_a_database_without_citus(run):
+    status, stdout, stderr = run("citus_distribute")
+    assert status == 1 and "Traceback" not in stderr
+    assert re.search(SUMMARIES["citus_distribute"], stderr), stderr
 
 
 def test_every_management_command_runs_to_its_summary_and_exits_0(run, tmp_path):
