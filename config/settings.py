@@ -78,6 +78,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The unread count of the patient's notification centre, lazy: free on pages that do not show it.
+                "patients.views_notifications.unread",
             ],
         },
     },

@@ -158,3 +158,32 @@ class BatchFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch} {self.part}"
+
+
+class ReadMark(models.Model):
+    """An item of the patient's notification centre that a user opened (issue 18, item 4).
+
+    Kept apart from the notices and the trail, which never change once written (T1, N5): an item is unread while
+    no mark names it. One mark per user, so that a legal representative and, later, the minor read on their own.
+    """
+
+    class Kind(models.TextChoices):
+        NOTICE = "notice", _("Avis")
+        DOCUMENT = "document", _("Nouveau document")
+        ACCESS = "access", _("Accès à votre dossier")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    profile = models.ForeignKey("records.Profile", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("type"), max_length=10, choices=Kind.choices)
+    item_id = models.BigIntegerField()
+    read_at = models.DateTimeField(_("lu le"))
+
+    class Meta:
+        verbose_name = _("élément lu")
+        verbose_name_plural = _("éléments lus")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "profile", "kind", "item_id"], name="readmark_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.item_id}"

@@ -113,6 +113,12 @@ class EnrolTotpForm(forms.Form):
 class DocumentFilterForm(forms.Form):
     """Filters of the document list (all optional, read from the query string)."""
 
+    q = forms.CharField(
+        label=_("Rechercher"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("titre, type, auteur, date")}),
+    )
     type = forms.ChoiceField(label=_("Type"), required=False)
     document_class = forms.ChoiceField(label=_("Catégorie"), required=False)
     author = forms.ChoiceField(label=_("Auteur"), required=False)

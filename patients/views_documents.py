@@ -40,6 +40,7 @@ from records import content_types
 from records.account_actions import do_trace_denied_document, do_trace_patient_read
 from records.labels import localized_label
 from records.models import Document, DocumentType
+from records.search import matching
 from records.storage import PATIENT_TYPES, RejectedFile, body_response, read_body
 
 PAGE_SIZE = 20
@@ -75,6 +76,8 @@ def _filtered(documents, form):
     if not form.is_valid():
         return documents
     data = form.cleaned_data
+    # Narrows the door's queryset only (records.search): the search sees what the door lets through.
+    documents = matching(documents, data["q"])
     if data["type"]:
         documents = documents.filter(document_type__code=data["type"])
     if data["document_class"]:

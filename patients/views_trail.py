@@ -60,6 +60,13 @@ def _entries(request, form):
     return entries
 
 
+def _trail_query(request):
+    """The filters of the trail; without a choice of tab, the professionals' accesses (issue 18, item 4)."""
+    query = request.GET.copy()
+    query.setdefault("who", "practitioners")
+    return query
+
+
 class _Describer:
     """Turns entries into what the patient reads: document titles and named practitioners, in two queries."""
 
@@ -92,12 +99,13 @@ class _Describer:
 @require_GET
 @portal_view
 def trail(request):
-    form = TrailFilterForm(request.GET or None)
+    form = TrailFilterForm(_trail_query(request))
     page = Paginator(_entries(request, form), TRAIL_PAGE_SIZE).get_page(request.GET.get("page"))
     describer = _Describer(request, page.object_list)
     rows = [describer.describe(entry) for entry in page.object_list]
-    query = "&".join(f"{key}={value}" for key, value in request.GET.items() if key != "page" and value)
-    return render(request, "patients/trail.html", {"form": form, "page": page, "rows": rows, "query": query})
+    query = "&".join(f"{key}={value}" for key, value in _trail_query(request).items() if key != "page")
+    context = {"form": form, "page": page, "rows": rows, "query": query, "tab": _trail_query(request)["who"]}
+    return render(request, "patients/trail.html", context)
 
 
 class _Echo:
@@ -109,7 +117,7 @@ class _Echo:
 @portal_view
 def trail_csv(request):
     """T3: the trail as CSV (semicolons, as French spreadsheets expect), with the filters of the page."""
-    form = TrailFilterForm(request.GET or None)
+    form = TrailFilterForm(_trail_query(request))
     entries = list(_entries(request, form))
     describer = _Describer(request, entries)
     writer = csv_safe.writer(_Echo(), delimiter=";")

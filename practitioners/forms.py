@@ -18,6 +18,7 @@ from records.identifiers import NIRField
 from records.labels import localized_label
 from records.lifecycle import is_minor
 from records.models import Document, DocumentType
+from records.search import matching
 from records.storage import RejectedFile
 
 
@@ -280,6 +281,12 @@ class IdentityDepositForm(DepositForm):
 class RecordFilterForm(forms.Form):
     """Filters of the record page, from the query string; choices come from the visible documents only."""
 
+    q = forms.CharField(
+        label=_("Rechercher"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("titre, type, auteur, date")}),
+    )
     type = forms.ChoiceField(label=_("Type"), required=False)
     document_class = forms.ChoiceField(label=_("Classe"), required=False)
     author = forms.ChoiceField(label=_("Auteur"), required=False)
@@ -300,6 +307,8 @@ class RecordFilterForm(forms.Form):
         if not self.is_valid():
             return documents
         data = self.cleaned_data
+        # Narrows the door's queryset only (records.search): the search sees what the door lets through.
+        documents = matching(documents, data.get("q") or "")
         if data.get("type"):
             documents = documents.filter(document_type__code=data["type"])
         if data.get("document_class"):

@@ -34,6 +34,7 @@ DISTRIBUTED: tuple[Distributed, ...] = (
     Distributed("access_control_trailentry"),
     Distributed("access_control_review"),
     Distributed("notifications_notice"),
+    Distributed("notifications_readmark"),
 )
 
 # Small national tables read by every shard's joins: a copy on every node.
@@ -88,6 +89,7 @@ DROPPED_FOREIGN_KEYS: tuple[tuple[str, str], ...] = (
     ("notifications_letter", "notice_id"),  # letters stay with their print batch, on the coordinator
     ("notifications_notice_trail_entries", "notice_id"),
     ("notifications_notice_trail_entries", "trailentry_id"),
+    ("notifications_readmark", "user_id"),  # accounts stay on the coordinator
 )
 
 

@@ -198,6 +198,7 @@ def test_alice_masks_a_document_and_the_trail_and_the_practitioner_see_it__A4_T3
     screenshot(page, "patient-document")
 
     page.get_by_role("link", name="Historique des accès").click()
+    page.get_by_role("link", name="Mes actions").click()  # the trail opens on the professionals' accesses
     assert page.get_by_text("Masquage d'un document : Bilan sanguin annuel").first.is_visible()
     check_accessibility(page, "trail")
     screenshot(page, "patient-trail")

@@ -29,7 +29,7 @@ def test_trail_names_the_practitioner_and_highlights_emergencies__T3(client, per
     signed_in(client, personas.alice)
     client.get(url("trail"))
     with django_assert_num_queries(12):
-        page = client.get(url("trail"))
+        page = client.get(url("trail") + "?who=")  # the "Tout" tab
     content = text(page)
     assert "Dr David Lambert" in content and "Médecin" in content
     assert "Emma Girard" in content and "Pharmacien" in content
@@ -40,7 +40,7 @@ def test_trail_names_the_practitioner_and_highlights_emergencies__T3(client, per
     for _ in range(60):
         open_record(personas.claire, personas.alice)
     with django_assert_num_queries(12):
-        page = client.get(url("trail") + "?page=2")
+        page = client.get(url("trail") + "?who=&page=2")
     assert "Page 2 sur" in text(page)
 
 
