@@ -7,13 +7,18 @@ A ``celery control ping`` would say the same of the worker alone, but it waits o
 hangs; the heartbeat costs the readiness check one primary-key read of the database, and nothing of Redis.
 """
 
+import logging
 from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from .models import WorkerHeartbeat
+
+logger = logging.getLogger(__name__)
 
 HEARTBEAT = "worker"
 
@@ -32,6 +37,17 @@ def record_heartbeat(answered_by: str = "") -> None:
 def worker_heartbeat(self) -> None:
     """Beat, every CARNET_WORKER_HEARTBEAT_SECONDS: record that a worker answered (``/readyz`` check ``worker``)."""
     record_heartbeat(self.request.hostname or "")
+
+
+@worker_ready.connect
+def heartbeat_on_start(sender, **kwargs) -> None:
+    """A worker that starts records a heartbeat at once: ready without waiting a period for beat's first one."""
+    try:
+        record_heartbeat(getattr(sender, "hostname", "") or "")
+    except Exception as exc:  # noqa: BLE001  the database may be down at start; beat's heartbeats follow
+        logger.warning("Could not record the worker's start heartbeat (%s).", type(exc).__name__)
+    finally:
+        connections.close_all()  # the main process keeps no connection; the pool's processes open their own
 
 
 def check_worker() -> None:

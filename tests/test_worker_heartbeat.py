@@ -38,9 +38,8 @@ def test_readiness_follows_the_heartbeat_of_a_real_worker(client, smtp_server, b
     settings.CELERY_BROKER_URL = broker["url"]
     assert _readiness(client) == (503, {**OTHERS, "worker": "failed"})  # no worker ever answered
 
-    start_worker(smtp_server.port)
-    worker_heartbeat.apply_async()  # what beat sends every CARNET_WORKER_HEARTBEAT_SECONDS
-    wait_until(WorkerHeartbeat.objects.exists, timeout=30, message="the worker's heartbeat")
+    start_worker(smtp_server.port)  # a starting worker records a heartbeat at once (worker_ready)
+    wait_until(WorkerHeartbeat.objects.exists, timeout=30, message="the worker's start heartbeat")
     heartbeat = WorkerHeartbeat.objects.get()
     assert heartbeat.answered_by.startswith(broker["queue"] + "@")  # the worker's node name
     assert abs(timezone.now() - heartbeat.seen_at) < timedelta(seconds=30)
@@ -52,10 +51,10 @@ def test_readiness_follows_the_heartbeat_of_a_real_worker(client, smtp_server, b
     with time_machine.travel(heartbeat.seen_at + stale + timedelta(seconds=1), tick=False):
         assert _readiness(client) == (503, {**OTHERS, "worker": "failed"})  # the worker stopped answering
 
-    # The heartbeat set back (the row is stale, the clock is now): the next heartbeat makes it ready again.
+    # The heartbeat set back (the row is stale, the clock is now): beat's next heartbeat makes it ready again.
     WorkerHeartbeat.objects.update(seen_at=timezone.now() - stale - timedelta(seconds=1))
     assert _readiness(client) == (503, {**OTHERS, "worker": "failed"})
-    worker_heartbeat.apply_async()
+    worker_heartbeat.apply_async()  # what beat sends every CARNET_WORKER_HEARTBEAT_SECONDS
     wait_until(lambda: _readiness(client)[0] == 200, timeout=30, message="the next heartbeat")
 
 
