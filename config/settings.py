@@ -111,7 +111,18 @@ SILENCED_SYSTEM_CHECKS = ["models.W040"]  # covering indexes are PostgreSQL-only
 REDIS_URL = env_optional("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # A Redis that hangs (accepts, never answers) must not hold a request's after-commit hand-off for long:
+    # connecting waits at most 1 s and each reply 2 s, and a publisher stops trying to connect after 1 s
+    # (CELERY_BROKER_CONNECTION_TIMEOUT; Celery's 4 s default meant three 2 s tries). The hand-off then gives up
+    # in about 2 s and the notice waits for the sweep (docs/operations.md, "A Redis that hangs"). The socket
+    # timeout stays above the worker's 1 s BRPOP poll, so an idle worker does not time out its own read; the
+    # worker's own reconnection loop is not bounded by the connection timeout (it retries for ever, below).
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": env_int("CARNET_BROKER_CONNECT_TIMEOUT_SECONDS", 1, minimum=1),
+        "socket_timeout": env_int("CARNET_BROKER_SOCKET_TIMEOUT_SECONDS", 2, minimum=2),
+    }
+    CELERY_BROKER_CONNECTION_TIMEOUT = CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"]
     # Falls back to a per-process memory cache while Redis is down (docs/architecture.md, "When Redis is down").
     CACHES = {"default": {"BACKEND": "plumbing.cache.ResilientRedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -145,6 +156,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TIMEZONE = "Europe/Paris"
 CELERY_BEAT_SCHEDULE: dict = {}  # filled by the apps' scheduled rules (access_control, notifications)
+# The worker's heartbeat (records.heartbeat): /readyz check "worker" fails when no worker ran it for STALE s.
+# The message expires after one period, so a worker back from an outage does not work through a backlog of them.
+CARNET_WORKER_HEARTBEAT_SECONDS = env_int("CARNET_WORKER_HEARTBEAT_SECONDS", 60, minimum=5)
+CARNET_WORKER_HEARTBEAT_STALE_SECONDS = max(
+    env_int("CARNET_WORKER_HEARTBEAT_STALE_SECONDS", 3 * CARNET_WORKER_HEARTBEAT_SECONDS, minimum=1),
+    CARNET_WORKER_HEARTBEAT_SECONDS + 5,
+)
+CELERY_BEAT_SCHEDULE["records.worker_heartbeat"] = {
+    "task": "records.worker_heartbeat",
+    "schedule": float(CARNET_WORKER_HEARTBEAT_SECONDS),
+    "options": {"expires": float(CARNET_WORKER_HEARTBEAT_SECONDS)},
+}
 
 # --- E-mail -------------------------------------------------------------------------------------------
 EMAIL_HOST = env_optional("EMAIL_HOST")

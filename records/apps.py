@@ -8,3 +8,8 @@ class RecordsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .health import register_readiness_check
+        from .heartbeat import check_worker
+
+        # After the built-in checks of records.health: /readyz also says whether a worker answered recently.
+        register_readiness_check("worker", check_worker)

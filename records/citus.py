@@ -52,7 +52,8 @@ REFERENCE: tuple[str, ...] = (
 )
 
 # On the coordinator only (Citus local tables, so that they may keep their foreign keys to reference tables):
-# sign-in and sessions, staff work and the print batches. None of them is read by a shard's query.
+# sign-in and sessions, staff work, the print batches and the worker's heartbeat. None of them is read by a
+# shard's query.
 LOCAL: tuple[str, ...] = (
     "django_migrations",
     "records_user",
@@ -69,6 +70,7 @@ LOCAL: tuple[str, ...] = (
     "notifications_letter",
     "notifications_batchfile",
     "notifications_notice_trail_entries",
+    "records_workerheartbeat",
 )
 
 # Unique constraints that Citus can only enforce with the distribution column in them. Each becomes

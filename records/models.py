@@ -240,3 +240,22 @@ class Document(models.Model):
     @property
     def is_held(self) -> bool:
         return self.held_until is not None and self.hold_released_at is None
+
+
+class WorkerHeartbeat(models.Model):
+    """When a Celery worker last ran the heartbeat task (``records.heartbeat``), read by ``/readyz``.
+
+    One row per heartbeat name, upserted by the worker. In the database, not the cache: the readiness check must
+    answer while Redis is down, and a Redis restart must not make a live worker look dead.
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    seen_at = models.DateTimeField(_("vu le"))
+    answered_by = models.CharField(_("par le worker"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("battement du worker")
+        verbose_name_plural = _("battements du worker")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -33,3 +33,4 @@ def purge_due_profiles_task() -> int:
 # The roster enrolment's batch hand-off to the notice pipeline (N5) lives with the enrolment; imported here so
 # that the worker, which discovers ``<app>.tasks`` modules, registers it.
 from .enrolment import enqueue_enrolment_notices  # noqa: E402, F401
+from .heartbeat import worker_heartbeat  # noqa: E402, F401  (records.worker_heartbeat, for /readyz)

@@ -168,7 +168,10 @@ def test_static_files_are_served_compressed_under_gunicorn(start_gunicorn, stati
 
 
 def test_readiness_answers_under_gunicorn_in_production(start_gunicorn):
+    from records.heartbeat import record_heartbeat
+
     server = start_gunicorn()
+    record_heartbeat()  # a worker answered just now (committed: the database is transactional here)
     status, headers, body = server.get("/readyz")
     assert status == 200, (body, server.logs())
     assert json.loads(body)["checks"] == {
@@ -177,6 +180,7 @@ def test_readiness_answers_under_gunicorn_in_production(start_gunicorn):
         "broker": "ok",
         "documents": "ok",
         "master_key": "ok",
+        "worker": "ok",
     }
     assert "no-cache" in headers["Cache-Control"]
 

@@ -1,16 +1,20 @@
-"""``/readyz`` (records.health): 200 when the database, cache, broker, document store and master key work;
-503 naming what failed, without any secret; ``/healthz`` stays a bare liveness answer."""
+"""``/readyz`` (records.health): 200 when the database, cache, broker, document store and master key work and a
+worker answered recently; 503 naming what failed, without any secret; ``/healthz`` stays a bare liveness answer.
+
+The worker's heartbeat, with a real worker, is in tests/test_worker_heartbeat.py; here it is recorded in-process.
+"""
 
 import logging
 
 import pytest
 
 from records import health
+from records.heartbeat import record_heartbeat
 from tests.notify_fixtures import redis_url
 
 pytestmark = pytest.mark.django_db
 
-CHECKS = ["database", "cache", "broker", "documents", "master_key"]
+CHECKS = ["database", "cache", "broker", "documents", "master_key", "worker"]
 SECRET = "s3cr3t-pa55word"
 
 
@@ -18,6 +22,7 @@ SECRET = "s3cr3t-pa55word"
 def _broker(settings):
     settings.CELERY_BROKER_URL = redis_url()
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    record_heartbeat()  # a worker answered just now
 
 
 def test_ready_when_every_part_answers(client):
@@ -49,7 +54,14 @@ def test_unready_names_each_failing_part_and_no_secret(client, settings, tmp_pat
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
-        "checks": {"database": "ok", "cache": "ok", "broker": "failed", "documents": "failed", "master_key": "failed"},
+        "checks": {
+            "database": "ok",
+            "cache": "ok",
+            "broker": "failed",
+            "documents": "failed",
+            "master_key": "failed",
+            "worker": "ok",
+        },
     }
     logged = caplog.text
     assert "readiness check broker failed" in logged
@@ -72,15 +84,17 @@ def test_a_failing_database_makes_the_process_unready(client, monkeypatch):
 def test_a_later_check_joins_through_the_hook(client, monkeypatch):
     monkeypatch.setattr(health, "READINESS_CHECKS", list(health.READINESS_CHECKS))
 
-    def worker_answered_recently():
-        raise RuntimeError("no worker heartbeat for 300 s")
+    def search_index_answers():
+        raise RuntimeError("the search index did not answer")
 
-    health.register_readiness_check("worker", worker_answered_recently)
+    health.register_readiness_check("search_index", search_index_answers)
     with pytest.raises(ValueError):
-        health.register_readiness_check("worker", worker_answered_recently)
+        health.register_readiness_check("search_index", search_index_answers)
+    with pytest.raises(ValueError):
+        health.register_readiness_check("worker", search_index_answers)  # records' own, registered in ready()
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"] == {**dict.fromkeys(CHECKS, "ok"), "worker": "failed"}
+    assert response.json()["checks"] == {**dict.fromkeys(CHECKS, "ok"), "search_index": "failed"}
 
 
 def test_liveness_stays_up_while_a_part_is_down(client, settings):
