@@ -7,6 +7,7 @@ docs/screenshots/patient-search*.png, patient-notification-centre*.png and patie
 import re
 
 import pytest
+from django.db import connection
 
 from access_control.api import open_record
 from access_control.models import AccessMode
@@ -27,6 +28,8 @@ PHONE = {"width": 390, "height": 844}
 
 
 def test_alice_finds_a_document_by_a_word_without_its_accents(page, personas):
+    if connection.vendor != "postgresql":
+        pytest.skip("Accent folding is PostgreSQL's (SQLite's fallback is a plain contains)")
     sign_in(page, personas.alice.email, personas.password)
     page.get_by_role("link", name="Documents", exact=True).click()
     page.get_by_label("Rechercher").fill("reeducation")

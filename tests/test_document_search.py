@@ -54,6 +54,8 @@ def _patient_search(client, words):
 
 
 def test_patient_finds_by_title_type_author_and_accents(client, personas):
+    if connection.vendor != "postgresql":
+        pytest.skip("Accent folding and stemming are PostgreSQL's (SQLite's fallback is a plain contains)")
     signed_in(client, personas.alice)
     assert _patient_search(client, "reeducation") == {"Prescription de rééducation du genou"}  # accents folded
     assert _patient_search(client, "RÉÉDUC") == {"Prescription de rééducation du genou"}  # prefix, any case
@@ -157,6 +159,8 @@ def test_practitioner_search_stays_inside_the_matrix__A2(personas):
 
 
 def test_practitioner_search_adds_no_trail_entry_and_no_notice__T1_N1(personas, django_assert_num_queries):
+    if connection.vendor != "postgresql":
+        pytest.skip("The query's words are folded and stemmed on PostgreSQL only; the pin counts a match")
     claire = pro_signed_in(Client(), personas.claire)
     token = open_record(claire, personas.alice)
     record = reverse("practitioners:record", args=[token])
