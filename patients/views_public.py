@@ -66,6 +66,24 @@ def _refuse_identity(form, gate: PublicGate) -> None:
     form.add_error(None, InvalidProvisionalCode())
 
 
+def _gated_profile(request, form, page: str) -> tuple[PublicGate, Profile | None]:
+    """The page's gate and the profile the valid form identifies, or None with the refusal on the form.
+
+    A closed gate refuses at once (a 429 with Retry-After through ``render_sign_in``), nothing looked up; an
+    unknown identity counts one failure and reads like a wrong code (no oracle).
+    """
+    gate = PublicGate(request, page=page, nir=form.cleaned_data["nir"])
+    try:
+        refuse_if_closed(gate)
+    except SignInRefused as exc:
+        form.add_error(None, exc)
+        return gate, None
+    profile = _identified_profile(form)
+    if profile is None:
+        _refuse_identity(form, gate)
+    return gate, profile
+
+
 # --- L2: opposition -------------------------------------------------------------------------------------
 
 
@@ -74,25 +92,17 @@ def _refuse_identity(form, gate: PublicGate) -> None:
 def opposition(request):
     form = IdentityForm(data=request.POST if request.method == "POST" else None)
     if form.is_valid():
-        gate = PublicGate(request, page="opposition", nir=form.cleaned_data["nir"])
-        try:
-            refuse_if_closed(gate)  # a 429 with Retry-After (render_sign_in), nothing looked up
-        except SignInRefused as exc:
-            form.add_error(None, exc)
-        else:
-            profile = _identified_profile(form)
-            if profile is None:
+        gate, profile = _gated_profile(request, form, "opposition")
+        if profile is not None:
+            try:
+                do_record_opposition(profile, actor=None, provisional_code=form.cleaned_data["provisional_code"])
+            except InvalidProvisionalCode:
                 _refuse_identity(form, gate)
+            except IllegalTransition as exc:
+                form.add_error(None, exc)
             else:
-                try:
-                    do_record_opposition(profile, actor=None, provisional_code=form.cleaned_data["provisional_code"])
-                except InvalidProvisionalCode:
-                    _refuse_identity(form, gate)
-                except IllegalTransition as exc:
-                    form.add_error(None, exc)
-                else:
-                    request.session[OPPOSITION_DONE_SESSION_KEY] = True
-                    return redirect("patients:opposition_done")
+                request.session[OPPOSITION_DONE_SESSION_KEY] = True
+                return redirect("patients:opposition_done")
     return render_sign_in(request, "patients/public/opposition.html", {"form": form}, form)
 
 
@@ -133,39 +143,29 @@ def activation(request):
     form = ActivationForm(data=request.POST if request.method == "POST" else None)
     if form.is_valid():
         data = form.cleaned_data
-        gate = PublicGate(request, page="activation", nir=data["nir"])
-        try:
-            refuse_if_closed(gate)  # a 429 with Retry-After (render_sign_in), nothing looked up
-        except SignInRefused as exc:
-            form.add_error(None, exc)
-        else:
-            profile = _identified_profile(form)
-            if profile is None:
+        gate, profile = _gated_profile(request, form, "activation")
+        if profile is not None:
+            try:
+                user = do_activate_profile(
+                    profile,
+                    nir=data["nir"],
+                    provisional_code=data["provisional_code"],
+                    birth_date=data["birth_date"],
+                    password=data["password1"],
+                    email=data["email"],
+                    actor=None,
+                )
+            except InvalidProvisionalCode:
                 _refuse_identity(form, gate)
+            except ValidationError as exc:  # opposed, already active, code expired, password refused
+                form.add_error(None, exc)
             else:
-                try:
-                    user = do_activate_profile(
-                        profile,
-                        nir=data["nir"],
-                        provisional_code=data["provisional_code"],
-                        birth_date=data["birth_date"],
-                        password=data["password1"],
-                        email=data["email"],
-                        actor=None,
-                    )
-                except InvalidProvisionalCode:
-                    _refuse_identity(form, gate)
-                except ValidationError as exc:  # opposed, already active, code expired, password refused
-                    form.add_error(None, exc)
-                else:
-                    authenticated = authenticate(request, username=user.username, password=data["password1"])
-                    assert authenticated is not None  # the account was activated with this password just above
-                    begin_pending_sign_in(
-                        request, authenticated, door=Door.PATIENT, next_url=reverse("patients:dashboard")
-                    )
-                    request.session[ACTIVATION_SESSION_KEY] = {"user": user.pk, "step": "email"}
-                    _send_activation_code(request, data["email"])
-                    return redirect("patients:activation_email")
+                authenticated = authenticate(request, username=user.username, password=data["password1"])
+                assert authenticated is not None  # the account was activated with this password just above
+                begin_pending_sign_in(request, authenticated, door=Door.PATIENT, next_url=reverse("patients:dashboard"))
+                request.session[ACTIVATION_SESSION_KEY] = {"user": user.pk, "step": "email"}
+                _send_activation_code(request, data["email"])
+                return redirect("patients:activation_email")
     return render_sign_in(request, "patients/public/activation.html", {"form": form}, form)
 
 
