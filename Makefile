@@ -109,6 +109,7 @@ check-deploy: install
 
 compose-config:
 	DJANGO_SECRET_KEY=compose-check CARNET_MASTER_KEY=compose-check docker-compose config --quiet
+	DJANGO_SECRET_KEY=compose-check CARNET_MASTER_KEY=compose-check docker-compose --profile citus config --quiet
 
 bench-quick: install
 	$(BIN)/python bench/crypto.py --mb 50

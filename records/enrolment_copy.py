@@ -24,11 +24,14 @@ then ~2**48.5 x BULK_CODE_ROUNDS HMAC-SHA256 per code (weeks of a GPU for one pe
 while every row of that table is already the personal data such a copy exposes.
 """
 
+import base64
+import hashlib
+import json
 import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import cast
 
@@ -38,12 +41,13 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
 from access_control.models import AccessMode, TrailEntry
-from access_control.trail import GENESIS_HASH, actor_snapshot, entry_hash
+from access_control.trail import GENESIS_HASH, HASHED_FIELDS, actor_snapshot, entry_hash
 from notifications.models import Notice
 from notifications.outbox import choose_channel
 
 from . import crypto, lifecycle
 from .actors import Actor
+from .citus import is_citus
 from .lifecycle import IllegalTransition, TrailAction
 from .models import Profile
 from .roster import RosterRow, RowError, reason_text
@@ -65,12 +69,34 @@ class BulkProvisionalCodeHasher(lifecycle.ProvisionalCodeHasher):
     def salt(self) -> str:
         return secrets.token_urlsafe(16)  # 128 bits; Django's default salt costs ~45 µs to draw
 
+    def encode(self, password: str, salt: str, iterations: int | None = None) -> str:
+        """Django's PBKDF2 encoding, straight to hashlib (its checks and conversions cost as much as 100 rounds)."""
+        rounds = iterations or self.iterations
+        digest = hashlib.pbkdf2_hmac(self.digest().name, password.encode(), salt.encode(), rounds)
+        return f"{self.algorithm}${rounds}${salt}${base64.b64encode(digest).decode('ascii')}"
+
 
 _BULK_HASHER = BulkProvisionalCodeHasher()
+_ALPHABET = lifecycle.PROVISIONAL_CODE_ALPHABET
+_CODES = len(_ALPHABET) ** lifecycle.PROVISIONAL_CODE_LENGTH
 
 
 def hash_code_for_bulk(code: str) -> str:
     return _BULK_HASHER.encode(lifecycle.normalize_provisional_code(code), _BULK_HASHER.salt())
+
+
+def draw_provisional_code() -> str:
+    """A provisional code drawn as ``lifecycle.generate_provisional_code`` draws it, ~6 times faster.
+
+    Uniform over the alphabet, each symbol independent: one draw of the system's generator below 31**10 instead
+    of one per symbol.
+    """
+    value = secrets.randbelow(_CODES)
+    symbols = []
+    for _position in range(lifecycle.PROVISIONAL_CODE_LENGTH):
+        value, symbol = divmod(value, len(_ALPHABET))
+        symbols.append(_ALPHABET[symbol])
+    return "".join(symbols)
 
 
 def _columns(model) -> list[str]:
@@ -116,6 +142,41 @@ class _Template:
         return row
 
 
+_JSON_VALUE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds an encoder per call with options
+
+
+class _ChunkEntryHash:
+    """``entry_hash`` of a chunk's entries, which differ only in a few fields: the canonical JSON is cut once.
+
+    ``entry_hash`` serialises every hashed field with sorted keys; here the fields shared by the chunk's entries
+    (actor, time, mode, outcome…) are serialised once around markers, and each entry only fills in its own
+    values (~10 times faster). The result is checked against ``entry_hash`` itself when the chunk starts, so a
+    change of the trail's format can only make enrolment fail, never write a hash the chain does not verify.
+    """
+
+    VARYING = ("profile_id", "seq", "prev_hash", "action", "detail")
+
+    def __init__(self, fixed: dict):
+        marks = {name: f"\x00{name}\x00" for name in self.VARYING}  # no field of an entry holds a NUL
+        shared = {name: fixed[name] for name in HASHED_FIELDS if name not in marks}
+        shared["at"] = fixed["at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        template = json.dumps({**shared, **marks}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        parts = re.split(r'"\\u0000([a-z_]+)\\u0000"', template)
+        self.pieces, self.order = parts[0::2], parts[1::2]
+        probe = {"profile_id": 1, "seq": 2, "prev_hash": GENESIS_HASH, "action": "enrol", "detail": "->pending"}
+        expected = entry_hash(SimpleNamespace(**{**fixed, **probe}))  # type: ignore[arg-type]
+        if sorted(self.order) != sorted(self.VARYING) or self(probe) != expected:
+            raise RuntimeError("The trail's hash format changed: update records.enrolment_copy._ChunkEntryHash.")
+
+    def __call__(self, values: dict) -> str:
+        pieces = self.pieces
+        parts = [pieces[0]]
+        for position, name in enumerate(self.order, start=1):
+            parts.append(_JSON_VALUE(values[name]))
+            parts.append(pieces[position])
+        return hashlib.sha256("".join(parts).encode("utf-8")).hexdigest()
+
+
 class _Builder:
     """Turns validated rows with their ids into the rows ``do_enrol_profile`` would have written."""
 
@@ -151,15 +212,16 @@ class _Builder:
             },
         )
 
+        self.entry_hash = _ChunkEntryHash(self.entry.fixed)
+
     def _entry(self, **values) -> tuple[list, str]:
-        # entry_hash reads the hashed fields by name: the row's values stand in for a TrailEntry.
-        values["hash"] = digest = entry_hash(SimpleNamespace(**{**self.entry.fixed, **values}))  # type: ignore[arg-type]
+        values["hash"] = digest = self.entry_hash(values)
         return self.entry.row(values), digest
 
     def add(self, rows: ChunkRows, row: RosterRow, *, ids: tuple, entry_ids: Iterator[int]) -> None:
         """Append one person's rows; ``ids``: profile, representative (or None), notice and link ids."""
         profile_id, representative_id, notice_id, link_id = ids
-        code = lifecycle.generate_provisional_code()
+        code = draw_provisional_code()
         values = row.profile_fields()
         values.update(
             id=profile_id, provisional_code_hash=hash_code_for_bulk(code), legal_representative_id=representative_id
@@ -218,6 +280,7 @@ class _PostgresWriter:
     def __init__(self):
         self.sequences = {}
         with connection.cursor() as cursor:
+            self.sharded = is_citus(cursor)
             for model in _TABLES:
                 cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [model._meta.db_table])
                 self.sequences[model] = cursor.fetchone()[0]
@@ -257,6 +320,7 @@ class _ExecuteManyWriter:
     """
 
     _ADAPTED = (models.DateField, models.BinaryField, models.GenericIPAddressField)  # DateTimeField is a DateField
+    sharded = False
 
     def __init__(self):
         self.statements, self.adapters = {}, {}
@@ -313,26 +377,57 @@ class ChunkResult:
     deferred: list[RosterRow]  # minors whose representative is not enrolled yet
 
 
-def _representatives(fresh: dict[str, RosterRow], new_ids: dict[str, int], now: datetime) -> dict[str, Profile]:
-    """The profiles named as representatives (L10), locked in pk order as ``do_enrol_profile`` locks one.
+_REPRESENTATIVE_FIELDS = ("pk", "nir", "birth_date", "state", "deceased_at")
+
+
+def _lock_representatives(nirs: set[str], *, sharded: bool) -> dict[str, Profile]:
+    """The enrolled profiles with these NIRs, locked in pk order as ``do_enrol_profile`` locks one.
+
+    FOR NO KEY UPDATE keeps the foreign-key checks of other chunks' inserts going. On Citus a lock must name
+    its shard: the NIRs are looked up first (every shard answers from its NIR index), then each profile is
+    locked by its id, the distribution column (one shard per statement), in the same pk order.
+    """
+    if not nirs:
+        return {}
+    profiles = Profile.objects.filter(nir__in=nirs).order_by("pk").only(*_REPRESENTATIVE_FIELDS)
+    if not sharded:
+        return {profile.nir: profile for profile in profiles.select_for_update(no_key=True)}
+    found = {}
+    for pk in profiles.values_list("pk", flat=True):
+        profile = Profile.objects.select_for_update(no_key=True).only(*_REPRESENTATIVE_FIELDS).filter(pk=pk).first()
+        if profile is not None:  # purged in between: as if never enrolled
+            found[profile.nir] = profile
+    return found
+
+
+def _representatives(
+    fresh: dict[str, RosterRow], new_ids: dict[str, int], now: datetime, *, sharded: bool = False
+) -> dict[str, Profile]:
+    """The profiles named as representatives (L10), locked (``_lock_representatives``).
 
     A representative enrolled in the same chunk counts as the pending profile it is about to be.
     """
     wanted = {row.representative_nir for row in fresh.values() if row.representative_nir}
     # A row that names a representative itself is a minor, or an adult refused for it: never a representative.
     in_chunk = {nir for nir in wanted & fresh.keys() if not fresh[nir].representative_nir}
-    found = {
-        profile.nir: profile
-        for profile in Profile.objects.select_for_update(no_key=True)  # keeps FK inserts of other chunks going
-        .filter(nir__in=wanted - fresh.keys())
-        .order_by("pk")
-        .only("pk", "nir", "birth_date", "state", "deceased_at")
-    }
+    found = _lock_representatives(wanted - fresh.keys(), sharded=sharded)
     for nir in in_chunk:
         found[nir] = Profile(
             pk=new_ids[nir], nir=nir, birth_date=fresh[nir].birth_date, state=Profile.State.PENDING, notice_sent_at=now
         )
     return found
+
+
+def _one_connection_per_node(writer) -> None:
+    """On Citus, this transaction reaches each worker over one connection ("sequential" mode).
+
+    After a parallel multi-shard read or write, Citus refuses any write to a coordinator or reference table in
+    the same transaction, and a caller's transaction may go on to write one (an account, a staff action). The
+    COPYs still stream to every worker at once; only the shards of one worker share its connection.
+    """
+    if writer.sharded:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
 
 
 def write_chunk(rows: list[RosterRow], *, actor: Actor | None, writer, defer: bool = False) -> ChunkResult:
@@ -341,6 +436,7 @@ def write_chunk(rows: list[RosterRow], *, actor: Actor | None, writer, defer: bo
     With ``defer``, a minor whose representative is not enrolled yet is handed back instead of refused: the
     representative may be in a chunk another process is loading.
     """
+    _one_connection_per_node(writer)
     known = set(Profile.objects.filter(nir__in=[row.nir for row in rows]).values_list("nir", flat=True))
     fresh: dict[str, RosterRow] = {}
     already = 0
@@ -351,7 +447,7 @@ def write_chunk(rows: list[RosterRow], *, actor: Actor | None, writer, defer: bo
             fresh[row.nir] = row
     now = timezone.now()
     profile_ids = dict(zip(fresh, writer.allocate(Profile, len(fresh)), strict=True))
-    representatives = _representatives(fresh, profile_ids, now)
+    representatives = _representatives(fresh, profile_ids, now, sharded=writer.sharded)
     errors: list[RowError] = []
     deferred: list[RosterRow] = []
     accepted: list[tuple[RosterRow, int | None]] = []
@@ -377,6 +473,24 @@ def write_chunk(rows: list[RosterRow], *, actor: Actor | None, writer, defer: bo
                 continue
             representative_id = representative.pk
         accepted.append((row, representative_id))
+    # Unused profile ids (rejected minors) are simply skipped, as a rolled-back insert skips its id.
+    built = build_rows(accepted, profile_ids, actor=actor, writer=writer, now=now)
+    write_rows(built, writer)
+    return ChunkResult(rows=built, already_enrolled=already, errors=errors, deferred=deferred)
+
+
+def build_rows(
+    accepted: list[tuple[RosterRow, int | None]],
+    profile_ids: dict[str, int],
+    *,
+    actor: Actor | None,
+    writer,
+    now: datetime,
+) -> ChunkRows:
+    """The rows of people already checked ((row, representative's id or None), profile id by NIR), in memory.
+
+    Draws the trail entry, notice and link ids from ``writer``; writes nothing (``write_rows`` does).
+    """
     with_representative = sum(1 for _row, rep in accepted if rep is not None)
     entry_ids = iter(writer.allocate(TrailEntry, len(accepted) + with_representative))
     notice_ids = writer.allocate(Notice, len(accepted))
@@ -386,9 +500,13 @@ def write_chunk(rows: list[RosterRow], *, actor: Actor | None, writer, defer: bo
     for (row, representative_id), notice_id, link_id in zip(accepted, notice_ids, link_ids, strict=True):
         ids = (profile_ids[row.nir], representative_id, notice_id, link_id)
         builder.add(built, row, ids=ids, entry_ids=entry_ids)
-    # Unused profile ids (rejected minors) are simply skipped, as a rolled-back insert skips its id.
+    return built
+
+
+def write_rows(built: ChunkRows, writer) -> None:
+    """Write built rows, table by table (profiles first: the others point at them), in the caller's transaction."""
+    _one_connection_per_node(writer)
     writer.write(Profile, built.profiles)
     writer.write(TrailEntry, built.entries)
     writer.write(Notice, built.notices)
     writer.write(_NOTICE_LINK, built.links)
-    return ChunkResult(rows=built, already_enrolled=already, errors=errors, deferred=deferred)
