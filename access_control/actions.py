@@ -556,7 +556,11 @@ def _replaceable(profile: Profile, document_id: int, actor: Actor) -> Document:
                 return document
         elif document.author_kind == Document.AuthorKind.PATIENT:
             return document
-    raise _refuse(
+    raise _not_replaceable()
+
+
+def _not_replaceable() -> IllegalAction:
+    return _refuse(
         _("Le document à remplacer est introuvable, déjà remplacé, ou vous n'en êtes pas l'auteur."),
         "document_not_replaceable",
     )
@@ -617,17 +621,21 @@ def _supersede(document: Document, *, actor: Actor) -> None:
     record_entry(profile=document.profile, action=Action.SUPERSEDE_DOCUMENT, actor=actor, document=document)
 
 
-def do_supersede_document(document: Document, *, actor: Actor) -> Document:
+def do_supersede_document(document_id: int, *, actor: Actor) -> Document:
     """Withdraw a document from current use (IHE MHD metadata update: status superseded), by its author only.
 
     The document stays readable by whoever may read it (the door decides), marked superseded. Superseding a
-    document twice, or one the actor did not write, is refused and changes nothing.
+    document twice, one the actor did not write or one that does not exist is refused alike (no oracle) and
+    changes nothing.
     """
+    profile_id = Document.objects.filter(pk=document_id).values_list("profile_id", flat=True).first()
     with transaction.atomic(durable=True):
-        profile = _lock_profile(Profile(pk=document.profile_id))
+        if profile_id is None:
+            raise _not_replaceable()
+        profile = _lock_profile(Profile(pk=profile_id))
         if profile.state not in OPEN_STATES:
             raise _refuse_deposit(profile)
-        replaced = _replaceable(profile, document.pk, actor)
+        replaced = _replaceable(profile, document_id, actor)
         _supersede(replaced, actor=actor)
     return replaced
 
