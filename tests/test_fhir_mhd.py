@@ -168,6 +168,9 @@ def test_iti65_bundle_deposits_all_documents_through_the_deposit_action__A10_T1(
     # Read back with fhirclient's models: masterIdentifier kept, SHA-1 hash, care setting, resolvable author.
     listed = SmartDocumentReference.where({"patient": patient_id}).perform_resources(david.server)  # ITI-67 opens
     assert str(first.pk) in {d.id for d in listed}
+    by_setting = fhirpy_client(live_server, personas.david.user).resources("DocumentReference")
+    found = {d.id for d in by_setting.search(patient=patient_id, setting=f"{SECTOR}|SA07", facility="SA07").fetch_all()}
+    assert found == {str(d.pk) for d in created}
     reference = SmartDocumentReference.read(str(first.pk), david.server)
     body = validated(reference.as_json())
     assert body["masterIdentifier"]["value"] == "urn:oid:1.2.250.1.999.1.1"
