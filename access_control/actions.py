@@ -9,7 +9,10 @@ Masking and blocking belong to activated patients (L4): the holder, or the legal
 minor's profile from their own account (L10).
 """
 
-from datetime import date, timedelta
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import IO, TYPE_CHECKING, TypeVar
 
 from django.conf import settings
@@ -411,6 +414,42 @@ def _refuse_deposit(profile: Profile) -> IllegalAction:
     )
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One document of a deposit: its body and metadata (what ``do_deposit_document`` takes, and more).
+
+    ``unique_id``: the id its author gave the document (IHE ``uniqueId``, FHIR ``masterIdentifier``), unique in
+    the record. ``facility_type``, ``practice_setting``: care-setting codes (TRE_R02 for practitioners, TRE_A00
+    for patients), checked by the caller. ``replaces``: a document of the same record this one replaces; it
+    becomes superseded (only its author may replace it).
+    """
+
+    fileobj: IO[bytes]
+    document_type: DocumentType | str
+    title: str
+    care_date: date | None = None
+    original_name: str = ""
+    hold: bool = False
+    minors_secret: bool = False
+    unique_id: str = ""
+    facility_type: str = ""
+    practice_setting: str = ""
+    replaces: int | None = None
+
+
+class _Sha1Reader:
+    """A file wrapper that computes the SHA-1 of what is read through it (FHIR's Attachment.hash)."""
+
+    def __init__(self, fileobj: IO[bytes]) -> None:
+        self.fileobj = fileobj
+        self.digest = hashlib.sha1(usedforsecurity=False)
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.fileobj.read(size)
+        self.digest.update(chunk)
+        return chunk
+
+
 def do_deposit_document(
     profile: Profile,
     *,
@@ -430,55 +469,175 @@ def do_deposit_document(
     ``minors_secret`` (practitioners, on a minor's profile, A9): hidden from the legal representatives.
     The body is checked and stored encrypted before the transaction; if the transaction fails it is deleted.
     """
-    document_type = _document_type(document_type)
-    title = (title or "").strip()
-    if not title:
-        raise _refuse(_("Indiquez le titre du document."), "title_required")
-    current = Profile.objects.select_related("legal_representative").get(pk=profile.pk)
-    author_kind, author_practitioner, max_bytes, allowed_types = _check_depositor(
-        current, actor, document_type, hold=hold, minors_secret=minors_secret
+    submission = Submission(
+        fileobj=fileobj,
+        document_type=document_type,
+        title=title,
+        care_date=care_date,
+        original_name=original_name,
+        hold=hold,
+        minors_secret=minors_secret,
     )
+    return do_deposit_documents(profile, [submission], actor=actor, durable=durable)[0]
+
+
+def do_deposit_documents(
+    profile: Profile, submissions: Sequence[Submission], *, actor: Actor, durable: bool = True
+) -> list[Document]:
+    """A10: deposit several documents at once, all or none (an IHE MHD Provide Document Bundle).
+
+    Every document is checked like a single deposit (A8, A9, A10); a replacement supersedes the document it
+    replaces, in the same transaction, and is traced (T1). If any document is refused, nothing is kept: the
+    bodies already stored are deleted.
+    """
+    if not submissions:
+        raise _refuse(_("Aucun document à déposer."), "no_document")
+    current = Profile.objects.select_related("legal_representative").get(pk=profile.pk)
+    checked = []
+    for submission in submissions:
+        document_type = _document_type(submission.document_type)
+        title = (submission.title or "").strip()
+        if not title:
+            raise _refuse(_("Indiquez le titre du document."), "title_required")
+        limits = _check_depositor(
+            current, actor, document_type, hold=submission.hold, minors_secret=submission.minors_secret
+        )
+        checked.append((submission, document_type, title, limits))
+    unique_ids = [s.unique_id for s in submissions if s.unique_id]
+    if len(set(unique_ids)) != len(unique_ids):
+        raise _duplicate_unique_id()
     if current.state not in OPEN_STATES:
         raise _refuse_deposit(current)
-    stored = storage.store_body(fileobj, max_bytes=max_bytes, allowed_types=allowed_types)
+    stored: list[tuple[storage.StoredBody, str]] = []
     try:
+        for submission, _type, _title, (_kind, _author, max_bytes, allowed_types) in checked:
+            reader = _Sha1Reader(submission.fileobj)
+            body = storage.store_body(reader, max_bytes=max_bytes, allowed_types=allowed_types)
+            stored.append((body, reader.digest.hexdigest()))
         with transaction.atomic(durable=durable):
             locked = _lock_profile(current)
-            if locked.state not in OPEN_STATES:  # changed while the body was stored
+            if locked.state not in OPEN_STATES:  # changed while the bodies were stored
                 raise _refuse_deposit(locked)
+            if unique_ids and Document.objects.filter(profile=locked, unique_id__in=unique_ids).exists():
+                raise _duplicate_unique_id()
             now = timezone.now()
-            document = Document.objects.create(
-                profile=locked,
-                document_type=document_type,
-                title=title[:200],
-                care_date=care_date or timezone.localdate(),
-                author_kind=author_kind,
-                author_practitioner=author_practitioner,
-                deposited_at=now,
-                size=stored.size,
-                content_type=stored.content_type,
-                original_name=(original_name or "")[:200],
-                sha256=stored.sha256,
-                storage_key=stored.storage_key,
-                wrapped_key=stored.wrapped_key,
-                master_key_id=stored.master_key_id,
-                held_until=now + timedelta(days=settings.CARNET_HOLD_RELEASE_DAYS) if hold else None,  # A8
-                hidden_from_representatives=minors_secret,  # A9
-            )
-            detail = ",".join(name for name, on in (("hold", hold), ("minors_secret", minors_secret)) if on)
-            entry = record_entry(profile=locked, action=Action.DEPOSIT, actor=actor, document=document, detail=detail)
-            # N7: a held document is announced when released; one under the minor's secret never (A9).
-            if (
-                locked.new_document_notices
-                and not hold
-                and not minors_secret
-                and author_kind != Document.AuthorKind.PATIENT
-            ):
-                queue_notice(locked, Notice.Kind.NEW_DOCUMENT, trail_entry=entry)
+            documents = []
+            for (submission, document_type, title, limits), (body, sha1) in zip(checked, stored, strict=True):
+                replaced = _replaceable(locked, submission.replaces, actor) if submission.replaces else None
+                documents.append(
+                    _create_document(locked, submission, document_type, title, limits, body, sha1, now, actor, replaced)
+                )
     except BaseException:
-        storage.delete_body(stored.storage_key)
+        for body, _sha1 in stored:
+            storage.delete_body(body.storage_key)
         raise
+    return documents
+
+
+def _duplicate_unique_id() -> IllegalAction:
+    return _refuse(_("Un document de ce dossier porte déjà cet identifiant unique."), "duplicate_unique_id")
+
+
+def _replaceable(profile: Profile, document_id: int, actor: Actor) -> Document:
+    """The current document of this record that the actor wrote, locked; else one refusal for every case.
+
+    Only a document's author replaces it (a practitioner their own deposit, a patient their own upload); the
+    refusal does not say whether the document exists (A4: a masked document is not admitted to).
+    """
+    document = (
+        Document.objects.select_for_update(of=("self",))
+        .filter(pk=document_id, profile=profile, status=Document.Status.CURRENT, deleted_at__isnull=True)
+        .first()
+    )
+    if document is not None:
+        document.profile = profile
+        if isinstance(actor, Practitioner):
+            if document.author_practitioner_id == actor.pk:
+                return document
+        elif document.author_kind == Document.AuthorKind.PATIENT:
+            return document
+    raise _not_replaceable()
+
+
+def _not_replaceable() -> IllegalAction:
+    return _refuse(
+        _("Le document à remplacer est introuvable, déjà remplacé, ou vous n'en êtes pas l'auteur."),
+        "document_not_replaceable",
+    )
+
+
+def _create_document(
+    locked: Profile,
+    submission: Submission,
+    document_type: DocumentType,
+    title: str,
+    limits: tuple[str, Practitioner | None, int, frozenset[str]],
+    body: storage.StoredBody,
+    sha1: str,
+    now: datetime,
+    actor: Actor,
+    replaced: Document | None,
+) -> Document:
+    """Write one deposited document, its trail entries (T1) and notice (N7); inside the caller's transaction."""
+    author_kind, author_practitioner, _max_bytes, _types = limits
+    hold, minors_secret = submission.hold, submission.minors_secret
+    document = Document.objects.create(
+        profile=locked,
+        document_type=document_type,
+        title=title[:200],
+        care_date=submission.care_date or timezone.localdate(),
+        author_kind=author_kind,
+        author_practitioner=author_practitioner,
+        deposited_at=now,
+        size=body.size,
+        content_type=body.content_type,
+        original_name=(submission.original_name or "")[:200],
+        sha256=body.sha256,
+        sha1=sha1,
+        storage_key=body.storage_key,
+        wrapped_key=body.wrapped_key,
+        master_key_id=body.master_key_id,
+        held_until=now + timedelta(days=settings.CARNET_HOLD_RELEASE_DAYS) if hold else None,  # A8
+        hidden_from_representatives=minors_secret,  # A9
+        unique_id=submission.unique_id[:128],
+        facility_type=submission.facility_type[:16],
+        practice_setting=submission.practice_setting[:16],
+        replaces=replaced,
+    )
+    detail = ",".join(name for name, on in (("hold", hold), ("minors_secret", minors_secret)) if on)
+    if replaced is not None:
+        detail = ",".join(filter(None, [detail, f"replaces:{replaced.pk}"]))
+        _supersede(replaced, actor=actor)
+    entry = record_entry(profile=locked, action=Action.DEPOSIT, actor=actor, document=document, detail=detail)
+    # N7: a held document is announced when released; one under the minor's secret never (A9).
+    if locked.new_document_notices and not hold and not minors_secret and author_kind != Document.AuthorKind.PATIENT:
+        queue_notice(locked, Notice.Kind.NEW_DOCUMENT, trail_entry=entry)
     return document
+
+
+def _supersede(document: Document, *, actor: Actor) -> None:
+    document.status = Document.Status.SUPERSEDED
+    document.save(update_fields=["status"])
+    record_entry(profile=document.profile, action=Action.SUPERSEDE_DOCUMENT, actor=actor, document=document)
+
+
+def do_supersede_document(document_id: int, *, actor: Actor) -> Document:
+    """Withdraw a document from current use (IHE MHD metadata update: status superseded), by its author only.
+
+    The document stays readable by whoever may read it (the door decides), marked superseded. Superseding a
+    document twice, one the actor did not write or one that does not exist is refused alike (no oracle) and
+    changes nothing.
+    """
+    profile_id = Document.objects.filter(pk=document_id).values_list("profile_id", flat=True).first()
+    with transaction.atomic(durable=True):
+        if profile_id is None:
+            raise _not_replaceable()
+        profile = _lock_profile(Profile(pk=profile_id))
+        if profile.state not in OPEN_STATES:
+            raise _refuse_deposit(profile)
+        replaced = _replaceable(profile, document_id, actor)
+        _supersede(replaced, actor=actor)
+    return replaced
 
 
 def do_release_hold(document: Document, *, actor: Actor | None) -> Document:

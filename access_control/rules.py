@@ -43,6 +43,7 @@ class Action(models.TextChoices):
     OPEN_RECORD = "open_record", _("Consultation du dossier")  # A1, A7
     OPEN_DOCUMENT = "open_document", _("Ouverture d'un document")
     DEPOSIT = "deposit_document", _("Dépôt d'un document")  # A10
+    SUPERSEDE_DOCUMENT = "supersede_document", _("Document remplacé ou retiré par son auteur")  # A10
     DELETE_DOCUMENT = "delete_document", _("Suppression d'un document déposé par le patient")  # A10
     RELEASE_HOLD = "hold_release", _("Document rendu visible au patient")  # A8
     MASK_DOCUMENT = "mask_document", _("Masquage d'un document")  # A4

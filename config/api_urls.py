@@ -66,7 +66,10 @@ urlpatterns = [
     path(f"{PATIENT}letters/<int:letter_id>/", patient.LetterPdf.as_view(), name="api-patient-letter"),
     re_path(r"^api/", not_found),
     # FHIR R4
+    path("fhir", fhir.Transaction.as_view(), name="fhir-transaction-bare"),
+    path("fhir/", fhir.Transaction.as_view(), name="fhir-transaction"),  # IHE ITI-65 at [base]
     path("fhir/metadata", fhir.Metadata.as_view(), name="fhir-metadata"),
+    path("fhir/Practitioner/<str:resource_id>", fhir.PractitionerRead.as_view(), name="fhir-practitioner"),
     path("fhir/Patient", fhir.PatientSearch.as_view(), name="fhir-patient"),
     path("fhir/Patient/_search", fhir.PatientSearch.as_view(), name="fhir-patient-search"),
     path("fhir/Patient/<str:resource_id>", fhir.PatientRead.as_view(), name="fhir-patient-read"),

@@ -356,6 +356,8 @@ CELERY_BEAT_SCHEDULE["access_control.sweep_review_alerts"] = {
 CARNET_NOTICE_DEBOUNCE_HOURS = env_int("CARNET_NOTICE_DEBOUNCE_HOURS", 24, minimum=0)  # N1
 CARNET_PATIENT_UPLOAD_MAX_BYTES = env_int("CARNET_PATIENT_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
 CARNET_PRACTITIONER_UPLOAD_MAX_BYTES = env_int("CARNET_PRACTITIONER_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
+# FHIR: NIRs are published under the INS-NIR OID only in production (real INS); otherwise under the INS test OID.
+CARNET_INS_PRODUCTION = env_bool("CARNET_INS_PRODUCTION", False)
 CARNET_LOOKUP_ATTEMPTS = env_int("CARNET_LOOKUP_ATTEMPTS", 20, minimum=1)  # A11, per practitioner and hour
 CARNET_LETTER_BATCH_HOUR = env_int("CARNET_LETTER_BATCH_HOUR", 17, minimum=0)  # N4
 CARNET_SENDER_ADDRESS = env_list(

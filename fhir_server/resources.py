@@ -1,11 +1,14 @@
 """Carnet's objects as FHIR R4 resources (plain dicts, ``application/fhir+json``).
 
-Patient, DocumentReference, Binary, AuditEvent, Bundle, OperationOutcome and the CapabilityStatement.
+Patient, Practitioner, DocumentReference, Binary, AuditEvent, Bundle, OperationOutcome and the
+CapabilityStatement.
 
-Codes follow the French document-sharing framework where it has them: the INS NIR OID for identifiers (I3),
-JDV_J66 type codes (LOINC, or TRE_A05 by its OID), TRE_A07 visibility codes in ``securityLabel``, the RPPS
-national practitioner identifier (IDNPS), JDV_J38 access modes. The JDV_J57 class codes and the trail's action
-names have no system we could confirm: they go under Carnet's own ``urn:carnet:fhir:`` systems.
+Codes follow the French document-sharing framework (ANS PDSm, FR Core) where it has them: the INS NIR typed
+``INS-NIR`` under its OID (I3) in production, under the INS test OID and type ``INS-NIR-TEST`` otherwise
+(``CARNET_INS_PRODUCTION``); JDV_J66 type codes (LOINC, or TRE_A05 by its OID); JDV_J57 class codes under
+TRE_A03; TRE_A07 visibility codes in ``securityLabel`` next to the v3 confidentiality; TRE_R02 / TRE_A00 care
+setting codes; the RPPS national practitioner identifier (IDNPS); IHE BALP and ITI event codes in AuditEvent.
+The trail's own action names and the JDV_J38 access modes go under Carnet's ``urn:carnet:fhir:`` systems.
 """
 
 import base64
@@ -18,7 +21,24 @@ from access_control.models import TrailEntry
 from access_control.rules import EMERGENCY_MODES
 
 FHIR_VERSION = "4.0.1"
-NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"  # I3
+NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"  # I3, production INS-NIR
+NIR_TEST_SYSTEM = "urn:oid:1.2.250.1.213.1.4.10"  # the INS test OID (FR Core INS-NIR-TEST)
+IDENTIFIER_TYPE_SYSTEM = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
+IDENTITY_RELIABILITY_URL = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability"
+IDENTITY_STATUS_SYSTEM = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status"
+BIRTH_PLACE_URL = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+INSEE_CODE_URL = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
+COMMUNE_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
+BIRTH_GIVEN_NAMES_URL = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-birth-list-given-name"
+PROFESSION_SYSTEM = "urn:oid:1.2.250.1.71.1.2.7"  # TRE_G15-ProfessionSante
+# Care setting (PDSm: facilityType and practiceSetting): TRE_R02-SecteurActivite when a practitioner wrote the
+# document, TRE_A00-ProducteurDocNonPS when the patient did (EXPPAT_1 the patient, EXPPAT_2 a representative).
+SECTOR_SYSTEM = "urn:oid:1.2.250.1.71.4.2.4"
+SECTOR_SYSTEMS = frozenset(
+    {SECTOR_SYSTEM, "https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite"}
+)
+NON_PS_SYSTEM = "urn:oid:1.2.250.1.213.1.1.4.6"
+PATIENT_PRODUCER = "EXPPAT_1"
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national identifier of health professionals (8 + RPPS, I2)
 LOINC_SYSTEM = "http://loinc.org"
 TRE_A05_SYSTEM = "urn:oid:1.2.250.1.213.1.1.4.12"
@@ -35,6 +55,7 @@ CLASS_SYSTEMS = frozenset(
 )
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 NORMAL_CONFIDENTIALITY = "N"
+RESTRICTED_CONFIDENTIALITY = "R"  # a document some readers may not see: held, minor's secret, masked
 # IHE format codes (TRE_A11): PDF and plain text have theirs; the other formats say the media type suffices.
 FORMAT_SYSTEM = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
 FORMAT_SYSTEMS = frozenset(
@@ -52,6 +73,12 @@ URI_SYSTEM = "urn:ietf:rfc:3986"
 _MASTER_PREFIX = "urn:uuid:c4a2e7d0-0d0c-8d0c-8000-"
 _ENTRY_PREFIX = "urn:uuid:c4a2e7d0-0d0c-8e1e-8000-"
 ACTION_SYSTEM = "urn:carnet:fhir:trail-action"
+AUDIT_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+IHE_EVENT_SYSTEM = "urn:ihe:event-type-code"
+INTERACTION_SYSTEM = "http://hl7.org/fhir/restful-interaction"
+STATUS_SYSTEM = "http://hl7.org/fhir/document-reference-status"
+# Canonical URLs of the capability statements Carnet meets (CapabilityStatement.instantiates).
+MHD_RECIPIENT = "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient"
 MODE_SYSTEM = "urn:carnet:fhir:access-mode"  # JDV_J38: normal, bris_de_glace, centre_15
 ERROR_SYSTEM = "urn:carnet:fhir:error-code"
 ACT_REASON_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -69,17 +96,112 @@ def _instant(moment) -> str:
     return timezone.localtime(moment).isoformat(timespec="seconds")
 
 
+def ins_production() -> bool:
+    """Whether NIRs are real INS (production): then, and only then, they go under the INS-NIR OID."""
+    return bool(getattr(settings, "CARNET_INS_PRODUCTION", False))
+
+
+def nir_system() -> str:
+    """The OID Carnet publishes NIRs under, and expects in a search: the INS test OID outside production."""
+    return NIR_SYSTEM if ins_production() else NIR_TEST_SYSTEM
+
+
+def accepts_nir_system(system: str | None) -> bool:
+    """Whether a search may name NIRs under ``system``.
+
+    The published OID, and outside production the INS-NIR OID too (practice software configured for
+    production, pointed at a test platform).
+    """
+    return system == nir_system() or (system == NIR_SYSTEM and not ins_production())
+
+
 def patient(profile, resource_id: str) -> dict:
-    names = [{"use": "official", "family": profile.birth_name, "given": profile.first_names.split()}]
+    """A profile as an FR Core Patient: INS identifier typed, identity status, birth place, FR Core names."""
+    first_names = profile.first_names.split()
+    official: dict[str, Any] = {"use": "official", "family": profile.birth_name, "given": first_names[:1]}
+    if first_names:  # FR Core: the first first name in given, every first name (as on the INS) in the extension
+        official["extension"] = [{"url": BIRTH_GIVEN_NAMES_URL, "valueString": " ".join(first_names)}]
+    names = [official]
     if profile.usual_name:
-        names.append({"use": "usual", "family": profile.usual_name, "given": profile.first_names.split()[:1]})
+        names.append({"use": "usual", "family": profile.usual_name, "given": first_names[:1]})
+    type_code = "INS-NIR" if ins_production() else "INS-NIR-TEST"
+    extensions: list[dict[str, Any]] = [
+        {
+            "url": IDENTITY_RELIABILITY_URL,
+            "extension": [
+                {
+                    "url": "identityStatus",
+                    "valueCoding": {
+                        "system": IDENTITY_STATUS_SYSTEM,
+                        "code": profile.identity_status,
+                        "display": str(profile.get_identity_status_display()),
+                    },
+                }
+            ],
+        }
+    ]
+    if profile.birth_place_code:
+        extensions.append(
+            {
+                "url": BIRTH_PLACE_URL,
+                "valueAddress": {
+                    "extension": [
+                        {
+                            "url": INSEE_CODE_URL,
+                            "valueCoding": {"system": COMMUNE_SYSTEM, "code": profile.birth_place_code},
+                        }
+                    ]
+                },
+            }
+        )
     return {
         "resourceType": "Patient",
         "id": resource_id,
-        "identifier": [{"use": "official", "system": NIR_SYSTEM, "value": profile.nir}],
+        "extension": extensions,
+        "identifier": [
+            {
+                "use": "official",
+                "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": type_code}]},
+                "system": nir_system(),
+                "value": profile.nir,
+            }
+        ],
         "name": names,
         "gender": {"M": "male", "F": "female"}.get(profile.sex, "unknown"),
         "birthDate": profile.birth_date.isoformat(),
+    }
+
+
+def practitioner(practitioner) -> dict:
+    """A practitioner's directory entry (the public RPPS directory): names, national id, profession; no more."""
+    name: dict[str, Any] = {"family": practitioner.last_name, "given": [practitioner.first_name]}
+    if practitioner.title:
+        name["prefix"] = [practitioner.title]
+    return {
+        "resourceType": "Practitioner",
+        "id": str(practitioner.pk),
+        "identifier": [
+            {
+                "use": "official",
+                "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "IDNPS"}]},
+                "system": RPPS_SYSTEM,
+                "value": practitioner.national_id,
+            }
+        ],
+        "name": [name],
+        "qualification": [
+            {
+                "code": {
+                    "coding": [
+                        {
+                            "system": PROFESSION_SYSTEM,
+                            "code": practitioner.profession.code,
+                            "display": practitioner.profession.label_fr,
+                        }
+                    ]
+                }
+            }
+        ],
     }
 
 
@@ -104,8 +226,40 @@ def format_coding(content_type: str) -> dict:
     return {"system": FORMAT_SYSTEM, "code": FORMAT_CODES.get(content_type, MIME_TYPE_SUFFICIENT)}
 
 
+def confidentiality(document, *, for_practitioner: bool) -> str:
+    """v3 confidentiality: R (restricted) when some readers may not see the document, N (normal) otherwise.
+
+    Held (A8) and minor's secret (A9) documents are restricted for everyone; a masked one (A4) only in the
+    patient's view: practitioners are never told of masks.
+    """
+    if document.is_held or document.hidden_from_representatives:
+        return RESTRICTED_CONFIDENTIALITY
+    if document.masked_at is not None and not for_practitioner:
+        return RESTRICTED_CONFIDENTIALITY
+    return NORMAL_CONFIDENTIALITY
+
+
+def sha1_base64(hex_digest: str) -> str:
+    """FHIR's Attachment.hash: the SHA-1 of the content, as base64Binary (not the hexadecimal Carnet stores)."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def setting_codes(document) -> tuple[dict, dict] | None:
+    """``context.facilityType`` and ``context.practiceSetting``; None when the author gave none."""
+    if document.author_kind == "patient":
+        coding = {"system": NON_PS_SYSTEM, "code": document.facility_type or PATIENT_PRODUCER}
+        setting = {"system": NON_PS_SYSTEM, "code": document.practice_setting or PATIENT_PRODUCER}
+        return {"coding": [coding]}, {"coding": [setting]}
+    if not (document.facility_type and document.practice_setting):
+        return None
+    return (
+        {"coding": [{"system": SECTOR_SYSTEM, "code": document.facility_type}]},
+        {"coding": [{"system": SECTOR_SYSTEM, "code": document.practice_setting}]},
+    )
+
+
 def document_reference(document, patient_id: str, *, for_practitioner: bool) -> dict:
-    """One document's metadata. Its content is the Binary of the same id (read traced on its own)."""
+    """One document's metadata (IHE MHD Comprehensive, ANS PDSm). Its content is the Binary of the same id."""
     kind = document.document_type
     labels = []
     if document.is_held:
@@ -115,44 +269,64 @@ def document_reference(document, patient_id: str, *, for_practitioner: bool) -> 
     if document.masked_at is not None and not for_practitioner:
         labels.append(MASKED_CODE)  # practitioners are never told of masks (A4)
     deposited = _instant(document.deposited_at)
-    resource = {
+    attachment: dict[str, Any] = {
+        "contentType": document.content_type,
+        "language": "fr-FR",
+        "url": f"Binary/{document.pk}",
+        "size": document.size,
+        "title": document.title,
+        # When the file was written is not recorded: the deposit instant stands for it (docs/api.md).
+        "creation": deposited,
+    }
+    if document.sha1:
+        attachment["hash"] = sha1_base64(document.sha1)
+    context: dict[str, Any] = {"period": {"start": document.care_date.isoformat()}}
+    settings_codes = setting_codes(document)
+    if settings_codes is not None:
+        context["facilityType"], context["practiceSetting"] = settings_codes
+    resource: dict[str, Any] = {
         "resourceType": "DocumentReference",
         "id": str(document.pk),
-        "masterIdentifier": {"system": URI_SYSTEM, "value": master_identifier(document.pk)},
+        "masterIdentifier": {"system": URI_SYSTEM, "value": document.unique_id or master_identifier(document.pk)},
         "identifier": [{"use": "official", "system": URI_SYSTEM, "value": entry_identifier(document.pk)}],
-        "status": "current",
+        "status": document.status,
         "type": {"coding": [{"system": type_system(kind.code_system), "code": kind.code, "display": kind.label_fr}]},
         "category": [
             {"coding": [{"system": CLASS_SYSTEM, "code": kind.class_code, "display": kind.get_class_code_display()}]}
         ],
         "subject": {"reference": f"Patient/{patient_id}"},
         "date": deposited,
+        "custodian": {"display": "Carnet"},
         "description": document.title,
-        # Confidentiality N for all; Carnet's visibility rules travel as TRE_A07 codes next to it.
-        "securityLabel": [{"coding": [{"system": CONFIDENTIALITY_SYSTEM, "code": NORMAL_CONFIDENTIALITY}]}]
-        + [{"coding": [{"system": TRE_A07_SYSTEM, "code": code}]} for code in labels],
-        "content": [
+        "securityLabel": [
             {
-                "attachment": {
-                    "contentType": document.content_type,
-                    "url": f"Binary/{document.pk}",
-                    "size": document.size,
-                    "title": document.title,
-                    "creation": deposited,
-                },
-                "format": format_coding(document.content_type),
+                "coding": [
+                    {
+                        "system": CONFIDENTIALITY_SYSTEM,
+                        "code": confidentiality(document, for_practitioner=for_practitioner),
+                    }
+                ]
             }
-        ],
-        "context": {"period": {"start": document.care_date.isoformat()}},
+        ]
+        + [{"coding": [{"system": TRE_A07_SYSTEM, "code": code}]} for code in labels],
+        "content": [{"attachment": attachment, "format": format_coding(document.content_type)}],
+        "context": context,
     }
+    if document.replaces_id:
+        resource["relatesTo"] = [
+            {"code": "replaces", "target": {"reference": f"DocumentReference/{document.replaces_id}"}}
+        ]
     author = document.author_practitioner
     if author is not None:
         resource["author"] = [
             {
+                "reference": f"Practitioner/{author.pk}",
                 "identifier": {"system": RPPS_SYSTEM, "value": author.national_id},
                 "display": author.display_name,
             }
         ]
+    else:
+        resource["author"] = [{"reference": f"Patient/{patient_id}"}]
     return resource
 
 
@@ -165,7 +339,22 @@ def binary(document, data: bytes) -> dict:
     }
 
 
-_ACTION_CODES = {"open_record": "R", "open_document": "R", "lookup_profile": "E", "deposit_document": "C"}
+_ACTION_CODES = {
+    "open_record": "E",
+    "open_document": "R",
+    "lookup_profile": "E",
+    "deposit_document": "C",
+    "supersede_document": "U",
+}
+# The IHE transaction (and FHIR interaction) each trail action is the equivalent of, whichever way it was made
+# (portal, REST or FHIR: the trail does not record the channel).
+_ITI_EVENTS = {
+    "open_record": ("ITI-67", "Find Document References", "search"),
+    "open_document": ("ITI-68", "Retrieve Document", "read"),
+    "deposit_document": ("ITI-65", "Provide Document Bundle", "create"),
+    "supersede_document": ("ITI-65", "Provide Document Bundle", "patch"),
+    "lookup_profile": ("ITI-78", "Mobile Patient Demographics Query", "search"),
+}
 
 
 def audit_event(entry: TrailEntry, patient_id: str) -> dict:
@@ -191,11 +380,23 @@ def audit_event(entry: TrailEntry, patient_id: str) -> dict:
     entity = [{"what": {"reference": f"Patient/{patient_id}"}, "type": {"code": "1", "display": "Person"}}]
     if entry.document_id:
         entity.append({"what": {"reference": f"DocumentReference/{entry.document_id}"}, "type": {"code": "2"}})
+    subtype = [{"system": ACTION_SYSTEM, "code": entry.action}]
+    event = _ITI_EVENTS.get(entry.action)
+    if event is not None:  # IHE BALP: a RESTful event, its ITI transaction and FHIR interaction as subtypes
+        code, display, interaction = event
+        event_type = {"system": AUDIT_TYPE_SYSTEM, "code": "rest", "display": "Restful Operation"}
+        subtype = [
+            {"system": IHE_EVENT_SYSTEM, "code": code, "display": display},
+            {"system": INTERACTION_SYSTEM, "code": interaction},
+            *subtype,
+        ]
+    else:
+        event_type = {"system": DICOM_SYSTEM, "code": "110110", "display": "Patient Record"}
     resource = {
         "resourceType": "AuditEvent",
         "id": str(entry.pk),
-        "type": {"system": DICOM_SYSTEM, "code": "110110", "display": "Patient Record"},
-        "subtype": [{"system": ACTION_SYSTEM, "code": entry.action}],
+        "type": event_type,
+        "subtype": subtype,
         "action": _ACTION_CODES.get(entry.action, "U"),
         "recorded": _instant(entry.at),
         "outcome": "0" if entry.outcome == TrailEntry.Outcome.ALLOWED else "4",
@@ -236,6 +437,14 @@ ISSUE_CODES = {
 }
 
 
+def information_outcome(message: str) -> dict:
+    """An OperationOutcome that only informs (a transaction entry's or a PATCH's answer)."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "information", "code": "informational", "diagnostics": message}],
+    }
+
+
 def operation_outcome(status_code: int, code: str, message: str) -> dict:
     return {
         "resourceType": "OperationOutcome",
@@ -249,26 +458,38 @@ def operation_outcome(status_code: int, code: str, message: str) -> dict:
     }
 
 
-_DOCUMENT_SEARCH = [
-    ("patient", "reference", "Patient id from a Patient search (required, or patient.identifier)"),
-    ("patient.identifier", "token", f"{NIR_SYSTEM}|<NIR>: with patient for practitioners (A11), alone for patients"),
-    ("status", "token", "current (every document); superseded and entered-in-error match none"),
-    ("type", "token", "JDV_J66 type code, [system|]code, OR-list"),
-    ("category", "token", f"class code (TRE_A03, {CLASS_SYSTEM}), [system|]code, OR-list"),
-    ("date", "date", "deposit instant; any precision; eq ne gt lt ge le sa eb"),
-    ("creation", "date", "the deposit instant too: Carnet does not record when the file was written"),
-    ("period", "date", "care date (context.period.start)"),
-    ("author.given", "string", "author's first name (prefix; :exact, :contains)"),
-    ("author.family", "string", "author's last name (prefix; :exact, :contains)"),
-    ("security-label", "token", "N (v3-Confidentiality) or TRE_A07 codes"),
-    ("identifier", "token", "masterIdentifier or identifier (urn:ietf:rfc:3986|urn:uuid:…)"),
-    ("format", "token", "IHE format code (TRE_A11)"),
-]
-_REFUSED = "setting, facility, event and related are refused with a 400: Carnet does not record them."
+def _document_search() -> list[tuple[str, str, str]]:
+    nir = nir_system()
+    return [
+        ("patient", "reference", "Patient id from a Patient search (required, or patient.identifier)"),
+        ("patient.identifier", "token", f"{nir}|<NIR>: with patient for practitioners (A11), alone for patients"),
+        ("status", "token", "current or superseded (replaced or withdrawn by its author); entered-in-error: none"),
+        ("type", "token", "JDV_J66 type code, [system|]code, OR-list"),
+        ("category", "token", f"class code (TRE_A03, {CLASS_SYSTEM}), [system|]code, OR-list"),
+        ("date", "date", "deposit instant; any precision; eq ne gt lt ge le sa eb"),
+        ("creation", "date", "the deposit instant too: Carnet does not record when the file was written"),
+        ("period", "date", "care date (context.period.start)"),
+        ("author.given", "string", "author's first name (prefix; :exact, :contains)"),
+        ("author.family", "string", "author's last name (prefix; :exact, :contains)"),
+        ("security-label", "token", "N or R (v3-Confidentiality), or TRE_A07 codes"),
+        ("identifier", "token", "masterIdentifier or identifier (urn:ietf:rfc:3986|…)"),
+        ("format", "token", "IHE format code (TRE_A11)"),
+        ("setting", "token", f"practiceSetting: TRE_R02 ({SECTOR_SYSTEM}) or TRE_A00 ({NON_PS_SYSTEM})"),
+        ("facility", "token", "facilityType: TRE_R02 or TRE_A00"),
+        ("relatesto", "reference", "DocumentReference/<id>: the documents replacing it"),
+    ]
+
+
+_REFUSED = "event and related are refused with a 400: Carnet does not record them."
+
+
+def security() -> dict:
+    """``rest.security``: how a client authenticates (the one place to extend when another scheme is added)."""
+    return {"cors": False, "description": "Bearer API token (Authorization: Bearer …), created in the portals."}
 
 
 def capability_statement(base: str) -> dict:
-    """What this server offers, exactly; no claim of OAuth (bearer API tokens) nor of MHD/PDSm conformance."""
+    """What this server offers, exactly, and the statements it meets (``instantiates``)."""
 
     def search(name: str, kind: str, doc: str) -> dict:
         return {"name": name, "type": kind, "documentation": doc}
@@ -283,6 +504,9 @@ def capability_statement(base: str) -> dict:
         "date": timezone.localdate().isoformat(),
         "publisher": "Carnet",
         "kind": "instance",
+        # IHE MHD Document Recipient (ITI-65). Not the Document Responder nor PDSm's document-sharing manager:
+        # both also require List (ITI-66, submission sets), which Carnet does not keep (docs/api.md).
+        "instantiates": [MHD_RECIPIENT],
         "software": {"name": "Carnet"},
         "implementation": {"description": "Carnet FHIR R4 interface", "url": base.rstrip("/")},
         "fhirVersion": FHIR_VERSION,
@@ -291,11 +515,11 @@ def capability_statement(base: str) -> dict:
             {
                 "mode": "server",
                 "documentation": (
-                    "Bearer API tokens (created in the portals). Every read goes through Carnet's access rules, "
-                    "is traced and, for practitioners, notified to the patient. Unknown search parameters are "
-                    "refused under Prefer: handling=strict, and left out of the self link otherwise."
+                    "Every read goes through Carnet's access rules, is traced and, for practitioners, notified to "
+                    "the patient. Unknown search parameters are refused under Prefer: handling=strict, and left "
+                    "out of the self link otherwise."
                 ),
-                "security": {"cors": False, "description": "Bearer API token (Authorization: Bearer …); no OAuth."},
+                "security": security(),
                 "resource": [
                     {
                         "type": "Patient",
@@ -311,18 +535,26 @@ def capability_statement(base: str) -> dict:
                             },
                         ],
                         "searchParam": [
-                            search("identifier", "token", f"{NIR_SYSTEM}|<NIR>, required with birthdate (A11)"),
+                            search("identifier", "token", f"{nir_system()}|<NIR>, required with birthdate (A11)"),
                             search("birthdate", "date", "YYYY-MM-DD, required with identifier (A11)"),
                         ],
                     },
+                    {"type": "Practitioner", "interaction": [{"code": "read"}]},
                     {
                         "type": "DocumentReference",
                         "interaction": [
                             {"code": "read"},
                             {"code": "search-type", "documentation": f"GET or POST _search (IHE ITI-67). {_REFUSED}"},
                             {"code": "create"},
+                            {
+                                "code": "patch",
+                                "documentation": (
+                                    "FHIRPath Patch (Parameters): replace DocumentReference.status with "
+                                    "superseded, by the document's author (PDSm metadata update)."
+                                ),
+                            },
                         ],
-                        "searchParam": [search(*item) for item in _DOCUMENT_SEARCH] + common,
+                        "searchParam": [search(*item) for item in _document_search()] + common,
                     },
                     {"type": "Binary", "interaction": [{"code": "read"}]},
                     {
@@ -330,6 +562,15 @@ def capability_statement(base: str) -> dict:
                         "interaction": [{"code": "search-type"}],
                         "searchParam": [search("patient", "reference", "Patient id (patient, treating doctor)")],
                     },
+                ],
+                "interaction": [
+                    {
+                        "code": "transaction",
+                        "documentation": (
+                            "IHE ITI-65 Provide Document Bundle: a SubmissionSet List, DocumentReferences and "
+                            "their Binaries, all deposited or none; relatesTo replaces supersedes a document."
+                        ),
+                    }
                 ],
             }
         ],

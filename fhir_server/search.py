@@ -182,8 +182,6 @@ def or_values(value: str) -> list[str]:
 
 # What an ITI-67 parameter would need that Carnet does not record: refused, never ignored.
 UNANSWERABLE = {
-    "setting": _("Carnet n'enregistre pas le cadre d'exercice (practiceSetting) des documents."),
-    "facility": _("Carnet n'enregistre pas le type d'établissement (facilityType) des documents."),
     "event": _("Carnet n'enregistre pas les actes ni les pathologies (event) des documents."),
     "related": _("Carnet n'enregistre pas de ressources liées (context.related) aux documents."),
 }
@@ -202,10 +200,13 @@ DOCUMENT_PARAMETERS = {
     "security-label",
     "identifier",
     "format",
+    "setting",
+    "facility",
+    "relatesto",
     *UNANSWERABLE,
 }
 _STRING_MODIFIERS = {"", "exact", "contains"}
-STATUS_SYSTEM = "http://hl7.org/fhir/document-reference-status"
+STATUS_SYSTEM = resources.STATUS_SYSTEM
 
 
 @dataclass
@@ -228,7 +229,9 @@ def _status(value: str) -> Q:
     system, code = token(value)
     if system not in (None, STATUS_SYSTEM) or code not in ("current", "superseded", "entered-in-error"):
         raise bad(_("Statut inconnu : %(value)s (current, superseded, entered-in-error).") % {"value": value})
-    return Q() if code == "current" else NOTHING  # Carnet keeps no superseded or erroneous reference
+    if code == "entered-in-error":
+        return NOTHING  # Carnet keeps no reference entered in error
+    return Q(status=code)
 
 
 def _type(value: str) -> Q:
@@ -251,8 +254,15 @@ def _category(value: str) -> Q:
 
 def _security_label(value: str, *, for_practitioner: bool) -> Q:
     system, code = token(value)
-    if system in (None, resources.CONFIDENTIALITY_SYSTEM) and code == resources.NORMAL_CONFIDENTIALITY:
-        return Q()  # every document is labelled N (normal), see resources.document_reference
+    if system in (None, resources.CONFIDENTIALITY_SYSTEM) and code in (
+        resources.NORMAL_CONFIDENTIALITY,
+        resources.RESTRICTED_CONFIDENTIALITY,
+    ):
+        # resources.confidentiality: R for held and minor's secret documents, and masked ones in the patient's view
+        restricted = Q(held_until__isnull=False, hold_released_at__isnull=True) | Q(hidden_from_representatives=True)
+        if not for_practitioner:
+            restricted |= Q(masked_at__isnull=False)
+        return restricted if code == resources.RESTRICTED_CONFIDENTIALITY else ~restricted
     if system not in (None, resources.TRE_A07_SYSTEM):
         return NOTHING
     if code == resources.HOLD_CODE:
@@ -281,7 +291,34 @@ def _identifier(value: str) -> Q:
     if system not in (None, resources.URI_SYSTEM):
         return NOTHING
     document_id = resources.document_id_from_identifier(code)
-    return Q(pk=document_id) if document_id is not None else NOTHING
+    by_unique_id = Q(unique_id=code) if code else NOTHING  # the masterIdentifier the author gave
+    return by_unique_id | Q(pk=document_id) if document_id is not None else by_unique_id
+
+
+def _setting(value: str, field_name: str) -> Q:
+    """``setting`` or ``facility``: TRE_R02 codes for practitioners' documents, TRE_A00 for the patient's own."""
+    system, code = token(value)
+    if not code:
+        return NOTHING
+    by_practitioner = Q(author_kind="practitioner", **{field_name: code})
+    by_patient = Q(author_kind="patient", **{field_name: code})
+    if code == resources.PATIENT_PRODUCER:
+        by_patient |= Q(author_kind="patient", **{field_name: ""})  # the default for the patient's uploads
+    if system is None:
+        return by_practitioner | by_patient
+    if system in resources.SECTOR_SYSTEMS:
+        return by_practitioner
+    if system == resources.NON_PS_SYSTEM:
+        return by_patient
+    return NOTHING
+
+
+def _relatesto(value: str) -> Q:
+    """``relatesto``: the documents that replace the one named (``DocumentReference/<id>``)."""
+    target = value.rsplit("/", 1)[-1]
+    if not target.isdigit() or int(target) > 2**63 - 1:
+        return NOTHING
+    return Q(replaces_id=int(target))
 
 
 def _string(value: str, field_name: str, modifier: str) -> Q:
@@ -309,9 +346,9 @@ def document_search(params, *, strict: bool, for_practitioner: bool) -> Document
             continue  # the links name the patient by the id resolved in the view
         if name == "patient.identifier":
             system, nir = token(value)
-            if system != resources.NIR_SYSTEM or len(values) != 1:
-                raise bad(_("Identifiant attendu : %(system)s|<NIR>.") % {"system": resources.NIR_SYSTEM})
-            search.patient_identifier = (system, nir)
+            if not resources.accepts_nir_system(system) or len(values) != 1:
+                raise bad(_("Identifiant attendu : %(system)s|<NIR>.") % {"system": resources.nir_system()})
+            search.patient_identifier = (system or "", nir)
             continue  # never repeated in a link: the NIR stays out of URLs
         if name in COMMON:
             if name == "_summary":
@@ -345,5 +382,11 @@ def _condition(name: str, modifier: str, values: list[str], *, for_practitioner:
         return any_of([_security_label(v, for_practitioner=for_practitioner) for v in values])
     if name == "format":
         return any_of([_format(v) for v in values])
+    if name == "setting":
+        return any_of([_setting(v, "practice_setting") for v in values])
+    if name == "facility":
+        return any_of([_setting(v, "facility_type") for v in values])
+    if name == "relatesto":
+        return any_of([_relatesto(v) for v in values])
     assert name == "identifier"  # noqa: S101 -- DOCUMENT_PARAMETERS lists nothing else
     return any_of([_identifier(v) for v in values])

@@ -21,7 +21,7 @@ import binascii
 import io
 from dataclasses import dataclass
 from datetime import date
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.utils.translation import gettext_lazy as _
@@ -33,7 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access_control import handles
-from access_control.actions import do_deposit_document
+from access_control.actions import do_deposit_document, do_deposit_documents, do_supersede_document
 from access_control.api import (
     LookupThrottled,
     documents_visible_to_patient,
@@ -52,6 +52,7 @@ from accounts.api_auth import READ, TokenScope
 from accounts.auth import client_address
 from fhir_server import resources
 from fhir_server import search as fhir_search
+from fhir_server import transaction as iti65
 from fhir_server.http import (
     AlwaysFHIR,
     AnyAccept,
@@ -290,8 +291,8 @@ class PatientSearch(FHIRView):
                 _("La recherche de patient exige identifier (NIR) et birthdate."), "identifier_and_birthdate_required"
             )
         system, nir = fhir_search.token(identifier)
-        if system != resources.NIR_SYSTEM:
-            raise _bad(_("Identifiant attendu : %(system)s|<NIR>.") % {"system": resources.NIR_SYSTEM})
+        if not resources.accepts_nir_system(system):
+            raise _bad(_("Identifiant attendu : %(system)s|<NIR>.") % {"system": resources.nir_system()})
         start, end = fhir_search.date_range(birthdate)
         birth_date = start.date()
         if len(birthdate) != 10 or (end - start).days != 1:
@@ -324,6 +325,65 @@ class PatientRead(FHIRView):
         if self.practitioner is not None and not ref.mode and not may_open(self.practitioner, ref.profile):
             raise NoMatch()  # blocked or closed since the look-up: alike an unknown id (A5)
         return Response(resources.patient(ref.profile, ref.id))
+
+
+class PractitionerRead(FHIRView):
+    """``Practitioner/<id>``: a document author's directory entry (public RPPS data only; resolves ``author``)."""
+
+    @extend_schema(exclude=True)
+    def get(self, request, resource_id):
+        if not resource_id.isdigit() or int(resource_id) > MAX_ID:
+            raise ResourceNotFound()
+        entry = Practitioner.objects.select_related("profession").filter(pk=int(resource_id)).first()
+        if entry is None:
+            raise ResourceNotFound()
+        return Response(resources.practitioner(entry))
+
+
+class Transaction(FHIRView):
+    """``POST [base]``: IHE MHD ITI-65 Provide Document Bundle, deposited all or none (A10, A8, A9)."""
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        if _has_nul(request.data):
+            raise _bad(_("Caractère nul interdit dans la ressource."), "invalid_character")
+        deposit = iti65.read_bundle(request.data)
+        ref = self.patient_ref(deposit.subject)
+        documents = do_deposit_documents(ref.profile, deposit.submissions, actor=self.practitioner or request.user)
+        return Response(transaction_response(deposit, documents), status=status.HTTP_200_OK)
+
+
+def transaction_response(deposit: "iti65.Deposit", documents: list) -> dict:
+    """The transaction-response Bundle: one entry per request entry, in order (FHIR transaction rules)."""
+    entries = []
+    for kind, index in deposit.answers:
+        response: dict[str, Any]
+        if kind == "document":
+            response = {"status": "201 Created", "location": f"DocumentReference/{documents[index].pk}"}
+        elif kind == "binary":
+            response = {"status": "201 Created", "location": f"Binary/{documents[index].pk}"}
+        elif kind == "replaced":
+            response = {"status": "200 OK", "location": f"DocumentReference/{index}"}
+        else:  # the SubmissionSet: checked, not kept
+            response = {
+                "status": "200 OK",
+                "outcome": resources.information_outcome("Carnet ne conserve pas les lots de soumission (List)."),
+            }
+        entries.append({"response": response})
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+
+
+def _patched_status(body) -> str:
+    """The status a PATCH asks for: a FHIRPath Patch (Parameters) or a JSON body ``{"status": …}`` (fhirpy)."""
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        if iti65.patch_supersedes(body):
+            return "superseded"
+    elif isinstance(body, dict) and set(body) - {"resourceType"} == {"status"}:
+        return str(body["status"])
+    raise _bad(
+        _("Seul le statut peut être modifié, et seulement vers superseded (mise à jour des métadonnées PDSm)."),
+        "unsupported_patch",
+    )
 
 
 def _deposit_fields(body: dict) -> dict:
@@ -490,6 +550,16 @@ class DocumentReferenceRead(_OneDocument):
         return Response(
             resources.document_reference(document, patient_id, for_practitioner=self.practitioner is not None)
         )
+
+    @extend_schema(exclude=True)
+    def patch(self, request, resource_id):
+        """PDSm metadata update: the document's author marks it superseded (withdrawn from current use)."""
+        if _patched_status(request.data) != "superseded":
+            raise _bad(_("Seul le statut superseded peut être demandé."), "unsupported_patch")
+        if not resource_id.isdigit() or int(resource_id) > MAX_ID:
+            raise ResourceNotFound()
+        do_supersede_document(int(resource_id), actor=self.practitioner or request.user)
+        return Response(resources.information_outcome("Document remplacé (superseded)."))
 
 
 class BinaryRead(_OneDocument):

@@ -50,6 +50,12 @@ class Profile(models.Model):
         EMAIL = "email", _("Courriel")
         POST = "post", _("Courrier postal")
 
+    class IdentityStatus(models.TextChoices):
+        PROVISIONAL = "PROV", _("Identité provisoire")
+        RECOVERED = "RECUP", _("Identité récupérée")
+        VALIDATED = "VALI", _("Identité validée")
+        QUALIFIED = "QUAL", _("Identité qualifiée")
+
     class ClosureReason(models.TextChoices):
         PATIENT = "patient", _("Demande du titulaire")
         ADMIN = "admin", _("Décision de l'Assurance Maladie")
@@ -63,6 +69,12 @@ class Profile(models.Model):
     birth_date = models.DateField(_("date de naissance"))
     sex = models.CharField(_("sexe"), max_length=1, choices=Sex.choices)
     birth_place_code = models.CharField(_("code du lieu de naissance (INSEE)"), max_length=5, blank=True)
+    # The identity's confidence status (RNIV, INS referential), published as FR Core's identityReliability.
+    # Profiles come from the health-insurance roster (L1), which is the INS's own source: "recovered"
+    # (récupérée) until someone checked the traits against an identity document (then "qualified").
+    identity_status = models.CharField(
+        _("statut de l'identité"), max_length=10, choices=IdentityStatus.choices, default=IdentityStatus.RECOVERED
+    )
 
     # French postal address (NF Z10-011: at most 6 lines of 38 characters; lines 2-6 here, line 1 is the name).
     address_complement = models.CharField(_("complément (appartement, étage)"), max_length=38, blank=True)
@@ -187,6 +199,10 @@ class Document(models.Model):
         PRACTITIONER = "practitioner", _("Professionnel de santé")
         PATIENT = "patient", _("Patient")
 
+    class Status(models.TextChoices):
+        CURRENT = "current", _("En vigueur")
+        SUPERSEDED = "superseded", _("Remplacé")
+
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="documents")
     document_type = models.ForeignKey(DocumentType, on_delete=models.PROTECT, related_name="+")
     title = models.CharField(_("titre"), max_length=200)
@@ -210,6 +226,19 @@ class Document(models.Model):
     hold_reminder_sent_at = models.DateTimeField(null=True, blank=True)
     hidden_from_representatives = models.BooleanField(_("secret du mineur"), default=False)  # A9
     deleted_at = models.DateTimeField(_("supprimé le"), null=True, blank=True)  # A10, own uploads only
+
+    # Document-sharing metadata (IHE MHD, ANS PDSm): the reference's status (a replaced or withdrawn document
+    # stays readable, marked superseded), the document it replaces (same profile; no database constraint, so
+    # that a sharded layout needs no distribution column in it), the unique id its author gave it, its SHA-1
+    # (FHIR's Attachment.hash; SHA-256 stays the integrity check, rule D) and the care setting codes.
+    status = models.CharField(_("statut"), max_length=12, choices=Status.choices, default=Status.CURRENT)
+    replaces = models.ForeignKey(
+        "self", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    unique_id = models.CharField(_("identifiant unique (auteur)"), max_length=128, blank=True)
+    sha1 = models.CharField(max_length=40, blank=True)
+    facility_type = models.CharField(_("secteur d'activité"), max_length=16, blank=True)  # TRE_R02 / TRE_A00
+    practice_setting = models.CharField(_("cadre d'exercice"), max_length=16, blank=True)  # TRE_R02 / TRE_A00
 
     class Meta:
         verbose_name = _("document")

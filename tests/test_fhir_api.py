@@ -1,6 +1,7 @@
 """The FHIR R4 interface under the same rules; every resource received is validated with fhir.resources."""
 
 import base64
+import json
 from urllib.parse import urlencode
 
 import pytest
@@ -65,7 +66,20 @@ def descriptions(bundle) -> set[str]:
 def test_capability_statement_needs_no_token():
     body = valid(APIClient().get("/fhir/metadata"), "CapabilityStatement")
     assert body["fhirVersion"] == "4.0.1"
-    assert {r["type"] for r in body["rest"][0]["resource"]} == {"Patient", "DocumentReference", "Binary", "AuditEvent"}
+    rest = body["rest"][0]
+    assert {r["type"] for r in rest["resource"]} == {
+        "Patient",
+        "Practitioner",
+        "DocumentReference",
+        "Binary",
+        "AuditEvent",
+    }
+    assert [i["code"] for i in rest["interaction"]] == ["transaction"]  # ITI-65 at [base]
+    documents = next(r for r in rest["resource"] if r["type"] == "DocumentReference")
+    assert {i["code"] for i in documents["interaction"]} == {"read", "search-type", "create", "patch"}
+    # Only the statement Carnet meets: the MHD Document Recipient (ITI-65), not the Responder (needs ITI-66).
+    assert body["instantiates"] == ["https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient"]
+    assert "oauth" not in json.dumps(rest["security"]).lower()
 
 
 def test_patient_search_needs_both_identity_traits__A11(personas):
@@ -78,22 +92,45 @@ def test_patient_search_needs_both_identity_traits__A11(personas):
 
 def test_patient_search_finds_by_nir_and_birthdate_and_hides_refusals__A11_A5(personas):
     patient = valid(patient_search(client_for(personas.david), personas.alice), "Bundle")["entry"][0]["resource"]
-    assert patient["identifier"][0] == {"use": "official", "system": NIR_SYSTEM, "value": personas.alice.nir}
+    assert patient["identifier"][0]["value"] == personas.alice.nir
     assert patient["birthDate"] == "1985-03-12" and patient["gender"] == "female"
     blocked = valid(patient_search(client_for(personas.hugo), personas.alice), "Bundle")
     wrong_date = valid(patient_search(client_for(personas.david), personas.alice, "1985-03-13"), "Bundle")
     assert blocked["total"] == wrong_date["total"] == 0  # no oracle
 
 
-def test_patients_are_identified_by_the_ins_nir_oid__I3(personas):
-    """I3: the NIR's INS OID, written out here rather than taken from the code under test."""
+def test_patients_are_identified_by_the_ins_nir_oid__I3(personas, settings):
+    """I3: the NIR's INS OID, written out here rather than taken from the code under test.
+
+    FR Core: the identifier is typed; demo and test NIRs go under the INS test OID (``INS-NIR-TEST``), and the
+    production OID (``INS-NIR``) is used only when the platform is configured for production.
+    """
     client = client_for(personas.david)
     found = client.get(
         "/fhir/Patient",
         {"identifier": f"urn:oid:1.2.250.1.213.1.4.8|{personas.alice.nir}", "birthdate": "1985-03-12"},
     )
     patient = valid(found, "Bundle")["entry"][0]["resource"]
-    assert patient["identifier"][0]["system"] == "urn:oid:1.2.250.1.213.1.4.8"
+    assert patient["identifier"][0]["system"] == "urn:oid:1.2.250.1.213.1.4.10"
+    assert patient["identifier"][0]["type"]["coding"][0]["code"] == "INS-NIR-TEST"
+    test_oid = client.get(
+        "/fhir/Patient",
+        {"identifier": f"urn:oid:1.2.250.1.213.1.4.10|{personas.alice.nir}", "birthdate": "1985-03-12"},
+    )
+    assert valid(test_oid, "Bundle")["total"] == 1
+    settings.CARNET_INS_PRODUCTION = True
+    found = client.get(
+        "/fhir/Patient",
+        {"identifier": f"urn:oid:1.2.250.1.213.1.4.8|{personas.alice.nir}", "birthdate": "1985-03-12"},
+    )
+    identifier = valid(found, "Bundle")["entry"][0]["resource"]["identifier"][0]
+    assert identifier["system"] == "urn:oid:1.2.250.1.213.1.4.8"
+    assert identifier["type"]["coding"][0]["code"] == "INS-NIR"
+    in_production = client.get(
+        "/fhir/Patient",
+        {"identifier": f"urn:oid:1.2.250.1.213.1.4.10|{personas.alice.nir}", "birthdate": "1985-03-12"},
+    )
+    assert in_production.status_code == 400  # a test NIR is never looked up in production
     # A NIA (the OID of a temporary identifier) is not a NIR: refused, not looked up as one.
     nia = client.get(
         "/fhir/Patient",
@@ -230,7 +267,13 @@ def test_the_patient_reads_her_own_trail_and_documents__T3(personas):
     alice = client_for(personas.alice.user)
     pid = patient_id(alice, personas.alice)
     events = valid(alice.get("/fhir/AuditEvent", {"patient": pid}), "Bundle")
-    assert events["entry"][0]["resource"]["subtype"][0]["code"] == Action.OPEN_RECORD
+    opened = events["entry"][0]["resource"]
+    assert Action.OPEN_RECORD in {s["code"] for s in opened["subtype"]}
+    # IHE BALP: a RESTful event; the consultation is the equivalent of ITI-67, a query (action E).
+    assert opened["type"]["code"] == "rest" and opened["action"] == "E"
+    assert {"system": "urn:ihe:event-type-code", "code": "ITI-67", "display": "Find Document References"} in opened[
+        "subtype"
+    ]
     documents = valid(references(alice, pid), "Bundle")
     masked = next(e["resource"] for e in documents["entry"] if e["resource"]["description"] == "Synthèse psychiatrique")
     assert "MASQUE_PS" in label_codes(masked)  # the patient sees her own masks

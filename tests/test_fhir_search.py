@@ -129,7 +129,7 @@ def test_author_names_security_labels_identifier_and_format(personas, claire_on_
     assert pdf == {r["id"] for r in full if r["content"][0]["attachment"]["contentType"] == "application/pdf"}
 
 
-@pytest.mark.parametrize("name", ["setting", "facility", "event", "related"])
+@pytest.mark.parametrize("name", ["event", "related"])
 def test_what_carnet_does_not_record_is_refused_not_ignored(personas, name):
     client = client_for(personas.claire)
     pid = patient_id(client, personas.alice)
