@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access_control.models import TrailEntry
 from access_control.queries import trail_for_patient
 from access_control.rules import Action
+from accounts import oidc
 from accounts.auth import (
     Door,
     begin_pending_sign_in,
@@ -95,7 +96,10 @@ def verify(request):
 
 @require_POST
 def logout(request):
-    auth_logout(request)
+    """Sign out; after a Pro Santé Connect or FranceConnect sign-in, at the provider too (single logout)."""
+    provider_logout = oidc.sign_out(request)
+    if provider_logout:
+        return redirect(provider_logout)
     messages.success(request, _("Vous êtes déconnecté."))
     return redirect("patients:home")
 
