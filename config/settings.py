@@ -431,6 +431,7 @@ CELERY_BEAT_SCHEDULE["notifications.close_letter_batches"] = {
 REST_FRAMEWORK = {
     # Bearer API tokens first (a 401 then names the Bearer scheme), then the portal session (second factor passed).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.jwt_tokens.PscTokenAuthentication",  # Pro Santé Connect's JWTs (issue 17); passes on carnet_…
         "accounts.api_auth.TokenAuthentication",
         "accounts.api_auth.VerifiedSessionAuthentication",
     ],

@@ -38,7 +38,14 @@ const provider = new Provider(issuer, {
   scopes: config.scopes,
   pkce: { required: () => true },
   cookies: { keys: ['carnet-test-provider-cookie-key'] },
-  ttl: { AccessToken: config.accessTokenTTL || 600, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
+  ttl: {
+    AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL || 600,
+    AuthorizationCode: 60,
+    IdToken: 600,
+    Interaction: 600,
+    Session: 3600,
+    Grant: 3600,
+  },
   conformIdTokenClaims: true,
   features: {
     devInteractions: { enabled: false },
