@@ -250,3 +250,42 @@ def configure_fc(settings, provider: OpenIdProvider) -> None:
         "client_id": FC_CLIENT["client_id"],
         "client_secret": FC_CLIENT["client_secret"],
     }
+
+
+FC_IDENTITIES = {  # the pivot identities FranceConnect attests in the tests (login -> claims)
+    "alice": {
+        "given_name": "Alice Marie",
+        "family_name": "Martin",
+        "birthdate": "1985-03-12",
+        "gender": "female",
+        "birthplace": "75056",
+        "birthcountry": "99100",
+        "email": "alice.martin@courriel.example",
+    },
+    "bernard": {
+        "given_name": "Bernard Louis",
+        "family_name": "PETIT",
+        "birthdate": "1952-11-03",
+        "gender": "male",
+        "birthplace": "59350",
+        "birthcountry": "99100",
+        "email": "bernard.petit@courriel.example",
+    },
+    "inconnue": {
+        "given_name": "Zoé",
+        "family_name": "Inconnue",
+        "birthdate": "1990-01-01",
+        "gender": "female",
+        "birthplace": "75056",
+        "birthcountry": "99100",
+    },
+}
+
+
+@pytest.fixture
+def fc_provider(settings):
+    """FranceConnect on loopback, configured in Carnet's settings, for Django's test client."""
+    provider = OpenIdProvider(fc_config([TEST_CLIENT_URL], dict(FC_IDENTITIES))).start()
+    configure_fc(settings, provider)
+    yield provider
+    provider.stop()
