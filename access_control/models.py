@@ -165,6 +165,8 @@ class TrailEntry(models.Model):
     reason = models.CharField(_("motif (trace uniquement)"), max_length=64, blank=True)
     justification = models.TextField(_("justification"), blank=True)
     client_address = models.GenericIPAddressField(_("adresse"), null=True, blank=True)
+    # The level of assurance (acr) of the practitioner's national sign-in (Pro Santé Connect), e.g. "eidas3".
+    assurance = models.CharField(_("niveau d'authentification"), max_length=32, blank=True, default="", db_default="")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 

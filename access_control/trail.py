@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, cast
@@ -32,6 +33,9 @@ if TYPE_CHECKING:  # imported where used at run time (records imports the trail)
 GENESIS_HASH = "0" * 64
 _ADDRESS_FIELD = TrailEntry._meta.get_field("client_address")
 _UNREAD = object()  # record_entry's default: read the chain's tail itself
+# The level of assurance (acr) of the practitioner's sign-in behind this request (issue 17): set by the door
+# (``assurance``, ``attest_assurance``), copied by ``new_entry`` into the practitioner's entries.
+_ASSURANCE: ContextVar[str] = ContextVar("carnet_trail_assurance", default="")
 
 HASHED_FIELDS = (
     "at",
@@ -56,15 +60,41 @@ HASHED_FIELDS = (
 
 
 def entry_hash(entry: TrailEntry) -> str:
-    """SHA-256 over a canonical JSON serialisation of the entry's traced fields."""
+    """SHA-256 over a canonical JSON serialisation of the entry's traced fields.
+
+    ``assurance`` is hashed only when set: entries written before it existed (and every entry without a
+    provider sign-in behind it) keep the hash they were given, while a set level cannot be altered unseen.
+    """
     values = {}
     for name in HASHED_FIELDS:
         value = getattr(entry, name)
         if name == "at":
             value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         values[name] = value
+    assurance = getattr(entry, "assurance", "")
+    if assurance:
+        values["assurance"] = assurance
     canonical = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@contextmanager
+def assurance(level: str = "") -> Iterator[None]:
+    """Within this block, a practitioner's entries carry ``level``, the acr of their sign-in (issue 17).
+
+    Each request runs in one such block (``accounts.middleware.AssuranceMiddleware``), so a level set by
+    ``attest_assurance`` never outlives the request that set it.
+    """
+    token = _ASSURANCE.set(level)
+    try:
+        yield
+    finally:
+        _ASSURANCE.reset(token)
+
+
+def attest_assurance(level: str) -> None:
+    """Set the level of assurance for the rest of the enclosing ``assurance`` block (the request)."""
+    _ASSURANCE.set(level)
 
 
 @dataclass(frozen=True)
@@ -199,6 +229,8 @@ def new_entry(
         prev_hash=prev_hash,
         **actor_snapshot(actor),
     )
+    if entry.actor_kind == TrailEntry.ActorKind.PRACTITIONER:
+        entry.assurance = _ASSURANCE.get()
     entry.hash = entry_hash(entry)
     return entry
 
@@ -243,7 +275,7 @@ class Problem:
         return f"{chain}: seq {self.seq}: {self.detail}"
 
 
-_VERIFY_FIELDS = ("id", *HASHED_FIELDS, "hash")
+_VERIFY_FIELDS = ("id", *HASHED_FIELDS, "assurance", "hash")
 
 
 class _ChainCheck:

@@ -17,6 +17,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from access_control.models import ApiToken
 from access_control.tokens import KEYWORD, verify_token
 from accounts.auth import client_address, session_is_current
+from accounts.jwt_tokens import ProviderToken
 from records.models import User
 
 if TYPE_CHECKING:  # DRF's settings import this module: importing its views here would be circular
@@ -199,14 +200,16 @@ def required_scope(view: APIView, method: str | None) -> str:
 class TokenScope(permissions.BasePermission):
     """A ``read`` token may do what ``required_scope`` calls reading; the rest needs a ``write`` token.
 
-    A verified portal session has every scope (its sensitive operations ask the step-up instead).
+    A Pro Santé Connect token has the scope its ``carnet:read`` / ``carnet:write`` grants
+    (``accounts.jwt_tokens``). A verified portal session has every scope (its sensitive operations ask the step-up
+    instead).
     """
 
     message = _("Ce jeton ne donne que le droit de lecture.")
     code = "insufficient_scope"
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        if not isinstance(request.auth, ApiToken):
+        if not isinstance(request.auth, ApiToken | ProviderToken):  # a PSC token has the same scopes
             return True
         return request.auth.scope == WRITE or required_scope(view, request.method) == READ
 

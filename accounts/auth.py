@@ -45,6 +45,7 @@ from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from access_control.trail import attest_assurance
 from accounts.second_factors import (
     CodeCheck,
     EnrolmentRefused,
@@ -70,6 +71,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 PENDING_SESSION_KEY = "carnet_signin_pending"
 EPOCH_SESSION_KEY = "carnet_session_epoch"
+PROVIDER_SESSION_KEY = "carnet_provider_sign_in"  # provider, acr and ID token of a national sign-in
 PENDING_SECONDS = 15 * 60  # time allowed between the password and the second factor
 DEFAULT_PRACTITIONER_IDLE_SECONDS = 15 * 60
 
@@ -235,6 +237,7 @@ def begin_pending_sign_in(request: HttpRequest, user: User, *, door: Door, next_
     """Remember that ``user`` passed the password step at ``door``; nobody is logged in yet."""
     # A new session key: a key planted beforehand (session fixation) must not see the enrolment secret.
     request.session.cycle_key()
+    request.session.pop(PROVIDER_SESSION_KEY, None)  # a provider's sign-in sets it again after this
     request.session[PENDING_SESSION_KEY] = {
         "user": user.pk,
         "door": str(door),
@@ -286,7 +289,10 @@ def confirm_enrolment(request: HttpRequest, user: User, device: TOTPDevice, code
 def complete_sign_in(request: HttpRequest, user: User, device: Device, *, door: Door) -> str:
     """Log the user in with a verified device; returns where to go next."""
     data = request.session.pop(PENDING_SESSION_KEY, None) or {}
-    auth_login(request, user, backend=data.get("backend"))
+    provider = request.session.get(PROVIDER_SESSION_KEY)
+    auth_login(request, user, backend=data.get("backend"))  # flushes the session if another user was in it
+    if provider:
+        request.session[PROVIDER_SESSION_KEY] = provider
     otp_login(request, device)
     stamp_session(request, user)
     if door == Door.PRACTITIONER:
@@ -296,6 +302,57 @@ def complete_sign_in(request: HttpRequest, user: User, device: Device, *, door: 
     _user_gate(request, user).record_success()
     logger.info("Sign-in completed at the %s door for user %s.", door, user.pk)
     return data.get("next") or "/"
+
+
+# --- National providers (Pro Santé Connect, FranceConnect: accounts.oidc) --------------------------------
+
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def begin_provider_sign_in(
+    request: HttpRequest,
+    user: User,
+    *,
+    door: Door,
+    provider: str,
+    acr: str,
+    id_token: str,
+    strong: bool,
+    next_url: str,
+    logout_uri: str,
+) -> str:
+    """A sign-in attested by a national provider; returns where to go next.
+
+    At a strong level (``strong``) the provider's attestation stands for the second factor: the session is logged
+    in at once with the user's ``ProviderDevice``. Otherwise it is a pending sign-in, like after a password, and
+    the door's second-factor page completes it. Either way the session keeps the provider, its level of
+    assurance, the ID token and where the provider sends the browser back after single logout (``logout_uri``).
+    Returns "" when the second factor is still to come.
+    """
+    from accounts.models import ProviderDevice
+
+    user.backend = MODEL_BACKEND  # type: ignore[attr-defined]  # as authenticate() sets it
+    begin_pending_sign_in(request, user, door=door, next_url=next_url)
+    request.session[PROVIDER_SESSION_KEY] = {
+        "provider": provider,
+        "acr": acr,
+        "id_token": id_token,
+        "logout_uri": logout_uri,
+    }
+    if not strong:
+        logger.info("Sign-in at the %s door by %s (level %s): second factor required.", door, provider, acr)
+        return ""
+    device, _created = ProviderDevice.objects.get_or_create(
+        user=user, provider=provider, defaults={"name": provider, "confirmed": True}
+    )
+    logger.info("Sign-in at the %s door by %s at a strong level (%s).", door, provider, acr)
+    return complete_sign_in(request, user, device, door=door)
+
+
+def provider_sign_in(request: HttpRequest) -> dict[str, str]:
+    """The provider, level of assurance and ID token of this session's sign-in (empty after a password)."""
+    data: dict[str, str] = request.session.get(PROVIDER_SESSION_KEY) or {}
+    return data
 
 
 # --- Session epoch ("sign out everywhere") ------------------------------------------------------------
@@ -384,6 +441,7 @@ def practitioner_required(view: View) -> View:
                 auth_logout(request)  # suspended during the session (the login page will say so)
             return redirect_to_login(request.get_full_path(), reverse("practitioners:login"))
         request.practitioner = practitioner  # type: ignore[attr-defined]  # what the practitioner door's views read
+        attest_assurance(provider_sign_in(request).get("acr", ""))  # on the trail entries of this request
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)
         return response

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.AssuranceMiddleware",  # the acr of a national sign-in, on the trail (issue 17)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -220,6 +221,38 @@ for _proxy in CARNET_TRUSTED_PROXIES:
         raise ImproperlyConfigured(f"CARNET_TRUSTED_PROXIES: {_proxy!r} is not an address or a network.") from None
 CARNET_PRACTITIONER_IDLE_SECONDS = env_int("CARNET_PRACTITIONER_IDLE_SECONDS", 15 * 60, minimum=60)
 CARNET_STEP_UP_SECONDS = env_int("CARNET_STEP_UP_SECONDS", 300, minimum=30)  # re-check before sensitive acts
+
+
+def _openid_provider(prefix: str, *, scopes: str, acr_values: str, strong_acr: str) -> dict:
+    """One national OpenID provider (issue 17, docs/sign-in.md): unset issuer = its button is hidden."""
+    return {
+        "issuer": (env_optional(f"{prefix}_ISSUER") or "").rstrip("/"),
+        "client_id": env_optional(f"{prefix}_CLIENT_ID") or "",
+        # A client secret, or a private key (PEM) for private_key_jwt; both read from *_FILE too.
+        "client_secret": env_optional(f"{prefix}_CLIENT_SECRET") or "",
+        "private_key": env_optional(f"{prefix}_PRIVATE_KEY") or "",
+        "scopes": env_str(f"{prefix}_SCOPES", scopes),
+        "acr_values": env_str(f"{prefix}_ACR_VALUES", acr_values),  # asked of the provider
+        "strong_acr": env_list(f"{prefix}_STRONG_ACR", strong_acr.split(",")),  # waive Carnet's second factor
+        "timeout": env_int(f"{prefix}_TIMEOUT_SECONDS", 10, minimum=1),
+    }
+
+
+# Pro Santé Connect: practitioners' door and access tokens on the REST and FHIR APIs (accounts.psc, jwt_tokens).
+CARNET_PSC = {
+    **_openid_provider("CARNET_PSC", scopes="openid scope_all", acr_values="eidas1", strong_acr="eidas2,eidas3"),
+    "api_audience": env_optional("CARNET_PSC_API_AUDIENCE") or "",  # unset: PSC tokens are not accepted on the API
+    "jwks_refetch_seconds": env_int("CARNET_PSC_JWKS_REFETCH_SECONDS", 60, minimum=1),  # floor on key refetches
+    "jwks_max_age_seconds": env_int("CARNET_PSC_JWKS_MAX_AGE_SECONDS", 3600, minimum=60),
+    "leeway_seconds": env_int("CARNET_PSC_LEEWAY_SECONDS", 30, minimum=0),
+}
+# FranceConnect: patients' sign-in and activation (accounts.franceconnect). eidas2+ is FranceConnect+.
+CARNET_FRANCECONNECT = _openid_provider(
+    "CARNET_FRANCECONNECT",
+    scopes="openid given_name family_name birthdate gender birthplace birthcountry email",
+    acr_values="eidas1",
+    strong_acr="eidas2,eidas3",
+)
 
 # --- Security -----------------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -400,6 +433,7 @@ CELERY_BEAT_SCHEDULE["notifications.close_letter_batches"] = {
 REST_FRAMEWORK = {
     # Bearer API tokens first (a 401 then names the Bearer scheme), then the portal session (second factor passed).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.jwt_tokens.PscTokenAuthentication",  # Pro Santé Connect's JWTs (issue 17); passes on carnet_…
         "accounts.api_auth.TokenAuthentication",
         "accounts.api_auth.VerifiedSessionAuthentication",
     ],

@@ -6,6 +6,7 @@ from patients import (
     views_access,
     views_account,
     views_documents,
+    views_franceconnect,
     views_notifications,
     views_public,
     views_recovery,
@@ -27,6 +28,11 @@ urlpatterns = [
     path("connexion/oubli/mot-de-passe/", views_recovery.recover_password, name="recover_password"),
     path("connexion/oubli/courrier/", views_recovery.recover_letter, name="recover_letter"),
     path("connexion/oubli/courrier/code/", views_recovery.recover_with_letter, name="recover_with_letter"),
+    # FranceConnect (issue 17): the redirect and post-logout URIs registered with FranceConnect (docs/sign-in.md).
+    path("connexion/franceconnect/", views_franceconnect.start, name="franceconnect_start"),
+    path("connexion/franceconnect/retour/", views_franceconnect.callback, name="franceconnect_callback"),
+    path("connexion/franceconnect/deconnecte/", views_franceconnect.signed_out, name="franceconnect_signed_out"),
+    path("connexion/franceconnect/introuvable/", views_franceconnect.refused, name="franceconnect_refused"),
     path("deconnexion/", views.logout, name="logout"),
     path("deconnexion/partout/", views.logout_everywhere, name="logout_everywhere"),
     # Before activation (L2, L4)
@@ -70,5 +76,6 @@ urlpatterns = [
     path("mes-donnees/suppression/", views_account.early_deletion, name="early_deletion"),
     path("mes-donnees/reouverture/", views_account.reopen, name="reopen"),
     path("mes-donnees/courriel/", views_account.email_change, name="email_change"),
+    path("mes-donnees/franceconnect/", views_franceconnect.account, name="franceconnect_account"),
     path("jetons-api/", include(api_token_views)),  # API tokens (issue 8, docs/api.md)
 ]

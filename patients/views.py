@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access_control.models import TrailEntry
 from access_control.queries import trail_for_patient
 from access_control.rules import Action
+from accounts import oidc
 from accounts.auth import (
     Door,
     begin_pending_sign_in,
@@ -41,7 +42,8 @@ def home(request):
     return render(request, "patients/home.html")
 
 
-def _send_code(request: HttpRequest, user: User) -> None:
+def send_sign_in_code_and_tell(request: HttpRequest, user: User) -> None:
+    """E-mail a sign-in code to a patient without an authenticator app, and say so."""
     send_code_and_tell(
         request, lambda: send_sign_in_code(user), _("Un code de vérification vous a été envoyé par courriel.")
     )
@@ -57,9 +59,14 @@ def login(request):
             request, form.user, door=Door.PATIENT, next_url=safe_next(request, reverse("patients:dashboard"))
         )
         if confirmed_totp_device(form.user) is None:
-            _send_code(request, form.user)
+            send_sign_in_code_and_tell(request, form.user)
         return redirect("patients:verify")
-    return render_sign_in(request, "patients/login.html", {"form": form, "next": safe_next(request, "")}, form)
+    context = {
+        "form": form,
+        "next": safe_next(request, ""),
+        "franceconnect": oidc.is_configured(oidc.Provider.FRANCECONNECT),
+    }
+    return render_sign_in(request, "patients/login.html", context, form)
 
 
 @never_cache
@@ -76,7 +83,7 @@ def verify(request):
     if request.method == "POST" and "resend" in request.POST:
         if uses_totp:
             request.session[EMAIL_CHOSEN_SESSION_KEY] = user.pk
-        _send_code(request, user)
+        send_sign_in_code_and_tell(request, user)
         return redirect("patients:verify")
     by_email = not uses_totp or request.session.get(EMAIL_CHOSEN_SESSION_KEY) == user.pk
     form = SecondFactorForm(
@@ -95,7 +102,10 @@ def verify(request):
 
 @require_POST
 def logout(request):
-    auth_logout(request)
+    """Sign out; after a Pro Santé Connect or FranceConnect sign-in, at the provider too (single logout)."""
+    provider_logout = oidc.sign_out(request)
+    if provider_logout:
+        return redirect(provider_logout)
     messages.success(request, _("Vous êtes déconnecté."))
     return redirect("patients:home")
 

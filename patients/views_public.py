@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts import oidc
 from accounts.auth import (
     Door,
     SignInRefused,
@@ -166,7 +167,8 @@ def activation(request):
                 request.session[ACTIVATION_SESSION_KEY] = {"user": user.pk, "step": "email"}
                 _send_activation_code(request, data["email"])
                 return redirect("patients:activation_email")
-    return render_sign_in(request, "patients/public/activation.html", {"form": form}, form)
+    context = {"form": form, "franceconnect": oidc.is_configured(oidc.Provider.FRANCECONNECT)}
+    return render_sign_in(request, "patients/public/activation.html", context, form)
 
 
 @never_cache

@@ -9,6 +9,10 @@ urlpatterns = [
     path("connexion/", views_signin.login, name="login"),
     path("connexion/verification/", views_signin.verify, name="verify"),
     path("connexion/application/", views_signin.enrol, name="enrol"),
+    # Pro Santé Connect (issue 17): the redirect and post-logout URIs registered with PSC (docs/sign-in.md).
+    path("connexion/psc/", views_signin.psc_start, name="psc_start"),
+    path("connexion/psc/retour/", views_signin.psc_callback, name="psc_callback"),
+    path("connexion/psc/deconnecte/", views_signin.psc_signed_out, name="psc_signed_out"),
     path("connexion/oubli/", views_signin.recover, name="recover"),
     path("connexion/oubli/code/", views_signin.recover_code, name="recover_code"),
     path("connexion/oubli/second-facteur/", views_signin.recover_second_factor, name="recover_second_factor"),

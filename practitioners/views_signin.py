@@ -1,7 +1,11 @@
-"""Practitioner sign-in: password, then the mandatory TOTP, backup codes, and the forgotten-password pages.
+"""Practitioner sign-in: Pro Santé Connect, or password then the mandatory TOTP; backup codes; forgotten password.
 
 The TOTP is enrolled at the first sign-in; recovery is ``accounts.recovery``. A lost authenticator app is reset by the staff desk
 (``accounts.recovery.do_reset_second_factor``): the next sign-in then enrols a new one.
+
+Pro Santé Connect (``accounts.oidc``, ``accounts.psc``): the RPPS it attests must be an active practitioner with a
+Carnet account. At a strong level of assurance (``CARNET_PSC_STRONG_ACR``) the TOTP is waived; otherwise the
+sign-in continues at the TOTP page like after a password.
 """
 
 from django.contrib import messages
@@ -11,11 +15,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import recovery_pages
+from accounts import oidc, recovery_pages
 from accounts.auth import (
     Door,
     SignInRefused,
     begin_pending_sign_in,
+    begin_provider_sign_in,
     complete_sign_in,
     confirm_enrolment,
     pending_user,
@@ -23,6 +28,7 @@ from accounts.auth import (
     safe_next,
 )
 from accounts.forms import SecondFactorForm, render_sign_in
+from accounts.psc import PractitionerRefused, practitioner_account
 from accounts.second_factors import (
     EnrolmentRefused,
     confirmed_totp_device,
@@ -35,6 +41,12 @@ from accounts.second_factors import (
 from .forms import EnrolmentForm, PractitionerLoginForm
 
 BACKUP_CODES_SESSION_KEY = "carnet_backup_codes_to_show"
+PSC_NEXT_SESSION_KEY = "carnet_psc_next"
+PSC_FAILED_MESSAGE = _(
+    "La connexion par Pro Santé Connect n'a pas abouti. Réessayez, ou connectez-vous avec votre identifiant et "
+    "votre mot de passe."
+)
+PSC_CANCELLED_MESSAGE = _("Connexion par Pro Santé Connect annulée.")
 
 
 @never_cache
@@ -49,7 +61,65 @@ def login(request):
         if confirmed_totp_device(form.user) is None:
             return redirect("practitioners:enrol")
         return redirect("practitioners:verify")
-    return render_sign_in(request, "practitioners/login.html", {"form": form, "next": safe_next(request, "")}, form)
+    context = {"form": form, "next": safe_next(request, ""), "psc": oidc.is_configured(oidc.Provider.PSC)}
+    return render_sign_in(request, "practitioners/login.html", context, form)
+
+
+def _after_sign_in(request, user, next_url: str):
+    """Where a sign-in goes once its first step passed: home (done), or the TOTP (verify, or enrol a first one)."""
+    if next_url:
+        return redirect(next_url)
+    return redirect("practitioners:enrol" if confirmed_totp_device(user) is None else "practitioners:verify")
+
+
+@never_cache
+@require_POST
+def psc_start(request):
+    """Off to Pro Santé Connect (authorisation code with PKCE, state and nonce: ``accounts.oidc``)."""
+    if not oidc.is_configured(oidc.Provider.PSC):
+        return redirect("practitioners:login")
+    request.session[PSC_NEXT_SESSION_KEY] = safe_next(request, reverse("practitioners:home"))
+    try:
+        return oidc.start(request, oidc.Provider.PSC, request.build_absolute_uri(reverse("practitioners:psc_callback")))
+    except oidc.ProviderRefused:
+        messages.error(request, PSC_FAILED_MESSAGE)
+        return redirect("practitioners:login")
+
+
+@never_cache
+@require_GET
+def psc_callback(request):
+    """Back from Pro Santé Connect: the RPPS it attests signs in its practitioner, or is refused (nothing created)."""
+    if not oidc.is_configured(oidc.Provider.PSC):
+        return redirect("practitioners:login")
+    try:
+        identity = oidc.finish(request, oidc.Provider.PSC)
+        user = practitioner_account(identity.claims)
+    except oidc.ProviderRefused as exc:
+        messages.error(request, PSC_CANCELLED_MESSAGE if exc.reason == "access_denied" else PSC_FAILED_MESSAGE)
+        return redirect("practitioners:login")
+    except PractitionerRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("practitioners:login")
+    next_url = begin_provider_sign_in(
+        request,
+        user,
+        door=Door.PRACTITIONER,
+        provider=oidc.Provider.PSC,
+        acr=identity.acr,
+        id_token=identity.id_token,
+        strong=identity.is_strong(oidc.Provider.PSC),
+        next_url=request.session.pop(PSC_NEXT_SESSION_KEY, None) or reverse("practitioners:home"),
+        logout_uri=request.build_absolute_uri(reverse("practitioners:psc_signed_out")),
+    )
+    return _after_sign_in(request, user, next_url)
+
+
+@require_GET
+def psc_signed_out(request):
+    """Where Pro Santé Connect sends the browser back after its single logout."""
+    messages.success(request, _("Vous êtes déconnecté de Carnet et de Pro Santé Connect."))
+    return redirect("practitioners:login")
 
 
 def _pending_or_login(request):

@@ -25,6 +25,8 @@ class PortalAction(models.TextChoices):
     NOTICE_PREFERENCES = "notice_preferences", _("Préférences d'avis")  # N2, N7
     EMAIL_VERIFIED = "email_verified", _("Adresse électronique vérifiée")  # N2
     EXPORT = "export_record", _("Téléchargement de toutes les données")  # T1
+    FRANCECONNECT_LINKED = "franceconnect_linked", _("Connexion par FranceConnect activée")  # T1, issue 17
+    FRANCECONNECT_UNLINKED = "franceconnect_unlinked", _("Connexion par FranceConnect retirée")  # T1, issue 17
 
 
 class PreferenceRefused(ValidationError):

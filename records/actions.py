@@ -279,6 +279,55 @@ def _activation_refusal(profile: Profile, now: datetime) -> IllegalTransition | 
     return None
 
 
+def _give_profile_to(profile: Profile, user: User, *, email: str, now: datetime) -> None:
+    """The locked profile becomes the new account's: active, the provisional code spent, traced (T1)."""
+    previous_state = profile.state
+    profile.user = user
+    profile.state = State.ACTIVE
+    profile.activated_at = now
+    profile.opened_at = profile.opened_at or now
+    profile.email = email
+    profile.email_verified = False
+    profile.provisional_code_hash = ""
+    profile.provisional_code_expires_at = None
+    profile.save(
+        update_fields=[
+            "user",
+            "state",
+            "activated_at",
+            "opened_at",
+            "email",
+            "email_verified",
+            "provisional_code_hash",
+            "provisional_code_expires_at",
+        ]
+    )
+    trace_transition(profile, TrailAction.ACTIVATION, user, old=previous_state, new=State.ACTIVE)
+
+
+def do_activate_profile_by_identity(
+    profile: Profile, *, email: str, actor: Actor | None = None, durable: bool = True
+) -> User:
+    """L4 by a national identity: the holder proved who they are at FranceConnect, instead of the provisional code.
+
+    The caller matched the provider's pivot identity to this one profile (``accounts.franceconnect``) and links
+    the provider's subject in the same transaction. Same states as ``do_activate_profile``; the account gets no
+    usable password (the patient signs in with FranceConnect, or sets one through the forgotten-password pages).
+    """
+    require_actor(actor is None)
+    with transaction.atomic(durable=durable):
+        profile = lock_profile(profile)
+        now = timezone.now()
+        refusal = _activation_refusal(profile, now)
+        if refusal is not None:
+            raise refusal
+        user = User(username=f"patient-{uuid.uuid4().hex}", kind=User.Kind.PATIENT, email=email)
+        user.set_unusable_password()
+        user.save(force_insert=True)
+        _give_profile_to(profile, user, email=email, now=now)
+    return user
+
+
 def do_activate_profile(
     profile: Profile,
     *,
@@ -315,28 +364,7 @@ def do_activate_profile(
         validate_password(password, user)
         user.set_password(password)
         user.save(force_insert=True)
-        previous_state = profile.state
-        profile.user = user
-        profile.state = State.ACTIVE
-        profile.activated_at = now
-        profile.opened_at = profile.opened_at or now
-        profile.email = email
-        profile.email_verified = False
-        profile.provisional_code_hash = ""
-        profile.provisional_code_expires_at = None
-        profile.save(
-            update_fields=[
-                "user",
-                "state",
-                "activated_at",
-                "opened_at",
-                "email",
-                "email_verified",
-                "provisional_code_hash",
-                "provisional_code_expires_at",
-            ]
-        )
-        trace_transition(profile, TrailAction.ACTIVATION, user, old=previous_state, new=State.ACTIVE)
+        _give_profile_to(profile, user, email=email, now=now)
     return user
 
 

@@ -71,6 +71,8 @@ LOCAL: tuple[str, ...] = (
     "notifications_batchfile",
     "notifications_notice_trail_entries",
     "records_workerheartbeat",
+    "accounts_providerdevice",  # a sign-in device, like the otp_* tables (issue 17)
+    "accounts_franceconnectlink",  # a patient account's FranceConnect subject, with records_user
 )
 
 # Unique constraints that Citus can only enforce with the distribution column in them. Each becomes

@@ -24,7 +24,7 @@ def _test_settings(settings, tmp_path):
     translation.deactivate()
 
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.oidc_fixtures"]
 
 
 from tests.trail_fixtures import _test_flush_is_a_trail_purge  # noqa: E402, F401  (T2: flush as a purge)
