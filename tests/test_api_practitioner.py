@@ -1,5 +1,7 @@
 """The practitioner REST API under the portal's rules, told with the personas (docs/api.md)."""
 
+import json
+
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -226,6 +228,28 @@ def test_document_list_costs_three_queries_whatever_the_page(personas, django_as
         with django_assert_num_queries(3):
             response = documents(claire, handle, page_size=size)
         assert len(response.json()["results"]) == size
+
+
+def test_document_list_body_is_the_serializers_for_every_kind_of_document__A2_A8(personas):
+    """The listing builds its body from rows (listed_documents): byte for byte what DocumentSerializer gives."""
+    from access_control.api import visible_documents
+    from practitioners.serializers import DocumentSerializer
+
+    claire = client_for(personas.claire)
+    handle = open_handle(claire, personas.alice)
+    held = claire.post(
+        reverse("api-pro-documents", args=[handle]),
+        {"file": pdf_file(), "document_type": "11502-2", "title": "Bilan à annoncer", "hold": "true"},
+    )
+    assert held.status_code == 201
+    Document.objects.filter(pk=held.json()["id"]).update(hidden_from_representatives=True)
+    response = documents(claire, handle, page_size=100)
+    listing = visible_documents(personas.claire, personas.alice)
+    expected = DocumentSerializer(listing, many=True).data
+    assert json.dumps(response.json()["results"]) == json.dumps(expected)  # same keys, same order, same values
+    kinds = {(row["author"]["kind"], row["held_from_patient"], row["minors_secret"]) for row in expected}
+    assert {kind for kind, _held, _secret in kinds} >= {"practitioner", "patient"}
+    assert any(held for _kind, held, _secret in kinds) and any(secret for _kind, _held, secret in kinds)
 
 
 # --- Documents: metadata, content, deposit, hold ---------------------------------------------------------
