@@ -202,8 +202,10 @@ class DocumentList(PractitionerView):
     @extend_schema(parameters=[DocumentFilterSerializer], responses={200: DocumentSerializer(many=True), **ERRORS})
     def get(self, request, handle):
         # Rows, not models: the same body as DocumentSerializer's (listed_documents), at a fraction of the cost.
-        page = self.paginate_queryset(self.get_queryset().values(*LISTING_COLUMNS))
-        assert page is not None  # pagination_class is set
+        paginator = self.paginator
+        assert isinstance(paginator, Pagination)  # pagination_class
+        page = paginator.paginate_rows(self.get_queryset().values(*LISTING_COLUMNS), request, self)
+        assert page is not None  # page_size is always set
         return self.get_paginated_response(listed_documents(page))
 
     @extend_schema(request={"multipart/form-data": DepositSerializer}, responses={201: DocumentSerializer, **ERRORS})
