@@ -25,6 +25,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from plumbing.sql import CompiledQuery
 from records.actors import Actor, is_staff
 from records.models import User
 
@@ -151,15 +152,21 @@ def active_tokens(user: User) -> QuerySet[ApiToken]:
     return tokens_of(user).filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
+def token_with_account(digest: str) -> QuerySet[ApiToken]:
+    """The token with this digest, its user, practitioner (with profession) and profile: one query."""
+    return ApiToken.objects.select_related("user__practitioner__profession", "user__profile").filter(digest=digest)
+
+
+# Every API call runs it: compiled once (~1 ms of Python a call otherwise, bench/README.md, api.py).
+_token_with_account = CompiledQuery(token_with_account, "\x00carnet-slot:digest")
+
+
 def verify_token(secret: str, *, client_address: str | None = None) -> ApiToken | None:
     """The live token for this secret with its user (and practitioner) loaded in one query, or None."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
-    token = (
-        ApiToken.objects.select_related("user__practitioner__profession", "user__profile")
-        .filter(digest=digest_of(secret))
-        .first()
-    )
+    found = _token_with_account.instances(digest_of(secret), using=ApiToken.objects.db)
+    token: ApiToken | None = found[0] if found else None  # the digest is unique
     now = timezone.now()
     if token is None or token.revoked_at is not None or token.expires_at <= now or not may_hold_tokens(token.user):
         return None

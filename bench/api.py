@@ -37,7 +37,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE = "carnet_bench_api"
+DATABASE = os.environ.get("CARNET_BENCH_DATABASE", "carnet_bench_api")
 MASTER_KEY = "bench1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
 SECRET_KEY = "bench-api-" + "x" * 50
 PORT = 8799
@@ -216,19 +216,60 @@ def _python_load(url: str, token: str, seconds: int, connections: int) -> float:
         return sum(pool.map(_load_one, [(path, token, seconds)] * connections)) / seconds
 
 
+def _profile(state: dict, calls: int) -> None:
+    """In this process (Django's test client, no HTTP): ms per call of each endpoint, and a pyinstrument profile."""
+    from django.test import Client
+    from pyinstrument import Profiler
+
+    paths = {
+        "api": (f"/api/v1/practitioner/patients/{state['handle']}/documents/?page_size=50", state["token"]),
+        "plain_orm": (f"/bench/plain-orm/?profile={state['profile']}", ""),
+    }
+    from django.conf import settings
+
+    settings.ROOT_URLCONF = "api"  # this module, imported under its gunicorn name
+    import importlib
+
+    importlib.import_module("api")
+    for name, (path, token) in paths.items():
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token}") if token else Client()
+        for _ in range(20):
+            assert client.get(path).status_code == 200
+        start = time.perf_counter()
+        for _ in range(calls):
+            client.get(path)
+        print(f"{name}: {(time.perf_counter() - start) * 1000 / calls:.2f} ms per call in process", file=sys.stderr)
+        profiler = Profiler(interval=0.0002)
+        with profiler:
+            for _ in range(calls):
+                client.get(path)
+        print(profiler.output_text(unicode=True, color=False), file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true", help="keep the database and state of the last run")
+    parser.add_argument("--profile", type=int, default=0, help="profile N in-process calls of each (pyinstrument)")
     args = parser.parse_args()
     given = os.environ.get("DATABASE_URL", "")
     if not given.startswith("postgres"):
         raise SystemExit("Set DATABASE_URL to a PostgreSQL server (the database name is replaced).")
     database_url = re.sub(r"/[^/]*$", f"/{DATABASE}", given)
 
-    state = _prepare(database_url)
-    STATE.write_text(json.dumps(state, default=str))
+    if args.reuse and STATE.exists():
+        os.environ.update(_environment(database_url), DJANGO_SETTINGS_MODULE="config.settings")
+        import django
+
+        django.setup()
+        state = json.loads(STATE.read_text())
+    else:
+        state = _prepare(database_url)
+        STATE.write_text(json.dumps(state, default=str))
+    if args.profile:
+        _profile(state, args.profile)
     env = _environment(database_url)
     server = subprocess.Popen(
         [
@@ -259,14 +300,17 @@ def main() -> None:
             status, body = _get(url, token)
             assert status == 200 and len(body["results"]) == 50, (name, status)
         load = _wrk if shutil.which("wrk") else _python_load
-        results = {}
+        results: dict = {}
         for name, (url, token) in urls.items():
             _get(url, token)  # warm the workers' connections
-            results[name] = round(load(url, token, args.seconds, args.connections), 1)
-            print(f"{name}: {results[name]} req/s", file=sys.stderr)
+            if args.seconds:
+                results[name] = round(load(url, token, args.seconds, args.connections), 1)
+                print(f"{name}: {results[name]} req/s", file=sys.stderr)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    if not args.seconds:
+        return
     results["api_over_plain_orm"] = round(results["api"] / results["plain_orm"], 2)
     results.update(workers=args.workers, connections=args.connections, seconds=args.seconds, rows=50)
     results["load"] = "wrk" if shutil.which("wrk") else "python"

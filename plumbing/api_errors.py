@@ -7,10 +7,11 @@ store) keeps the action's own code (``profile_not_activated``, ``file_type``…)
 state conflicts listed in ``CONFLICT_CODES``.
 """
 
-from typing import cast
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count, QuerySet, Window
 from django.http import Http404, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
@@ -98,6 +99,61 @@ class Pagination(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def paginate_rows(self, rows: QuerySet[Any], request, view=None) -> list[Any] | None:
+        """``paginate_queryset`` for a ``values()`` queryset, reading the page and the total in one query.
+
+        The same pages, bodies and errors as ``paginate_queryset``; one round trip less (``CountedRows``).
+        """
+        size = self.get_page_size(request)
+        number = request.query_params.get(self.page_query_param) or "1"
+        bounds = None
+        if size and number.isascii() and number.isdigit() and int(number) >= 1:
+            bounds = ((int(number) - 1) * size, int(number) * size)
+        return self.paginate_queryset(CountedRows(rows, bounds), request, view)  # type: ignore[arg-type]  # what Paginator reads of a queryset
+
+
+TOTAL = "carnet_total"
+
+
+class CountedRows:
+    """A ``values()`` queryset as Django's ``Paginator`` sees it, its total read with the page it will ask for.
+
+    The paginator asks for ``count()`` and then for the page's slice. ``count()`` reads the expected slice
+    (``bounds``, from the request) with ``COUNT(*) OVER ()`` on every row and keeps the rows; the slice then
+    comes from them. Only when that slice is empty past the first page (a page out of range: the paginator
+    answers 404) or the bounds are unknown (``page=last``) does the total take a query of its own.
+    """
+
+    def __init__(self, rows: QuerySet[Any], bounds: tuple[int, int] | None):
+        self.rows = rows
+        self.bounds = bounds
+        self.fetched: list[Any] | None = None
+        self.total: int | None = None
+
+    def count(self) -> int:
+        if self.total is None:
+            if self.bounds is not None:
+                start, stop = self.bounds
+                fetched = list(self.rows.annotate(**{TOTAL: Window(Count("*"))})[start:stop])
+                if fetched or start == 0:
+                    self.total = fetched[0].pop(TOTAL) if fetched else 0
+                    for row in fetched[1:]:
+                        del row[TOTAL]
+                    self.fetched = fetched
+            if self.total is None:
+                self.total = self.rows.count()
+        return self.total
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, page: slice) -> list[Any]:
+        if self.fetched is not None and self.bounds is not None:
+            start, stop = self.bounds
+            if page.start == start and page.stop is not None and start + len(self.fetched) <= page.stop <= stop:
+                return self.fetched
+        return list(self.rows[page])
 
 
 class NeverCached:

@@ -45,6 +45,7 @@ from records.storage import body_response
 from .deposits import do_deposit_by_identity, document_options
 from .models import Practitioner
 from .serializers import (
+    LISTING_COLUMNS,
     ActivitySerializer,
     DepositReceiptSerializer,
     DepositSerializer,
@@ -54,6 +55,7 @@ from .serializers import (
     IdentityTraitsSerializer,
     OpenRecordSerializer,
     PatientSerializer,
+    listed_documents,
 )
 
 MAX_ID = 2**63 - 1
@@ -199,8 +201,12 @@ class DocumentList(PractitionerView):
 
     @extend_schema(parameters=[DocumentFilterSerializer], responses={200: DocumentSerializer(many=True), **ERRORS})
     def get(self, request, handle):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(DocumentSerializer(page, many=True).data)
+        # Rows, not models: the same body as DocumentSerializer's (listed_documents), at a fraction of the cost.
+        paginator = self.paginator
+        assert isinstance(paginator, Pagination)  # pagination_class
+        page = paginator.paginate_rows(self.get_queryset().values(*LISTING_COLUMNS), request, self)
+        assert page is not None  # page_size is always set
+        return self.get_paginated_response(listed_documents(page))
 
     @extend_schema(request={"multipart/form-data": DepositSerializer}, responses={201: DocumentSerializer, **ERRORS})
     def post(self, request, handle):

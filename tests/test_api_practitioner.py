@@ -1,5 +1,7 @@
 """The practitioner REST API under the portal's rules, told with the personas (docs/api.md)."""
 
+import json
+
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -217,15 +219,63 @@ def test_filters_and_pagination(personas):
     assert bad.status_code == 400 and "date_from" in bad.json()["error"]["fields"]
 
 
-def test_document_list_costs_three_queries_whatever_the_page(personas, django_assert_num_queries):
+def test_document_list_costs_two_queries_whatever_the_page(personas, django_assert_num_queries):
     claire = client_for(personas.claire)
     handle = open_handle(claire, personas.alice)
     documents(claire, handle)  # the token's last use is now recorded: no write on the next calls
     for size in (1, 8):
-        # token (with user, practitioner, profession), count, page
-        with django_assert_num_queries(3):
+        # token (with user, practitioner, profession), the page with the total (COUNT(*) OVER ())
+        with django_assert_num_queries(2):
             response = documents(claire, handle, page_size=size)
         assert len(response.json()["results"]) == size
+    with django_assert_num_queries(3):  # page=last: the total first, then the page
+        assert len(documents(claire, handle, page_size=8, page="last").json()["results"]) >= 1
+
+
+def test_document_list_pages_read_alike_with_the_total_in_the_page_query(personas):
+    """Counts, links and 404s of the one-query pages are those of DRF's pagination (count query, then slice)."""
+    claire = client_for(personas.claire)
+    handle = open_handle(claire, personas.alice)
+    total = documents(claire, handle, page_size=100).json()["count"]
+    assert total >= 3
+    pages = [documents(claire, handle, page_size=2, page=n).json() for n in range(1, (total + 1) // 2 + 1)]
+    assert all(page["count"] == total for page in pages)
+    assert [row["id"] for page in pages for row in page["results"]] == [
+        row["id"] for row in documents(claire, handle, page_size=100).json()["results"]
+    ]
+    assert pages[0]["previous"] is None and pages[-1]["next"] is None and "page=2" in pages[0]["next"]
+    assert documents(claire, handle, page_size=2, page="last").json() == pages[-1]
+    for wrong in (len(pages) + 1, 0, "x"):
+        response = documents(claire, handle, page_size=2, page=wrong)
+        assert response.status_code == 404 and error_code(response) == "not_found"
+    assert documents(claire, handle, page_size=2, type="nothing-of-this-type").json() == {
+        "count": 0,
+        "next": None,
+        "previous": None,
+        "results": [],
+    }
+
+
+def test_document_list_body_is_the_serializers_for_every_kind_of_document__A2_A8(personas):
+    """The listing builds its body from rows (listed_documents): byte for byte what DocumentSerializer gives."""
+    from access_control.api import visible_documents
+    from practitioners.serializers import DocumentSerializer
+
+    claire = client_for(personas.claire)
+    handle = open_handle(claire, personas.alice)
+    held = claire.post(
+        reverse("api-pro-documents", args=[handle]),
+        {"file": pdf_file(), "document_type": "11502-2", "title": "Bilan à annoncer", "hold": "true"},
+    )
+    assert held.status_code == 201
+    Document.objects.filter(pk=held.json()["id"]).update(hidden_from_representatives=True)
+    response = documents(claire, handle, page_size=100)
+    listing = visible_documents(personas.claire, personas.alice)
+    expected = DocumentSerializer(listing, many=True).data
+    assert json.dumps(response.json()["results"]) == json.dumps(expected)  # same keys, same order, same values
+    kinds = {(row["author"]["kind"], row["held_from_patient"], row["minors_secret"]) for row in expected}
+    assert {kind for kind, _held, _secret in kinds} >= {"practitioner", "patient"}
+    assert any(held for _kind, held, _secret in kinds) and any(secret for _kind, _held, secret in kinds)
 
 
 # --- Documents: metadata, content, deposit, hold ---------------------------------------------------------

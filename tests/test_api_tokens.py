@@ -163,3 +163,26 @@ def test_anonymous_requests_are_throttled_per_address(personas, settings):
     assert response.status_code == 429 and error_code(response) == "throttled"  # a forged header changes nothing
     assert int(response["Retry-After"]) > 0
     assert profiles(bearer(token_for(personas.denise.user))).status_code == 200
+
+
+def test_the_compiled_token_query_gives_what_the_orm_reference_gives(personas, django_assert_num_queries):
+    """verify_token runs ``token_with_account`` compiled once (plumbing.sql.CompiledQuery): same rows, same objects."""
+    from access_control.tokens import digest_of, token_with_account, verify_token
+
+    secrets = [token_for(personas.claire.user), token_for(personas.alice.user, scope="read")]
+    for secret in secrets:
+        verify_token(secret)  # records the first use: no write on the next call
+        reference = token_with_account(digest_of(secret)).get()
+        with django_assert_num_queries(1):  # user, practitioner, profession and profile come with the token
+            token = verify_token(secret)
+            assert token is not None
+            user = token.user
+            related = (getattr(user, "practitioner", None), getattr(user, "profile", None))
+            profession = related[0].profession if related[0] is not None else None
+        assert [getattr(token, f.attname) for f in ApiToken._meta.concrete_fields] == [
+            getattr(reference, f.attname) for f in ApiToken._meta.concrete_fields
+        ]
+        expected = (getattr(reference.user, "practitioner", None), getattr(reference.user, "profile", None))
+        assert related == expected and user == reference.user
+        assert profession == (expected[0].profession if expected[0] is not None else None)
+    assert verify_token("carnet_" + "x" * 43) is None
