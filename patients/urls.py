@@ -47,6 +47,7 @@ urlpatterns = [
     path("documents/categories/", views_documents.mask_category, name="mask_category"),
     path("documents/<int:document_id>/", views_documents.document_detail, name="document"),
     path("documents/<int:document_id>/contenu/", views_documents.document_inline, name="document_inline"),
+    path("documents/<int:document_id>/pages/<int:number>/", views_documents.document_page, name="document_page"),
     path("documents/<int:document_id>/telecharger/", views_documents.document_download, name="document_download"),
     path("documents/<int:document_id>/supprimer/", views_documents.delete_document, name="delete_document"),
     path("confidentialite/", views_access.privacy, name="privacy"),

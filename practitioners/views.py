@@ -42,6 +42,7 @@ from accounts.second_factors import (
 from records import content_types
 from records.lifecycle import TrailAction, is_minor
 from records.models import Document, Profile
+from records.preview import can_preview, page_response, preview_of
 from records.storage import RejectedFile, body_response, read_body
 
 from .deposits import do_deposit_by_identity, document_options
@@ -89,7 +90,6 @@ PAGE_SIZE = 20
 MAX_ID = 2**63 - 1
 LIST_PAGE_SIZE = 50
 TEXT_PREVIEW_BYTES = 256 * 1024
-INLINE_TYPES = {content_types.PDF, content_types.JPEG, content_types.PNG}
 TEXT_TYPES = {content_types.TEXT, content_types.CDA_XML}
 EXTENSIONS = {
     content_types.PDF: "pdf",
@@ -306,10 +306,14 @@ def _open_document_or_404(request, ref: PatientRef, document_id: int) -> Documen
 @require_GET
 @practitioner_required
 def document(request, token, document_id):
-    """The viewer: PDF in an iframe, images inline, text shown as text; each opening traced by the door."""
+    """The viewer: PDF and images drawn as page images on the server, text shown as text; each opening traced.
+
+    The page images (``document_page``) are fetched within this viewing: no second trail entry.
+    """
     ref, profile = _patient(request, token)
     document = _open_document_or_404(request, ref, document_id)
     grant_view(request, token, document.pk)
+    preview = preview_of(document) if can_preview(document) else None
     text = None
     truncated = False
     if document.content_type in TEXT_TYPES:
@@ -324,8 +328,12 @@ def document(request, token, document_id):
         ref,
         profile,
         document=document,
-        inline=document.content_type in INLINE_TYPES,
-        is_pdf=document.content_type == content_types.PDF,
+        preview=preview,
+        page_urls=[
+            (n, reverse("practitioners:document_page", args=[token, document.pk, n])) for n in preview.page_numbers
+        ]
+        if preview
+        else [],
         text=text,
         truncated=truncated,
         format_label=content_types.LABELS.get(document.content_type, document.content_type),
@@ -333,14 +341,11 @@ def document(request, token, document_id):
     return render(request, "practitioners/document.html", context)
 
 
-@require_GET
-@xframe_options_sameorigin
-@practitioner_required
-def document_content(request, token, document_id):
-    """The body for the viewer's iframe or img, inline.
+def _viewed_document_or_404(request, token: str, document_id: int) -> Document:
+    """A document fetched within a viewing of its page, or a new opening of it.
 
-    Fetched within the viewing the document page traced, it is read through the door's listing (the rules still
-    apply: a block takes effect at once); fetched on its own, it is a new opening, traced.
+    Within the viewing the document page traced, it is read through the door's listing (the rules still apply: a
+    block takes effect at once); fetched on its own, it is a new opening, traced.
     """
     ref = patient_ref(request, token)
     if ref is None:
@@ -353,9 +358,25 @@ def document_content(request, token, document_id):
         )
         if document is None:
             raise Http404
-    else:
-        document = _open_document_or_404(request, ref, document_id)
-    return _body_response(document, as_attachment=False)
+        return document
+    document = _open_document_or_404(request, ref, document_id)
+    grant_view(request, token, document.pk)
+    return document
+
+
+@require_GET
+@xframe_options_sameorigin
+@practitioner_required
+def document_content(request, token, document_id):
+    """The body inline (a direct link; the viewer itself shows page images)."""
+    return _body_response(_viewed_document_or_404(request, token, document_id), as_attachment=False)
+
+
+@require_GET
+@practitioner_required
+def document_page(request, token, document_id, number):
+    """One page of the preview as an image (``no-store``), under the same door as the document itself."""
+    return page_response(_viewed_document_or_404(request, token, document_id), number)
 
 
 @require_GET
