@@ -23,6 +23,7 @@ from access_control.actions import IllegalAction, do_deposit_document, do_releas
 from access_control.api import (
     LookupThrottled,
     find_profile,
+    health_summary_for_practitioner,
     may_see_trail,
     open_document,
     open_record,
@@ -40,6 +41,7 @@ from accounts.second_factors import (
     remaining_backup_codes,
 )
 from records import content_types
+from records.health_summary import SummaryAction
 from records.lifecycle import TrailAction, is_minor
 from records.models import Document, Profile
 from records.preview import can_preview, page_response, preview_of
@@ -100,7 +102,7 @@ EXTENSIONS = {
     content_types.TEXT: "txt",
     content_types.CDA_XML: "xml",
 }
-ACTION_LABELS = {**dict(Action.choices), **dict(TrailAction.choices)}
+ACTION_LABELS = {**dict(Action.choices), **dict(TrailAction.choices), **dict(SummaryAction.choices)}
 MODE_LABELS = dict(AccessMode.choices)
 OUTCOME_LABELS = dict(TrailEntry.Outcome.choices)
 RECEIPT_MESSAGE = _(
@@ -237,7 +239,7 @@ def _author_label(kind: str, title: str, first_name: str, last_name: str) -> str
 @require_GET
 @practitioner_required
 def record(request, token):
-    """The record: the visible documents only (A2, A4, A12), filtered and paginated.
+    """The record: the health summary and the visible documents only (A2, A4, A12), filtered and paginated.
 
     The page costs a constant number of queries. Masked documents leave no trace (A4) unless this practitioner may
     see them (author, A6).
@@ -274,8 +276,18 @@ def record(request, token):
         authors=[(key, label) for key, label, _last in sorted(authors, key=lambda a: (a[0] != "patient", a[2], a[1]))],
     )
     page = Paginator(form.apply(visible), PAGE_SIZE).get_page(request.GET.get("page"))
+    # The health summary, under the rules of a patient-deposited synthesis; shown first in emergency (A7).
+    summary = health_summary_for_practitioner(
+        practitioner, profile, mode=_mode(ref), client_address=client_address(request)
+    )
     context = _patient_context(
-        ref, profile, page=page, form=form, practitioner=practitioner, sees_trail=may_see_trail(practitioner, profile)
+        ref,
+        profile,
+        page=page,
+        form=form,
+        practitioner=practitioner,
+        sees_trail=may_see_trail(practitioner, profile),
+        summary=summary,
     )
     return render(request, "practitioners/record.html", context)
 

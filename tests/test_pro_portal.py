@@ -329,8 +329,9 @@ def test_record_page_paginates_in_a_pinned_number_of_queries(personas, django_as
 
 
 # session, user, OTP device, practitioner (practitioner_required); profile; the filters' choices, count, page;
-# the session save (savepoint, update, release).
-QUERIES_RECORD = 11
+# the health summary (access_control.api.health_summary_for_practitioner: one query when there is none); the
+# session save (savepoint, update, release).
+QUERIES_RECORD = 12
 
 
 # --- Documents: viewer, download, forged ids --------------------------------------------------------------
