@@ -29,7 +29,9 @@ from .models import HealthSummary, HealthSummaryEntry, Profile
 
 SUMMARY_DOCUMENT_TYPE = "DOCPAT01"  # « Synthèse (déposée par le patient) »: the rules the summary is read under
 MAX_ENTRIES = 200  # current lines per profile
-PHONE = re.compile(r"^\+?[0-9][0-9 .\-]{5,18}[0-9]$")
+# A French number (0 and nine digits) or an international one (+ and 8 to 15 digits), spaces, dots or dashes allowed.
+PHONE = re.compile(r"0[1-9][0-9]{8}|\+[1-9][0-9]{7,14}")
+PHONE_SEPARATORS = re.compile(r"[ .\-]")
 Kind = HealthSummaryEntry.Kind
 
 
@@ -128,7 +130,7 @@ def _clean(kind: str, label: str, detail: str, on_date: date | None, phone: str)
     if on_date is not None and on_date > timezone.localdate():
         raise _refuse(_("La date ne peut pas être dans le futur."), "date_future")
     if kind == Kind.EMERGENCY_CONTACT:
-        if not PHONE.match(phone):
+        if len(phone) > 20 or not PHONE.fullmatch(PHONE_SEPARATORS.sub("", phone)):
             raise _refuse(_("Indiquez un numéro de téléphone valide pour la personne à prévenir."), "phone_invalid")
     elif phone:
         raise _refuse(_("Seules les personnes à prévenir ont un numéro de téléphone."), "phone_unexpected")

@@ -344,3 +344,17 @@ def test_a_masked_summary_looks_like_no_summary_to_the_practitioner__A4(personas
     assert (
         "Aucun profil médical consultable." in david.get(reverse("practitioners:record", args=[token])).content.decode()
     )
+
+
+@pytest.mark.parametrize(
+    "phone", ["06 12 34 56 78", "06.12.34.56.78", "0612345678", "+33 6 12 34 56 78", "+1-202-555-0143"]
+)
+def test_telephone_numbers_people_write_are_accepted(personas, phone):
+    entry = add(personas.alice, personas.alice.user, Kind.EMERGENCY_CONTACT, "Paul Martin", phone=phone)
+    assert entry.phone == phone
+
+
+@pytest.mark.parametrize("phone", ["", "07 00 00 00 00 00", "12 34", "06 12 34 56 7x", "+33"])
+def test_telephone_numbers_that_cannot_be_called_are_refused(personas, phone):
+    with pytest.raises(SummaryRefused):
+        add(personas.alice, personas.alice.user, Kind.EMERGENCY_CONTACT, "Paul Martin", phone=phone)
