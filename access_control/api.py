@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,8 +32,9 @@ from notifications.models import Notice
 from notifications.outbox import queue_notice
 from plumbing.throttling import count_failure, failures, hashed_key, seconds_left
 from practitioners.models import Practitioner
+from records.health_summary import SummaryAction, SummarySections, current_entries, sections_of
 from records.identifiers import normalize_nir
-from records.models import Document, Profile, User
+from records.models import Document, HealthSummary, Profile, User
 
 from .alerts import queue_review_alert
 from .fast_sql import openable_profiles, practitioner_and_profile, profiles_with_facts, visibility
@@ -50,6 +51,7 @@ from .rules import (
     profile_denial,
     record_denial,
 )
+from .summary_access import summary_visibility
 from .trail import new_entry, record_entry, save_entry
 
 # How long an allowed opening of a record lets the practitioner open its documents in the same mode.
@@ -333,6 +335,57 @@ def open_document(
             **chain,
         )
     return document
+
+
+def health_summary_for_practitioner(
+    practitioner: Practitioner,
+    profile: Profile,
+    *,
+    mode: str = AccessMode.NORMAL,
+    client_address: str | None = None,
+) -> SummarySections | None:
+    """The patient's health summary as this practitioner may read it in this mode, or ``None`` (invisible or absent).
+
+    Read under the rules of a patient-deposited synthesis (``access_control.summary_access``), after an allowed
+    ``open_record`` in the same mode within ``OPENING_VALIDITY``. The first reading within an opening is traced
+    (T1); later ones within the same opening add nothing, nor does a summary with no line. No notice: the
+    opening of the record gave it (N1, N3). Two queries (one without a summary), plus the trail entry.
+    """
+    check_mode(mode)
+    openings = TrailEntry.objects.filter(
+        actor_practitioner_id=practitioner.pk,
+        profile_id=profile.pk,
+        action=Action.OPEN_RECORD,
+        mode=mode,
+        outcome=TrailEntry.Outcome.ALLOWED,
+        at__gte=timezone.now() - OPENING_VALIDITY,
+    ).order_by("-at")
+    reads = TrailEntry.objects.filter(
+        actor_practitioner_id=practitioner.pk,
+        profile_id=profile.pk,
+        action=SummaryAction.READ,
+        at__gte=OuterRef("_opened_at"),
+    )
+    summary = (
+        HealthSummary.objects.filter(*summary_visibility(practitioner.pk, profile.pk, mode))
+        .annotate(_opened_at=Subquery(openings.values("at")[:1]))
+        .filter(_opened_at__isnull=False)
+        .annotate(_read=Exists(reads))
+        .first()
+    )
+    if summary is None:
+        return None
+    entries = list(current_entries(profile.pk))
+    if entries and not summary._read:  # annotated above
+        with transaction.atomic():
+            record_entry(
+                profile=profile,
+                action=SummaryAction.READ,
+                actor=practitioner,
+                mode=mode,
+                client_address=client_address,
+            )
+    return sections_of(summary, entries)
 
 
 def profiles_treated_by(practitioner: Practitioner) -> QuerySet[Profile]:

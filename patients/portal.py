@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 CURRENT_PROFILE_SESSION_KEY = "carnet_current_profile"
 STEP_UP_SESSION_KEY = "carnet_step_up_until"
 FORM_TOKENS_SESSION_KEY = "carnet_form_tokens"
+PREVIEW_GRANTS_SESSION_KEY = "carnet_preview_grants"
+PREVIEW_GRANT_SECONDS = 10 * 60
 DEFAULT_STEP_UP_SECONDS = 5 * 60
 MAX_FORM_TOKENS = 20
 
@@ -224,6 +226,19 @@ def patient_document_or_404(request, document_id):
         )
         raise Http404("No such document.")
     return document
+
+
+def grant_preview(request, document_id: int) -> None:
+    """The document's page was opened (traced): its page images may be fetched for a while without a new entry."""
+    now = int(timezone.now().timestamp())
+    grants = {key: until for key, until in request.session.get(PREVIEW_GRANTS_SESSION_KEY, {}).items() if until > now}
+    grants[f"{request.current_profile.pk}:{document_id}"] = now + PREVIEW_GRANT_SECONDS
+    request.session[PREVIEW_GRANTS_SESSION_KEY] = grants
+
+
+def has_preview_grant(request, document_id: int) -> bool:
+    grants = request.session.get(PREVIEW_GRANTS_SESSION_KEY, {})
+    return grants.get(f"{request.current_profile.pk}:{document_id}", 0) > int(timezone.now().timestamp())
 
 
 def pending_holds_count(request) -> int:

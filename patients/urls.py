@@ -10,6 +10,7 @@ from patients import (
     views_notifications,
     views_public,
     views_recovery,
+    views_summary,
     views_trail,
 )
 
@@ -53,8 +54,13 @@ urlpatterns = [
     path("documents/categories/", views_documents.mask_category, name="mask_category"),
     path("documents/<int:document_id>/", views_documents.document_detail, name="document"),
     path("documents/<int:document_id>/contenu/", views_documents.document_inline, name="document_inline"),
+    path("documents/<int:document_id>/pages/<int:number>/", views_documents.document_page, name="document_page"),
     path("documents/<int:document_id>/telecharger/", views_documents.document_download, name="document_download"),
     path("documents/<int:document_id>/supprimer/", views_documents.delete_document, name="delete_document"),
+    path("profil-medical/", views_summary.health_summary, name="health_summary"),
+    path("profil-medical/ajouter/<str:kind>/", views_summary.add_entry, name="health_summary_add"),
+    path("profil-medical/retirer/<int:entry_id>/", views_summary.remove_entry, name="health_summary_remove"),
+    path("profil-medical/masquage/", views_summary.mask_summary, name="health_summary_mask"),
     path("confidentialite/", views_access.privacy, name="privacy"),
     path("confidentialite/bloquer/", views_access.block, name="block"),
     path("confidentialite/debloquer/<int:practitioner_id>/", views_access.unblock, name="unblock"),

@@ -1,7 +1,11 @@
 """The patient's documents: the list, one document, the patient's own uploads and the masks.
 
-The list has filters and pages; a document is viewed inline or downloaded; the patient's own uploads can be
-deleted (A10); documents are masked one or many at a time (A4) or by whole category (A12).
+The list has filters and pages; a document is viewed in the page (PDF and images drawn as page images on the
+server, ``records.preview``; text shown as text) or downloaded; the patient's own uploads can be deleted (A10);
+documents are masked one or many at a time (A4) or by whole category (A12).
+
+Opening the document's page is the consultation of the document, traced once (T1); its page images, fetched
+within that viewing (``patients.portal.grant_preview``), add nothing.
 
 Every document comes through the access-control door (``patients.portal.patient_documents``); an id that is
 not the current profile's answers 404 and is traced as a denied attempt.
@@ -34,12 +38,21 @@ from access_control.actions import (
 from access_control.models import CategoryMask, DocumentCategory
 from accounts.auth import client_address
 from patients.forms import DocumentFilterForm, UploadForm
-from patients.portal import issue_form_token, patient_document_or_404, patient_documents, portal_view, spend_form_token
+from patients.portal import (
+    grant_preview,
+    has_preview_grant,
+    issue_form_token,
+    patient_document_or_404,
+    patient_documents,
+    portal_view,
+    spend_form_token,
+)
 from practitioners.models import Practitioner
 from records import content_types
 from records.account_actions import do_trace_denied_document, do_trace_patient_read
 from records.labels import localized_label
 from records.models import Document, DocumentType
+from records.preview import can_preview, page_response, preview_of
 from records.search import matching
 from records.storage import PATIENT_TYPES, RejectedFile, body_response, read_body
 
@@ -132,21 +145,31 @@ def _categories(masked: set[int]) -> list:
 def document_detail(request, document_id):
     document = patient_document_or_404(request, document_id)
     profile = request.current_profile
-    text = None
-    if document.content_type == content_types.TEXT:
-        text = _text_preview(document)
+    text = _text_preview(document) if document.content_type == content_types.TEXT else None
+    preview = preview_of(document) if can_preview(document) else None
+    if text is not None or (preview is not None and preview.pages):
+        _trace_viewing(request, document)  # showing the content is opening the document (T1)
     context = {
         "document": document,
         "category_masked": document.document_type_id in masked_type_ids(profile),
         "treating_doctor": profile.treating_doctor,
-        "inline": document.content_type in INLINE_TYPES,
-        "is_pdf": document.content_type == content_types.PDF,
-        "is_image": document.content_type in (content_types.JPEG, content_types.PNG),
+        "preview": preview,
+        "page_urls": [(n, reverse("patients:document_page", args=[document.pk, n])) for n in preview.page_numbers]
+        if preview
+        else [],
         "text": text,
         "may_mask": profile.state == profile.State.ACTIVE,
         "form_token": issue_form_token(request),
     }
     return render(request, "patients/documents/detail.html", context)
+
+
+def _trace_viewing(request, document) -> None:
+    """T1: one entry for the viewing; the page images fetched within it add none (``grant_preview``)."""
+    do_trace_patient_read(
+        request.current_profile, document, actor=request.user, download=False, client_address=client_address(request)
+    )
+    grant_preview(request, document.pk)
 
 
 def _text_preview(document) -> str:
@@ -184,6 +207,20 @@ def _body_response(request, document, *, download: bool) -> StreamingHttpRespons
 def document_inline(request, document_id):
     document = patient_document_or_404(request, document_id)
     return _body_response(request, document, download=document.content_type not in INLINE_TYPES)
+
+
+@require_GET
+@portal_view
+def document_page(request, document_id, number):
+    """One page of the preview as an image (``no-store``).
+
+    Within the viewing its document page opened, it adds no trail entry; fetched on its own, it is a new
+    opening of the document, traced (T1). The door is asked every time.
+    """
+    document = patient_document_or_404(request, document_id)
+    if not has_preview_grant(request, document.pk):
+        _trace_viewing(request, document)
+    return page_response(document, number)
 
 
 @require_GET

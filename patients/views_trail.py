@@ -29,6 +29,7 @@ from patients.portal import patient_documents, portal_view, step_up_before_post
 from plumbing import csv_safe
 from practitioners.models import Practitioner
 from records.account_actions import PortalAction, do_set_notice_preferences, email_channel_possible
+from records.health_summary import SummaryAction
 from records.labels import profession_snapshot_label
 from records.lifecycle import TrailAction
 
@@ -37,7 +38,12 @@ if TYPE_CHECKING:
 
 TRAIL_PAGE_SIZE = 50
 NOTICE_PAGE_SIZE = 20
-ACTION_LABELS = {**dict(Action.choices), **dict(TrailAction.choices), **dict(PortalAction.choices)}
+ACTION_LABELS = {
+    **dict(Action.choices),
+    **dict(TrailAction.choices),
+    **dict(PortalAction.choices),
+    **dict(SummaryAction.choices),
+}
 MODE_LABELS = dict(AccessMode.choices)
 
 

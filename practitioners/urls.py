@@ -27,6 +27,11 @@ urlpatterns = [
     path("patient/<str:token>/documents/<int:document_id>/", views.document, name="document"),
     path("patient/<str:token>/documents/<int:document_id>/contenu/", views.document_content, name="document_content"),
     path(
+        "patient/<str:token>/documents/<int:document_id>/pages/<int:number>/",
+        views.document_page,
+        name="document_page",
+    ),
+    path(
         "patient/<str:token>/documents/<int:document_id>/telecharger/",
         views.document_download,
         name="document_download",

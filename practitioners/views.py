@@ -23,6 +23,7 @@ from access_control.actions import IllegalAction, do_deposit_document, do_releas
 from access_control.api import (
     LookupThrottled,
     find_profile,
+    health_summary_for_practitioner,
     may_see_trail,
     open_document,
     open_record,
@@ -40,8 +41,10 @@ from accounts.second_factors import (
     remaining_backup_codes,
 )
 from records import content_types
+from records.health_summary import SummaryAction
 from records.lifecycle import TrailAction, is_minor
 from records.models import Document, Profile
+from records.preview import can_preview, page_response, preview_of
 from records.storage import RejectedFile, body_response, read_body
 
 from .deposits import do_deposit_by_identity, document_options
@@ -89,7 +92,6 @@ PAGE_SIZE = 20
 MAX_ID = 2**63 - 1
 LIST_PAGE_SIZE = 50
 TEXT_PREVIEW_BYTES = 256 * 1024
-INLINE_TYPES = {content_types.PDF, content_types.JPEG, content_types.PNG}
 TEXT_TYPES = {content_types.TEXT, content_types.CDA_XML}
 EXTENSIONS = {
     content_types.PDF: "pdf",
@@ -100,7 +102,7 @@ EXTENSIONS = {
     content_types.TEXT: "txt",
     content_types.CDA_XML: "xml",
 }
-ACTION_LABELS = {**dict(Action.choices), **dict(TrailAction.choices)}
+ACTION_LABELS = {**dict(Action.choices), **dict(TrailAction.choices), **dict(SummaryAction.choices)}
 MODE_LABELS = dict(AccessMode.choices)
 OUTCOME_LABELS = dict(TrailEntry.Outcome.choices)
 RECEIPT_MESSAGE = _(
@@ -237,7 +239,7 @@ def _author_label(kind: str, title: str, first_name: str, last_name: str) -> str
 @require_GET
 @practitioner_required
 def record(request, token):
-    """The record: the visible documents only (A2, A4, A12), filtered and paginated.
+    """The record: the health summary and the visible documents only (A2, A4, A12), filtered and paginated.
 
     The page costs a constant number of queries. Masked documents leave no trace (A4) unless this practitioner may
     see them (author, A6).
@@ -274,8 +276,18 @@ def record(request, token):
         authors=[(key, label) for key, label, _last in sorted(authors, key=lambda a: (a[0] != "patient", a[2], a[1]))],
     )
     page = Paginator(form.apply(visible), PAGE_SIZE).get_page(request.GET.get("page"))
+    # The health summary, under the rules of a patient-deposited synthesis; shown first in emergency (A7).
+    summary = health_summary_for_practitioner(
+        practitioner, profile, mode=_mode(ref), client_address=client_address(request)
+    )
     context = _patient_context(
-        ref, profile, page=page, form=form, practitioner=practitioner, sees_trail=may_see_trail(practitioner, profile)
+        ref,
+        profile,
+        page=page,
+        form=form,
+        practitioner=practitioner,
+        sees_trail=may_see_trail(practitioner, profile),
+        summary=summary,
     )
     return render(request, "practitioners/record.html", context)
 
@@ -306,10 +318,14 @@ def _open_document_or_404(request, ref: PatientRef, document_id: int) -> Documen
 @require_GET
 @practitioner_required
 def document(request, token, document_id):
-    """The viewer: PDF in an iframe, images inline, text shown as text; each opening traced by the door."""
+    """The viewer: PDF and images drawn as page images on the server, text shown as text; each opening traced.
+
+    The page images (``document_page``) are fetched within this viewing: no second trail entry.
+    """
     ref, profile = _patient(request, token)
     document = _open_document_or_404(request, ref, document_id)
     grant_view(request, token, document.pk)
+    preview = preview_of(document) if can_preview(document) else None
     text = None
     truncated = False
     if document.content_type in TEXT_TYPES:
@@ -324,8 +340,12 @@ def document(request, token, document_id):
         ref,
         profile,
         document=document,
-        inline=document.content_type in INLINE_TYPES,
-        is_pdf=document.content_type == content_types.PDF,
+        preview=preview,
+        page_urls=[
+            (n, reverse("practitioners:document_page", args=[token, document.pk, n])) for n in preview.page_numbers
+        ]
+        if preview
+        else [],
         text=text,
         truncated=truncated,
         format_label=content_types.LABELS.get(document.content_type, document.content_type),
@@ -333,14 +353,11 @@ def document(request, token, document_id):
     return render(request, "practitioners/document.html", context)
 
 
-@require_GET
-@xframe_options_sameorigin
-@practitioner_required
-def document_content(request, token, document_id):
-    """The body for the viewer's iframe or img, inline.
+def _viewed_document_or_404(request, token: str, document_id: int) -> Document:
+    """A document fetched within a viewing of its page, or a new opening of it.
 
-    Fetched within the viewing the document page traced, it is read through the door's listing (the rules still
-    apply: a block takes effect at once); fetched on its own, it is a new opening, traced.
+    Within the viewing the document page traced, it is read through the door's listing (the rules still apply: a
+    block takes effect at once); fetched on its own, it is a new opening, traced.
     """
     ref = patient_ref(request, token)
     if ref is None:
@@ -353,9 +370,25 @@ def document_content(request, token, document_id):
         )
         if document is None:
             raise Http404
-    else:
-        document = _open_document_or_404(request, ref, document_id)
-    return _body_response(document, as_attachment=False)
+        return document
+    document = _open_document_or_404(request, ref, document_id)
+    grant_view(request, token, document.pk)
+    return document
+
+
+@require_GET
+@xframe_options_sameorigin
+@practitioner_required
+def document_content(request, token, document_id):
+    """The body inline (a direct link; the viewer itself shows page images)."""
+    return _body_response(_viewed_document_or_404(request, token, document_id), as_attachment=False)
+
+
+@require_GET
+@practitioner_required
+def document_page(request, token, document_id, number):
+    """One page of the preview as an image (``no-store``), under the same door as the document itself."""
+    return page_response(_viewed_document_or_404(request, token, document_id), number)
 
 
 @require_GET

@@ -27,6 +27,8 @@ class Distributed:
 DISTRIBUTED: tuple[Distributed, ...] = (
     Distributed("records_profile", "id"),
     Distributed("records_document"),
+    Distributed("records_healthsummary"),
+    Distributed("records_healthsummaryentry"),
     Distributed("access_control_block"),
     Distributed("access_control_categorymask"),
     Distributed("access_control_occupationalauthorisation"),

@@ -2,7 +2,8 @@
 
 Contents: ``documents/`` with every document the patient sees, decrypted (rule D: checked on read); ``trail.csv``
 (the trail as the portal shows it, T3); ``index.json`` describing the profile, the documents (with the name of
-their file in the archive) and the trail. ZIP entries are written with data descriptors, so the archive goes
+their file in the archive), the health summary (every line ever added, removed ones with their removal date) and
+the trail. ZIP entries are written with data descriptors, so the archive goes
 to the client chunk by chunk; ZIP64 is forced for documents, whose size the writer does not check up front.
 """
 
@@ -17,6 +18,7 @@ from django.utils import timezone
 from access_control.queries import trail_for_patient
 from plumbing import csv_safe
 
+from .health_summary import export_of
 from .storage import read_body
 
 EXTENSIONS = {
@@ -127,6 +129,7 @@ def stream_export(profile, documents, *, as_legal_representative: bool) -> Itera
             "preferred_channel": profile.preferred_channel,
         },
         "documents": [],
+        "health_summary": export_of(profile),
         "trail": "trail.csv",
     }
     with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:

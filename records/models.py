@@ -288,3 +288,53 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class HealthSummary(models.Model):
+    """The patient's health summary (« profil médical »): one per profile, holding the summary's own mask (A4).
+
+    Its entries are ``HealthSummaryEntry`` rows. Practitioners read it under the rules of a patient-deposited
+    synthesis (``records.health_summary.SUMMARY_DOCUMENT_TYPE``), through ``access_control.api``.
+    """
+
+    profile = models.OneToOneField(Profile, on_delete=models.CASCADE, related_name="health_summary")
+    masked_at = models.DateTimeField(_("masqué le"), null=True, blank=True)  # A4 (MASQUE_PS)
+    updated_at = models.DateTimeField(_("mis à jour le"))
+
+    class Meta:
+        verbose_name = _("profil médical")
+        verbose_name_plural = _("profils médicaux")
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} #{self.pk}"
+
+
+class HealthSummaryEntry(models.Model):
+    """One line of the health summary: an allergy, an ongoing treatment, a vaccination, a history item or a contact.
+
+    Removing a line keeps the row with ``removed_at`` set, so that the data export shows every change.
+    """
+
+    class Kind(models.TextChoices):
+        ALLERGY = "allergy", _("Allergies et intolérances")
+        TREATMENT = "treatment", _("Traitements en cours")
+        VACCINATION = "vaccination", _("Vaccinations")
+        HISTORY = "history", _("Antécédents médicaux et chirurgicaux")
+        EMERGENCY_CONTACT = "emergency_contact", _("Personnes à prévenir en cas d'urgence")
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="health_summary_entries")
+    kind = models.CharField(_("rubrique"), max_length=20, choices=Kind.choices)
+    label = models.CharField(_("libellé"), max_length=200)
+    detail = models.CharField(_("précisions"), max_length=300, blank=True)
+    on_date = models.DateField(_("date"), null=True, blank=True)
+    phone = models.CharField(_("téléphone"), max_length=20, blank=True)  # emergency contacts only
+    added_at = models.DateTimeField(_("ajouté le"))
+    removed_at = models.DateTimeField(_("retiré le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("ligne du profil médical")
+        verbose_name_plural = _("lignes du profil médical")
+        indexes = [models.Index(fields=["profile", "kind", "added_at"], name="summary_entry_profile_idx")]
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} #{self.pk}"

@@ -86,11 +86,11 @@ def test_lambert_opens_alices_record_and_a_lab_report__A1_A4_N1(page, personas, 
     assert "Bilan sanguin annuel" in titles and len(titles) == 7
     assert "Synthèse psychiatrique" not in page.content()  # A4: no row, no count, no filter option
     screenshot(page, "pro-record")
-    with page.expect_response(re.compile(r"/contenu/$")) as body:
+    with page.expect_response(re.compile(r"/pages/1/$")) as body:
         page.click("text=Bilan sanguin annuel")
     assert body.value.status == 200
-    assert body.value.headers["content-type"] == "application/pdf"
-    expect(page.locator("iframe.pdf-frame")).to_be_visible()
+    assert body.value.headers["content-type"] == "image/png"
+    expect(page.locator("img.preview-page")).to_be_visible()
     screenshot(page, "pro-document")
     assert Notice.objects.filter(
         kind=Notice.Kind.CONSULTATION, profile=personas.alice, practitioner=personas.david

@@ -329,8 +329,9 @@ def test_record_page_paginates_in_a_pinned_number_of_queries(personas, django_as
 
 
 # session, user, OTP device, practitioner (practitioner_required); profile; the filters' choices, count, page;
-# the session save (savepoint, update, release).
-QUERIES_RECORD = 11
+# the health summary (access_control.api.health_summary_for_practitioner: one query when there is none); the
+# session save (savepoint, update, release).
+QUERIES_RECORD = 12
 
 
 # --- Documents: viewer, download, forged ids --------------------------------------------------------------
@@ -343,14 +344,18 @@ def _document_id(client, token, title):
     return int(match.group(1))
 
 
-def test_pdf_opens_inline_in_the_viewer_and_each_opening_is_traced__T1(personas):
+def test_pdf_is_previewed_as_page_images_and_each_opening_is_traced__T1(personas):
     david = _pro(personas, "david")
     token = open_record(david, personas.alice)
     document_id = _document_id(david, token, "Bilan sanguin annuel")
     viewer = david.get(reverse("practitioners:document", args=[token, document_id]))
     assert viewer.status_code == 200
+    page_url = reverse("practitioners:document_page", args=[token, document_id, 1])
+    assert f'<img class="preview-page" src="{page_url}" loading="lazy"' in viewer.content.decode()
+    assert "<iframe" not in viewer.content.decode()
+    image = david.get(page_url)
+    assert image["Content-Type"] == "image/png" and image.content.startswith(b"\x89PNG")
     content_url = reverse("practitioners:document_content", args=[token, document_id])
-    assert f'<iframe class="pdf-frame" src="{content_url}"' in viewer.content.decode()
     body = david.get(content_url)
     assert body.status_code == 200
     assert body["Content-Type"] == "application/pdf"
@@ -358,7 +363,7 @@ def test_pdf_opens_inline_in_the_viewer_and_each_opening_is_traced__T1(personas)
     assert body["X-Frame-Options"] == "SAMEORIGIN"
     assert b"".join(body.streaming_content).startswith(b"%PDF")
     opened = _entries(action="open_document", actor_practitioner=personas.david, document_id=document_id)
-    assert opened.filter(outcome="allowed").count() == 1  # the page and its iframe: one viewing, one entry
+    assert opened.filter(outcome="allowed").count() == 1  # the page, its images and body: one viewing, one entry
     download = david.get(reverse("practitioners:document_download", args=[token, document_id]))
     assert download["Content-Disposition"].startswith("attachment")
     assert b"".join(download.streaming_content).startswith(b"%PDF")
@@ -367,7 +372,7 @@ def test_pdf_opens_inline_in_the_viewer_and_each_opening_is_traced__T1(personas)
     assert Notice.objects.filter(kind=Notice.Kind.CONSULTATION, profile=personas.alice).count() == 1
 
 
-def test_image_shows_as_img_and_text_as_text(personas):
+def test_image_shows_as_a_page_image_and_text_as_text(personas):
     david = _pro(personas, "david")
     access.do_deposit_document(
         personas.alice,
@@ -379,8 +384,8 @@ def test_image_shows_as_img_and_text_as_text(personas):
     token = open_record(david, personas.alice)
     image_id = _document_id(david, token, "Radio du genou (photo)")
     viewer = david.get(reverse("practitioners:document", args=[token, image_id])).content.decode()
-    assert '<img class="document-image"' in viewer
-    assert david.get(reverse("practitioners:document_content", args=[token, image_id]))["Content-Type"] == "image/png"
+    assert '<img class="preview-page"' in viewer
+    assert david.get(reverse("practitioners:document_page", args=[token, image_id, 1]))["Content-Type"] == "image/png"
     text_id = _document_id(david, token, "Note texte")
     viewer = david.get(reverse("practitioners:document", args=[token, text_id])).content.decode()
     assert "Tension 12/8 — RAS." in viewer and "<pre" in viewer
