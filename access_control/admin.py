@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from plumbing import csv_safe
+from plumbing.charts import BLUE, GREEN, RED, Series, chart
 from records.actors import signed_in_account
 
 from .actions import do_review_access, do_set_access_rule
@@ -41,6 +42,7 @@ from .tokens import do_revoke_token_by_staff
 
 CURIOSITY_DAYS = 30
 CURIOSITY_MAX_ROWS = 500
+CURIOSITY_CHART_ROWS = 20  # the chart shows the first rows (the most unusual); the table shows them all
 
 # ModelAdmin is generic in the stubs only (it has no __class_getitem__ at run time); the read-only pages serve
 # several models, so they take any.
@@ -140,6 +142,30 @@ class TrailEntryAdmin(ReadOnlyAdmin):
     ordering = ("-at",)
 
 
+def curiosity_name(row: dict[str, Any]) -> str:
+    """The practitioner's name of a curiosity report row (title, first name, last name)."""
+    parts = ("actor_practitioner__title", "actor_practitioner__first_name", "actor_practitioner__last_name")
+    return " ".join(row[part] for part in parts if row[part])
+
+
+def curiosity_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The curiosity report's rows as a chart (issue 18): openings, deposits and high-profile openings per name."""
+    rows = rows[:CURIOSITY_CHART_ROWS]
+    names = [curiosity_name(row) for row in rows]
+    return chart(
+        "curiosity",
+        _("Consultations, dépôts et profils sensibles consultés, par professionnel signalé"),
+        names,
+        [
+            Series(_("Consultations"), [row["openings"] for row in rows], BLUE),
+            Series(_("Dépôts"), [row["deposits"] for row in rows], GREEN),
+            Series(_("Profils sensibles consultés"), [row["high_profile_openings"] for row in rows], RED),
+        ],
+        horizontal=True,
+        label_heading=_("Professionnel"),
+    )
+
+
 @admin.register(Review)
 class ReviewAdmin(ReadOnlyAdmin):
     """A7, A13: the queue of emergency and high-profile accesses, oldest unreviewed first."""
@@ -212,6 +238,7 @@ class ReviewAdmin(ReadOnlyAdmin):
             "min_openings": min_openings,
             "min_ratio": min_ratio,
             "max_rows": CURIOSITY_MAX_ROWS,
+            "chart": curiosity_chart(rows),
         }
         return TemplateResponse(request, "admin/access_control/curiosity_report.html", context)
 
@@ -241,15 +268,7 @@ class ReviewAdmin(ReadOnlyAdmin):
         ]
         writer.writerow([str(title) for title in header])
         for row in context["rows"]:
-            name = " ".join(
-                part
-                for part in (
-                    row["actor_practitioner__title"],
-                    row["actor_practitioner__first_name"],
-                    row["actor_practitioner__last_name"],
-                )
-                if part
-            )
+            name = curiosity_name(row)
             writer.writerow(
                 [
                     name,
