@@ -26,6 +26,7 @@ from plumbing.charts import BLUE, GREEN, RED, Series, chart
 from records.actors import signed_in_account
 
 from .actions import do_review_access, do_set_access_rule
+from .labels import ACTIONS, action_label, detail_label, reason_label
 from .models import (
     AccessRule,
     ApiToken,
@@ -47,6 +48,8 @@ CURIOSITY_CHART_ROWS = 20  # the chart shows the first rows (the most unusual); 
 # ModelAdmin is generic in the stubs only (it has no __class_getitem__ at run time); the read-only pages serve
 # several models, so they take any.
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     _ModelAdmin: TypeAlias = admin.ModelAdmin[Any]
 else:
     _ModelAdmin = admin.ModelAdmin
@@ -132,14 +135,42 @@ class PatientGrantAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+class ActionFilter(admin.SimpleListFilter):
+    """The trail's actions by their labels (the codes stay in the URL)."""
+
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
+        return sorted(ACTIONS.items(), key=lambda item: str(item[1]))
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[TrailEntry]) -> QuerySet[TrailEntry]:
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(TrailEntry)
 class TrailEntryAdmin(ReadOnlyAdmin):
-    list_display = ("at", "profile_id", "seq", "actor_kind", "actor_name", "action", "mode", "outcome", "reason")
-    list_filter = ("outcome", "mode", "actor_kind", "action")
+    list_display = (
+        *("at", "profile_id", "seq", "actor_kind", "actor_name"),
+        *("action_shown", "detail_shown", "mode", "outcome", "reason_shown"),
+    )
+    list_filter = ("outcome", "mode", "actor_kind", ActionFilter)
     search_fields = ("=profile__id", "=actor_rpps")
     date_hierarchy = "at"
     show_full_result_count = False
     ordering = ("-at",)
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_shown(self, entry: TrailEntry) -> StrOrPromise:
+        return action_label(entry.action)
+
+    @admin.display(description=_("détail"))
+    def detail_shown(self, entry: TrailEntry) -> str:
+        return detail_label(entry.detail)
+
+    @admin.display(description=_("motif"))
+    def reason_shown(self, entry: TrailEntry) -> StrOrPromise:
+        return reason_label(entry.reason)
 
 
 def curiosity_name(row: dict[str, Any]) -> str:
