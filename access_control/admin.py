@@ -22,9 +22,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from plumbing import csv_safe
+from plumbing.charts import BLUE, GREEN, RED, Series, chart
 from records.actors import signed_in_account
 
 from .actions import do_review_access, do_set_access_rule
+from .labels import ACTIONS, action_label, detail_label, reason_label
 from .models import (
     AccessRule,
     ApiToken,
@@ -41,10 +43,13 @@ from .tokens import do_revoke_token_by_staff
 
 CURIOSITY_DAYS = 30
 CURIOSITY_MAX_ROWS = 500
+CURIOSITY_CHART_ROWS = 20  # the chart shows the first rows (the most unusual); the table shows them all
 
 # ModelAdmin is generic in the stubs only (it has no __class_getitem__ at run time); the read-only pages serve
 # several models, so they take any.
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     _ModelAdmin: TypeAlias = admin.ModelAdmin[Any]
 else:
     _ModelAdmin = admin.ModelAdmin
@@ -130,14 +135,66 @@ class PatientGrantAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+class ActionFilter(admin.SimpleListFilter):
+    """The trail's actions by their labels (the codes stay in the URL)."""
+
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
+        return sorted(ACTIONS.items(), key=lambda item: str(item[1]))
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[TrailEntry]) -> QuerySet[TrailEntry]:
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(TrailEntry)
 class TrailEntryAdmin(ReadOnlyAdmin):
-    list_display = ("at", "profile_id", "seq", "actor_kind", "actor_name", "action", "mode", "outcome", "reason")
-    list_filter = ("outcome", "mode", "actor_kind", "action")
+    list_display = (
+        *("at", "profile_id", "seq", "actor_kind", "actor_name"),
+        *("action_shown", "detail_shown", "mode", "outcome", "reason_shown"),
+    )
+    list_filter = ("outcome", "mode", "actor_kind", ActionFilter)
     search_fields = ("=profile__id", "=actor_rpps")
     date_hierarchy = "at"
     show_full_result_count = False
     ordering = ("-at",)
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_shown(self, entry: TrailEntry) -> StrOrPromise:
+        return action_label(entry.action)
+
+    @admin.display(description=_("détail"))
+    def detail_shown(self, entry: TrailEntry) -> str:
+        return detail_label(entry.detail)
+
+    @admin.display(description=_("motif"))
+    def reason_shown(self, entry: TrailEntry) -> StrOrPromise:
+        return reason_label(entry.reason)
+
+
+def curiosity_name(row: dict[str, Any]) -> str:
+    """The practitioner's name of a curiosity report row (title, first name, last name)."""
+    parts = ("actor_practitioner__title", "actor_practitioner__first_name", "actor_practitioner__last_name")
+    return " ".join(row[part] for part in parts if row[part])
+
+
+def curiosity_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The curiosity report's rows as a chart (issue 18): openings, deposits and high-profile openings per name."""
+    rows = rows[:CURIOSITY_CHART_ROWS]
+    names = [curiosity_name(row) for row in rows]
+    return chart(
+        "curiosity",
+        _("Consultations, dépôts et profils sensibles consultés, par professionnel signalé"),
+        names,
+        [
+            Series(_("Consultations"), [row["openings"] for row in rows], BLUE),
+            Series(_("Dépôts"), [row["deposits"] for row in rows], GREEN),
+            Series(_("Profils sensibles consultés"), [row["high_profile_openings"] for row in rows], RED),
+        ],
+        horizontal=True,
+        label_heading=_("Professionnel"),
+    )
 
 
 @admin.register(Review)
@@ -212,6 +269,7 @@ class ReviewAdmin(ReadOnlyAdmin):
             "min_openings": min_openings,
             "min_ratio": min_ratio,
             "max_rows": CURIOSITY_MAX_ROWS,
+            "chart": curiosity_chart(rows),
         }
         return TemplateResponse(request, "admin/access_control/curiosity_report.html", context)
 
@@ -241,15 +299,7 @@ class ReviewAdmin(ReadOnlyAdmin):
         ]
         writer.writerow([str(title) for title in header])
         for row in context["rows"]:
-            name = " ".join(
-                part
-                for part in (
-                    row["actor_practitioner__title"],
-                    row["actor_practitioner__first_name"],
-                    row["actor_practitioner__last_name"],
-                )
-                if part
-            )
+            name = curiosity_name(row)
             writer.writerow(
                 [
                     name,

@@ -388,6 +388,38 @@ def health_summary_for_practitioner(
     return sections_of(summary, entries)
 
 
+RECENT_PATIENTS = 8
+RECENT_SCAN = 200  # the practitioner's latest openings looked at for distinct patients
+
+
+def recent_patients(practitioner: Practitioner, limit: int = RECENT_PATIENTS) -> list[Profile]:
+    """The patients this practitioner opened lately and may still open now, newest first (issue 18); two queries.
+
+    From the practitioner's own allowed openings (T3): they already know these profiles. A profile they may no
+    longer open (blocked since, closed, profession no longer authorised…) drops out of the list, as it would
+    from a look-up (A5, A11).
+    """
+    recent = (
+        TrailEntry.objects.filter(
+            actor_practitioner_id=practitioner.pk, action=Action.OPEN_RECORD, outcome=TrailEntry.Outcome.ALLOWED
+        )
+        .order_by("-at", "-id")
+        .values_list("profile_id", flat=True)[:RECENT_SCAN]
+    )
+    ids = list(dict.fromkeys(recent))
+    openable = openable_profiles(practitioner.pk, AccessMode.NORMAL).filter(pk__in=ids)
+    profiles = {
+        profile.pk: profile
+        for profile in openable.only("pk", "first_names", "birth_name", "usual_name", "birth_date", "sex")
+    }
+    return [profiles[pk] for pk in ids if pk in profiles][:limit]
+
+
+def recent_patient(practitioner: Practitioner, profile_id: int) -> Profile | None:
+    """One of ``recent_patients``, to open again; ``None`` for any other profile, existing or not (A5)."""
+    return next((profile for profile in recent_patients(practitioner) if profile.pk == profile_id), None)
+
+
 def profiles_treated_by(practitioner: Practitioner) -> QuerySet[Profile]:
     """A6: the open or active profiles whose treating doctor this practitioner is (a doctor's patient list)."""
     return Profile.objects.filter(treating_doctor_id=practitioner.pk, state__in=OPEN_STATES).order_by(

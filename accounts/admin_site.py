@@ -155,9 +155,13 @@ class CarnetAdminSite(OTPAdminSite):  # type: ignore[misc]  # django_otp ships n
         return response
 
     def get_urls(self) -> list[URLPattern | URLResolver]:
+        from accounts.admin_charts import staff_charts
         from accounts.admin_desk import signin_desk
 
-        urls = [path("connexion/", self.admin_view(signin_desk), name="signin_desk")]
+        urls = [
+            path("connexion/", self.admin_view(signin_desk), name="signin_desk"),
+            path("graphiques/", self.admin_view(staff_charts), name="charts"),
+        ]
         inherited: list[URLPattern | URLResolver] = super().get_urls()
         return urls + inherited
 

@@ -81,6 +81,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 # The unread count of the patient's notification centre, lazy: free on pages that do not show it.
                 "patients.views_notifications.unread",
+                "plumbing.text_size.text_size",  # the remembered text size, a class on <html>
             ],
         },
     },

@@ -6,6 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.admin_site import site as admin_site
+from plumbing.text_size import set_text_size
 from records.health import run_readiness_checks
 
 
@@ -32,6 +33,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("taille-du-texte/", set_text_size, name="text_size"),
     path("admin/", admin_site.urls),
     path("", include("config.api_urls")),  # /api/ and /fhir/ (issue 8)
     path("pro/", include("practitioners.urls")),

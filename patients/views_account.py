@@ -41,6 +41,7 @@ from records.actions import (
     do_request_early_deletion,
 )
 from records.export import stream_export
+from records.identifiers import mask_nir
 from records.lifecycle import early_deletion_due
 from records.models import Profile
 
@@ -81,6 +82,7 @@ def my_data(request):
     profile = request.current_profile
     context = {
         "profile": profile,
+        "masked_nir": mask_nir(profile.nir),
         "may_close": profile.state in (Profile.State.OPEN, Profile.State.ACTIVE, Profile.State.SUSPENDED),
         "is_closed": profile.state == Profile.State.CLOSED,
         "may_reopen": profile.state == Profile.State.CLOSED and profile.closure_reason == Profile.ClosureReason.PATIENT,

@@ -21,6 +21,7 @@ urlpatterns = [
     path("codes-de-secours/renouveler/", views_signin.renew_backup_codes, name="renew_backup_codes"),
     # The portal: the patient travels as a session token, never as a NIR (practitioners.session).
     path("recherche/", views.find_patient, name="find"),
+    path("recents/<int:profile_id>/ouvrir/", views.recent_open, name="recent_open"),
     path("patient/<str:token>/", views.patient, name="patient"),
     path("patient/<str:token>/urgence/", views.emergency, name="emergency"),
     path("patient/<str:token>/dossier/", views.record, name="record"),

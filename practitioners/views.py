@@ -28,6 +28,8 @@ from access_control.api import (
     open_document,
     open_record,
     profiles_treated_by,
+    recent_patient,
+    recent_patients,
     visible_documents,
 )
 from access_control.models import AccessMode, TrailEntry
@@ -81,9 +83,23 @@ def home(request):
         "practitioner": request.practitioner,
         "backup_codes_left": remaining_backup_codes(request.user),
         "has_patients": profiles_treated_by(request.practitioner).exists(),
+        "recent_patients": recent_patients(request.practitioner),
         "nav": "home",
     }
     return render(request, "practitioners/home.html", context)
+
+
+@require_POST
+@practitioner_required
+def recent_open(request, profile_id):
+    """From the home page's recent patients to the patient's page: opening asks for the attestation again (A1).
+
+    A profile that is not among the practitioner's recent, still openable patients is a 404, like an unknown one.
+    """
+    profile = recent_patient(request.practitioner, profile_id)
+    if profile is None:
+        raise Http404
+    return redirect("practitioners:patient", token=remember_patient(request, profile.pk))
 
 
 # --- The portal: find, open, read ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
@@ -34,7 +35,7 @@ from access_control.models import TrailEntry
 from notifications.models import Notice
 from plumbing.admin_steps import confirm_then_act, upload_then_report
 
-from . import actions
+from . import actions, lifecycle
 from .enrolment import enrol_roster
 from .identifiers import NIRField
 from .models import Document, DocumentType, Profile, User
@@ -107,14 +108,36 @@ class OppositionForm(forms.Form):
         required=False,
     )
 
+    def __init__(self, *args, profile: Profile, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.profile = profile
+
     def clean(self):
         super().clean()
         data = self.cleaned_data
         if data.get("method") == self.METHOD_CODE and not data.get("provisional_code"):
             self.add_error("provisional_code", _("Saisissez le code provisoire de la notice."))
+        elif data.get("method") == self.METHOD_CODE:
+            # Checked before the confirmation page (issue 18): staff learn at once that the code is wrong.
+            refusal = staff_code_refusal(self.profile, data["provisional_code"])
+            if refusal:
+                self.add_error("provisional_code", refusal)
         if data.get("method") == self.METHOD_IDENTITY and not data.get("identity_checked"):
             self.add_error("identity_checked", _("L'attestation de vérification d'identité est obligatoire."))
         return data
+
+
+def staff_code_refusal(profile: Profile, code: str) -> "StrOrPromise | None":
+    """What is wrong with the provisional code a person gives at the desk, said to staff; ``None`` if it is good."""
+    if not lifecycle.provisional_code_matches(code, profile.provisional_code_hash):
+        return _("Ce code provisoire ne correspond pas au profil de la personne. Vérifiez-le sur sa notice.")
+    expires_at = profile.provisional_code_expires_at
+    if expires_at is None or timezone.now() >= expires_at:
+        return _(
+            "Le code provisoire de la personne a expiré : vérifiez son identité au guichet, ou envoyez-lui un "
+            "nouveau code."
+        )
+    return None
 
 
 class SuspensionForm(forms.Form):
@@ -168,7 +191,12 @@ def _closure_reasons(user: User) -> list[str]:
 
 def _run_opposition(profile: Profile, data: dict[str, Any], user: User) -> Profile:
     if data["method"] == OppositionForm.METHOD_CODE:
-        return actions.do_record_opposition(profile, actor=user, provisional_code=data["provisional_code"])
+        try:
+            return actions.do_record_opposition(profile, actor=user, provisional_code=data["provisional_code"])
+        except lifecycle.InvalidProvisionalCode:  # the code changed since the form checked it: said to staff
+            raise ValidationError(
+                _("Ce code provisoire ne correspond pas au profil de la personne. Vérifiez-le sur sa notice.")
+            ) from None
     return actions.do_record_opposition(profile, actor=user, identity_checked=True)
 
 
@@ -224,9 +252,11 @@ class DeskAction:
             return self.allowed(profile, user)
         return user.has_perm(self.permission)
 
-    def make_form(self, user: User, data: QueryDict | None = None) -> forms.Form:
+    def make_form(self, user: User, profile: Profile, data: QueryDict | None = None) -> forms.Form:
         if self.form_class is ClosureForm:
             return ClosureForm(data, reasons=_closure_reasons(user))
+        if self.form_class is OppositionForm:
+            return OppositionForm(data, profile=profile)
         return self.form_class(data)
 
 
@@ -417,7 +447,7 @@ class ProfileAdmin(ReadOnlyAdmin):
         if not action.is_offered(profile, user):
             messages.error(request, _("Cette opération n'est pas possible pour ce profil ou pour votre rôle."))
             return HttpResponseRedirect(reverse("admin:records_profile_desk", args=[profile.pk]))
-        form = action.make_form(user, request.POST if request.method == "POST" else None)
+        form = action.make_form(user, profile, request.POST if request.method == "POST" else None)
         confirming, done = confirm_then_act(
             request,
             form,

@@ -53,6 +53,20 @@ def make_nir(first13: str) -> str:
     return validate_nir(body + nir_key(body))
 
 
+NIR_GROUPS = (1, 2, 2, 2, 3, 3, 2)  # sex, year, month, department, commune, order, key: as printed on a card
+NIR_SHOWN_GROUPS = {0, 1, 2, 6}  # what the patient recognises (sex, year and month of birth, key)
+
+
+def mask_nir(nir: str) -> str:
+    """The NIR as shown to its holder on a page (issue 18): grouped, place of birth and order number masked."""
+    number, groups, start = normalize_nir(nir), [], 0
+    for index, size in enumerate(NIR_GROUPS):
+        part = number[start : start + size]
+        groups.append(part if index in NIR_SHOWN_GROUPS else "•" * len(part))
+        start += size
+    return " ".join(group for group in groups if group)
+
+
 def validate_nir(value: str) -> str:
     """Return the normalised NIR, or raise ``ValidationError`` saying what is wrong with it (I1)."""
     number = normalize_nir(value)

@@ -218,11 +218,30 @@ def _deposit(
     )
 
 
-def _report(profile: Profile, author, type_code: str, title: str, lines: list[str], **options) -> Document:
-    body = minimal_pdf(title, [f"Patient : {profile.display_name}", *lines])
+def _report(
+    profile: Profile, author, type_code: str, title: str, lines: list[str], *, days_ago: int = 0, **options
+) -> Document:
+    """A practitioner's PDF report, dated ``days_ago`` days before today (its care date, as on a real record)."""
+    care_date = timezone.localdate() - timedelta(days=days_ago)
+    body = minimal_pdf(title, [f"Patient : {profile.display_name}", f"Date : {care_date:%d/%m/%Y}", *lines])
     return _deposit(
-        profile, actor=author, type_code=type_code, title=title, body=body, name=f"{type_code}.pdf", **options
+        profile,
+        actor=author,
+        type_code=type_code,
+        title=title,
+        body=body,
+        name=f"{type_code}.pdf",
+        care_date=care_date,
+        **options,
     )
+
+
+def deposit_report(profile: Profile, author, type_code: str, title: str, lines: list[str], *, care_date: date) -> int:
+    """A dated report of the demo history (``records.demo_history``); 1 if deposited, 0 if it was there already."""
+    if Document.objects.filter(profile=profile, title=title).exists():
+        return 0
+    _report(profile, author, type_code, title, lines, days_ago=(timezone.localdate() - care_date).days)
+    return 1
 
 
 def build_personas() -> Personas:
@@ -286,26 +305,28 @@ def _build() -> Personas:
         alice, claire, "11502-2", "Bilan sanguin annuel",
         ["Hémoglobine : 13,8 g/dL (12,0 - 16,0)", "Glycémie à jeun : 0,92 g/L (0,70 - 1,10)",
          "Cholestérol LDL : 1,21 g/L (< 1,60)", "Conclusion : bilan normal."],
+        days_ago=38,
     )  # fmt: skip
     _report(
         alice, claire, "57833-6", "Ordonnance — traitement de fond",
-        ["Lévothyroxine 75 µg : 1 comprimé le matin à jeun, 3 mois.", "Renouvelable 2 fois."],
+        ["Lévothyroxine 75 µg : 1 comprimé le matin à jeun, 3 mois.", "Renouvelable 2 fois."], days_ago=38,
     )  # fmt: skip
     _report(
         alice, claire, "PRESC-KINE", "Prescription de rééducation du genou",
-        ["15 séances de rééducation du genou droit après entorse.", "Kinésithérapie en cabinet."],
+        ["15 séances de rééducation du genou droit après entorse.", "Kinésithérapie en cabinet."], days_ago=96,
     )  # fmt: skip
     _report(
         alice, emma, "87273-9", "Vaccination antigrippale",
         ["Vaccin grippe saisonnière, lot GR-2024-118, deltoïde gauche.", "Aucun effet indésirable immédiat."],
+        days_ago=61,
     )  # fmt: skip
     _report(
         alice, david, "11488-4", "Consultation de cardiologie",
-        ["Palpitations occasionnelles. ECG de repos normal.", "Pas de traitement. Revoir si récidive."],
+        ["Palpitations occasionnelles. ECG de repos normal.", "Pas de traitement. Revoir si récidive."], days_ago=152,
     )  # fmt: skip
     synthesis = _report(
         alice, claire, "68599-0", "Synthèse psychiatrique",
-        ["Épisode anxieux en 2021, suivi terminé.", "Pas de traitement en cours."],
+        ["Épisode anxieux en 2021, suivi terminé.", "Pas de traitement en cours."], days_ago=1130,
     )  # fmt: skip
     access.do_mask_document(synthesis, actor=alice_user, durable=False)
     if not Block.objects.filter(profile=alice, practitioner=hugo).exists():
@@ -316,10 +337,12 @@ def _build() -> Personas:
         "11488-4",
         "Consultation de remplacement",
         ["Rhinopharyngite. Traitement symptomatique."],
+        days_ago=23,
     )  # fmt: skip  (A5: a blocked practitioner may still deposit)
     _deposit(
         alice, actor=alice_user, type_code="DOCPAT04", title="Radio du genou (photo)",
         body=small_png("genou droit"), name="radio-genou.png",
+        care_date=timezone.localdate() - timedelta(days=99),
     )  # fmt: skip
 
     # Bernard Petit: open, never activated, postal address only: every notice is a letter (N2).
@@ -331,7 +354,7 @@ def _build() -> Personas:
     bernard = _open(bernard)
     _report(
         bernard, david, "11502-2", "Bilan lipidique",
-        ["Cholestérol total : 2,10 g/L", "Triglycérides : 1,30 g/L"],
+        ["Cholestérol total : 2,10 g/L", "Triglycérides : 1,30 g/L"], days_ago=54,
     )  # fmt: skip
 
     # Camille Leroy: opposed during the window (L2).
@@ -356,11 +379,11 @@ def _build() -> Personas:
         denise_user = _activate(denise, code_d, karim, email="denise.moreau@courriel.example")
         _report(
             denise, david, "34112-3", "Compte rendu d'hospitalisation",
-            ["Hospitalisation du 2 au 6 mai pour insuffisance cardiaque.", "Retour à domicile."],
+            ["Hospitalisation de cinq jours pour insuffisance cardiaque.", "Retour à domicile."], days_ago=212,
         )  # fmt: skip
         _report(
             denise, david, "11490-0", "Lettre de liaison de sortie",
-            ["Traitement de sortie : furosémide 40 mg/j, bisoprolol 2,5 mg/j."],
+            ["Traitement de sortie : furosémide 40 mg/j, bisoprolol 2,5 mg/j."], days_ago=208,
         )  # fmt: skip
         profile_actions.do_close_profile(denise, actor=denise_user, reason=Profile.ClosureReason.PATIENT, durable=False)
         denise.refresh_from_db()
@@ -372,7 +395,10 @@ def _build() -> Personas:
     )  # fmt: skip
     etienne_user = _activate(etienne, code_e, karim, email="etienne.roux@courriel.example")
     access.do_set_emergency_opt_out(etienne, True, actor=etienne_user, durable=False)
-    _report(etienne, claire, "60591-5", "Synthèse médicale", ["Asthme léger intermittent.", "Allergie : pénicilline."])
+    _report(
+        etienne, claire, "60591-5", "Synthèse médicale", ["Asthme léger intermittent.", "Allergie : pénicilline."],
+        days_ago=73,
+    )  # fmt: skip
 
     # Fanny Martin: a minor managed from Alice's account (L10), one document under the minor's secret (A9).
     fanny, code_f = _enrol(
@@ -391,12 +417,12 @@ def _build() -> Personas:
     fanny.refresh_from_db()
     _report(
         fanny, claire, "11369-6", "Historique des vaccinations",
-        ["DTCaP : rappel à 11 ans fait.", "ROR : 2 doses.", "HPV : 1re dose."],
+        ["DTCaP : rappel à 11 ans fait.", "ROR : 2 doses.", "HPV : 1re dose."], days_ago=140,
     )  # fmt: skip
     _report(
         fanny, claire, "11488-4", "Consultation confidentielle",
         ["Consultation à la demande de la patiente, sous le secret du mineur."],
-        minors_secret=True,
+        minors_secret=True, days_ago=17,
     )  # fmt: skip
 
     # Gérard Lefebvre: open, flagged high-profile by Karim (A13). Born in Corsica (NIR department 2A, I1).
@@ -406,7 +432,7 @@ def _build() -> Personas:
     )  # fmt: skip
     gerard = _open(gerard)
     access.do_set_high_profile(gerard, True, actor=karim, durable=False)
-    _report(gerard, david, "87273-9", "Note de vaccination", ["Vaccination COVID-19, rappel."])
+    _report(gerard, david, "87273-9", "Note de vaccination", ["Vaccination COVID-19, rappel."], days_ago=45)
 
     for profile in (alice, bernard, camille, denise, etienne, fanny, gerard):
         profile.refresh_from_db()

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from access_control.models import TrailEntry
 from notifications.models import Notice
@@ -148,15 +149,43 @@ def test_an_agent_records_an_opposition_after_checking_identity__L2(agent_client
     assert last_entry(profile).reason == "identity_checked"
 
 
-def test_a_wrong_code_is_refused_with_the_generic_message_and_changes_nothing__L2_L9(agent_client):
+def test_a_wrong_code_is_refused_before_the_confirmation_page_in_staff_words__L2_L9(agent_client):
+    """Issue 18: the code is checked on the form, and the message speaks of the person's profile, not "votre"."""
     profile, _code = enrol()
-    response = act(agent_client, profile, "opposition", {"method": "code", "provisional_code": "ABCDEFGHJK"})
-    assert messages_of(response) == [
-        "Les informations saisies ne permettent pas d'identifier votre profil. Vérifiez-les."
-    ]
+    response = agent_client.post(
+        action_url(profile, "opposition"), {"method": "code", "provisional_code": "ABCDEFGHJK"}
+    )
+    assert response.status_code == 200 and not response.context["confirming"]
+    assert response.context["form"].errors == {
+        "provisional_code": [
+            "Ce code provisoire ne correspond pas au profil de la personne. Vérifiez-le sur sa notice."
+        ]
+    }
+    assert "votre profil" not in response.content.decode()
     profile.refresh_from_db()
     assert profile.state == State.PENDING
     assert notice_kinds(profile) == ["pre_opening"]
+
+
+def test_an_expired_code_is_refused_before_the_confirmation_page__L2(agent_client):
+    profile, code = enrol()
+    Profile.objects.filter(pk=profile.pk).update(provisional_code_expires_at=timezone.now() - timedelta(minutes=1))
+    response = agent_client.post(action_url(profile, "opposition"), {"method": "code", "provisional_code": code})
+    assert not response.context["confirming"]
+    assert "Le code provisoire de la personne a expiré" in response.context["form"].errors["provisional_code"][0]
+
+
+def test_the_desk_shows_the_trails_codes_as_translated_labels(agent_client):
+    """Issue 18: « Opposition à la création », « … → Opposition enregistrée », not ``opposition``, ``pending->opposed``."""
+    profile, code = enrol()
+    act(agent_client, profile, "opposition", {"method": "code", "provisional_code": code})
+    content = agent_client.get(desk(profile)).content.decode()
+    assert "<td>Opposition à la création</td>" in content
+    assert "<td>Notice envoyée (délai d&#x27;opposition) → Opposition enregistrée</td>" in content
+    assert "<td>code provisoire</td>" in content
+    assert "pending-&gt;opposed" not in content and "<td>opposition</td>" not in content
+    listing = agent_client.get("/admin/access_control/trailentry/").content.decode()
+    assert "Opposition à la création" in listing and "pending-&gt;opposed" not in listing
 
 
 def test_an_opposition_after_the_window_shows_the_action_s_refusal__L2_L9(agent_client, agent, clock):

@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from access_control.models import TrailEntry
 from practitioners.models import Practitioner
@@ -47,3 +48,30 @@ def test_supervisors_may_view_api_tokens_and_agents_may_not():
 
     assert "view_apitoken" in codenames("Superviseurs")
     assert "view_apitoken" not in codenames("Agents")
+
+
+def test_seed_demo_spreads_the_records_over_years_deterministically():
+    """Issue 18: dates, types and authors a real record would have, the same at each run."""
+    call_command("seed_demo", stdout=io.StringIO())
+    alice = Profile.objects.get(birth_name="MARTIN", first_names="Alice Marie")
+    documents = Document.objects.filter(profile=alice)
+    today = timezone.localdate()
+    years = set(documents.values_list("care_date__year", flat=True))
+    assert years >= {today.year - offset for offset in range(1, 6)}  # five past years, and this one's
+    assert documents.filter(care_date__gt=today).count() == 0
+    assert documents.values("care_date").distinct().count() >= 20  # not all the same day
+    assert {"11502-2", "87273-9", "60593-1", "57833-6", "11488-4"} <= set(
+        documents.values_list("document_type__code", flat=True)
+    )
+    authors = set(documents.values_list("author_practitioner__last_name", flat=True))
+    assert {"Dubois", "Girard", "Lambert"} <= authors
+    flu = documents.get(title=f"Vaccination antigrippale {today.year - 2}")
+    assert flu.care_date.month in (10, 11, 12) and flu.care_date.weekday() < 5
+    assert flu.author_practitioner.last_name == "Girard"
+    fanny = Profile.objects.get(first_names="Fanny")
+    assert Document.objects.filter(profile=fanny, care_date__year__lt=fanny.birth_date.year).count() == 0
+    dates = sorted(documents.values_list("title", "care_date"))
+    Document.objects.filter(profile=alice, title__contains=str(today.year - 1)).update(title="x")  # fresh run
+    call_command("seed_demo", stdout=io.StringIO())
+    again = sorted(Document.objects.filter(profile=alice).exclude(title="x").values_list("title", "care_date"))
+    assert again == dates  # the same titles and dates: seeded

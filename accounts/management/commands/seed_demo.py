@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.second_factors import BACKUP_DEVICE_NAME
 from records import actions
+from records.demo_history import build_history
 from records.models import Profile, User
 from records.personas import DEMO_PASSWORD, build_personas
 
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         # One transaction for the cast and the logins printed below; the actions join it (durable=False).
         with transaction.atomic(durable=True):
             cast = build_personas()
+            history = build_history(cast)  # years of past care, so that the demo records look real
             practitioners = [
                 cast.claire, cast.david, cast.emma, cast.francois, cast.hugo, cast.ines, cast.gilles, cast.julien,
             ]  # fmt: skip
@@ -55,6 +57,7 @@ class Command(BaseCommand):
         codes = ", ".join(DEMO_BACKUP_CODES)
         write = self.stdout.write
         write(self.style.SUCCESS("Demo cast ready (docs/personas.md)."))
+        write(f"Past years of care added to the records: {history} documents.")
         write(f"Password of every demo account: {DEMO_PASSWORD}")
         write(f"Second factor: a backup code, each usable once per account: {codes}.")
         write(
