@@ -135,22 +135,38 @@ def _pairs(data: dict, count: int, seed: int) -> list[tuple[int, int, str, objec
     return pairs
 
 
-def consult(practitioner_id: int, nir: str, birth_date, *, deposit: bool) -> None:
-    """One consultation through the door and the actions; raises when a step does not do what it should."""
+def consult(practitioner_id: int, nir: str, birth_date, *, deposit: bool, steps: dict | None = None) -> None:
+    """One consultation through the door and the actions; raises when a step does not do what it should.
+
+    ``steps`` collects each completed step's time (ms) under its name.
+    """
     from access_control.actions import do_deposit_document
     from access_control.api import find_profile, open_document, open_record, visible_documents
     from practitioners.models import Practitioner
+
+    steps = {} if steps is None else steps
+    began = time.perf_counter()
+
+    def done(step: str) -> None:
+        nonlocal began
+        now = time.perf_counter()
+        steps.setdefault(step, []).append((now - began) * 1000)
+        began = now
 
     practitioner = Practitioner.objects.select_related("profession").get(pk=practitioner_id)
     profile = find_profile(practitioner, nir=nir, birth_date=birth_date)
     if profile is None:
         raise LookupError("find_profile: not found")
+    done("find")
     decision = open_record(practitioner, profile)
     if not decision.allowed:
         raise PermissionError(f"open_record: {decision.reason}")
+    done("open_record")
     page = list(visible_documents(practitioner, profile)[:PAGE])
+    done("list")
     if page and open_document(practitioner, page[0].pk) is None:
         raise PermissionError("open_document: refused")
+    done("open_document")
     if deposit:
         do_deposit_document(
             profile,
@@ -159,6 +175,7 @@ def consult(practitioner_id: int, nir: str, birth_date, *, deposit: bool) -> Non
             document_type="11502-2",
             title="Compte rendu de biologie",
         )
+        done("deposit")
 
 
 def _cause(error: BaseException) -> str:
@@ -174,12 +191,12 @@ def run_round(pairs: list[tuple[int, int]], start: int, count: int, deposit_ever
     """``count`` consultations from ``pairs[start:]``: their latencies (ms) and the causes of failures."""
     from django.db import connection
 
-    latencies, errors = [], {}
+    latencies, errors, steps = [], {}, {}
     for n in range(start, start + count):
         practitioner_id, _profile_id, nir, birth_date = pairs[n % len(pairs)]
         began = time.perf_counter()
         try:
-            consult(practitioner_id, nir, birth_date, deposit=n % deposit_every == 0)
+            consult(practitioner_id, nir, birth_date, deposit=n % deposit_every == 0, steps=steps)
         except Exception as error:  # counted, reported and left out of the rates
             cause = _cause(error)
             errors[cause] = errors.get(cause, 0) + 1
@@ -187,7 +204,7 @@ def run_round(pairs: list[tuple[int, int]], start: int, count: int, deposit_ever
                 raise
             continue
         latencies.append((time.perf_counter() - began) * 1000)
-    return {"latencies": latencies, "errors": errors}
+    return {"latencies": latencies, "errors": errors, "steps": steps}
 
 
 def _statements(pairs, start: int, count: int, deposit_every: int) -> list[tuple[str, tuple]]:
@@ -370,7 +387,9 @@ def main() -> int:
         warm = 40
         for side in sides.values():
             side.ask(do="run", start=0, count=warm)
-        results: dict[str, dict] = {name: {"latencies": [], "errors": {}, "seconds": 0.0} for name in sides}
+        results: dict[str, dict] = {
+            name: {"latencies": [], "errors": {}, "seconds": 0.0, "steps": {}} for name in sides
+        }
         start = warm
         for r in range(args.rounds):
             order = ["pg", "citus"] if r % 2 == 0 else ["citus", "pg"]
@@ -379,6 +398,8 @@ def main() -> int:
                 got = sides[name].ask(do="run", start=start, count=per_round)
                 results[name]["seconds"] += time.perf_counter() - began
                 results[name]["latencies"] += got["latencies"]
+                for step, times in got["steps"].items():
+                    results[name]["steps"].setdefault(step, []).extend(times)
                 for cause, n in got["errors"].items():
                     results[name]["errors"][cause] = results[name]["errors"].get(cause, 0) + n
             start += per_round
@@ -398,6 +419,10 @@ def main() -> int:
             f"[{name}] {done} consultations in {result['seconds']:.1f} s: {rates[name]:.1f}/s, "
             f"p50 {statistics.median(lat) if lat else 0:.1f} ms, p99 {p99(lat):.1f} ms; "
             f"failed {sum(result['errors'].values())}; now {counts[name]}"
+        )
+        log(
+            "    steps (p50 ms, completed): "
+            + ", ".join(f"{step} {statistics.median(t):.1f} ({len(t)})" for step, t in result["steps"].items())
         )
         for cause, n in sorted(result["errors"].items(), key=lambda item: -item[1]):
             log(f"    {n:5d} x {cause}")

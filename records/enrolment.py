@@ -16,18 +16,20 @@ import logging
 import multiprocessing
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
 
 from celery import shared_task
 from django.db import IntegrityError, OperationalError, connection, connections, transaction
+from django.utils import timezone
 
 from . import enrolment_copy
 from .actors import Actor, is_staff
 from .enrolment_copy import UNKNOWN_REPRESENTATIVE, chunk_writer
-from .roster import RosterRow, RowError, read_roster
+from .roster import RosterRow, RowError, UncheckedRow, read_roster
 from .transitions import require_actor
 
 logger = logging.getLogger(__name__)
@@ -82,16 +84,31 @@ def _is_deadlock(exc: OperationalError) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) in ("40P01", "40001")  # deadlock, serialization failure
 
 
-def _load_chunk(rows: list[RosterRow], *, actor: Actor | None, writer, defer: bool = False) -> _ChunkSummary:
+def _checked(rows: Sequence[RosterRow | UncheckedRow], today: date) -> tuple[list[RosterRow], list[RowError]]:
+    """Validate the rows read unchecked (in the loading process, so that validation runs in parallel too)."""
+    good: list[RosterRow] = []
+    errors: list[RowError] = []
+    for row in rows:
+        checked = row.check(today) if isinstance(row, UncheckedRow) else row
+        (errors if isinstance(checked, RowError) else good).append(checked)  # type: ignore[arg-type]
+    return good, errors
+
+
+def _load_chunk(
+    rows: Sequence[RosterRow | UncheckedRow], *, actor: Actor | None, writer, today: date, defer: bool = False
+) -> _ChunkSummary:
+    good, refused = _checked(rows, today)
+    if not good:
+        return _ChunkSummary(0, 0, 0, refused, [])
     for attempt in range(_RACE_ATTEMPTS):
         try:
             with transaction.atomic(durable=True):
-                result = enrolment_copy.write_chunk(rows, actor=actor, writer=writer, defer=defer)
+                result = enrolment_copy.write_chunk(good, actor=actor, writer=writer, defer=defer)
                 ids = result.rows.pending_notice_ids
                 transaction.on_commit(partial(enqueue_notices, ids))
             built = result.rows
             return _ChunkSummary(
-                built.created, result.already_enrolled, built.undeliverable, result.errors, result.deferred
+                built.created, result.already_enrolled, built.undeliverable, refused + result.errors, result.deferred
             )
         except (IntegrityError, OperationalError) as exc:
             # A NIR enrolled meanwhile by someone else (do_enrol_profile, a parallel chunk): the chunk rolled
@@ -106,11 +123,11 @@ def _load_chunk(rows: list[RosterRow], *, actor: Actor | None, writer, defer: bo
 class _SerialLoader:
     """Chunks loaded one after the other in this process (the admin page, SQLite, ``workers=1``)."""
 
-    def __init__(self, actor: Actor | None):
-        self.actor, self.writer = actor, chunk_writer()
+    def __init__(self, actor: Actor | None, today: date):
+        self.actor, self.writer, self.today = actor, chunk_writer(), today
 
-    def submit(self, rows: list[RosterRow], *, defer: bool = True) -> list[_ChunkSummary]:
-        return [_load_chunk(rows, actor=self.actor, writer=self.writer, defer=defer)]
+    def submit(self, rows: list, *, defer: bool = True) -> list[_ChunkSummary]:
+        return [_load_chunk(rows, actor=self.actor, writer=self.writer, today=self.today, defer=defer)]
 
     def finish(self) -> list[_ChunkSummary]:
         return []
@@ -119,13 +136,13 @@ class _SerialLoader:
 _worker_state: dict = {}
 
 
-def _load_chunk_in_worker(rows: list[RosterRow], actor_id: int | None) -> _ChunkSummary:
+def _load_chunk_in_worker(rows: list[UncheckedRow], actor_id: int | None, today: date) -> _ChunkSummary:
     if "writer" not in _worker_state:
         from .models import User
 
         _worker_state["actor"] = User.objects.get(pk=actor_id) if actor_id is not None else None
         _worker_state["writer"] = chunk_writer()
-    return _load_chunk(rows, actor=_worker_state["actor"], writer=_worker_state["writer"], defer=True)
+    return _load_chunk(rows, actor=_worker_state["actor"], writer=_worker_state["writer"], today=today, defer=True)
 
 
 class _ParallelLoader:
@@ -138,16 +155,16 @@ class _ParallelLoader:
     the deferred rows once every chunk is in (they are few: families that straddle two chunks).
     """
 
-    def __init__(self, actor: Actor | None, workers: int):
+    def __init__(self, actor: Actor | None, workers: int, today: date):
         connections.close_all()  # the children must not share this process's connection
         context = multiprocessing.get_context("fork")
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        self.actor_id = actor.pk if actor is not None else None
+        self.actor_id, self.today = (actor.pk if actor is not None else None), today
         self.window = 2 * workers
         self.pending: deque = deque()
 
-    def submit(self, rows: list[RosterRow]) -> list[_ChunkSummary]:
-        self.pending.append(self.pool.submit(_load_chunk_in_worker, rows, self.actor_id))
+    def submit(self, rows: list[UncheckedRow]) -> list[_ChunkSummary]:
+        self.pending.append(self.pool.submit(_load_chunk_in_worker, rows, self.actor_id, self.today))
         done = []
         while len(self.pending) >= self.window or (self.pending and self.pending[0].done()):
             done.append(self.pending.popleft().result())
@@ -201,7 +218,6 @@ def enrol_roster(
             for error in sorted(summary.errors, key=lambda e: e.line):
                 reject(error)
 
-    rows = read_roster(fileobj)  # reads the header now: a bad file fails before any process starts
     # Forking copies only the calling thread: a process running other threads (a web server, a test session
     # with a live server) could hand its children locks held forever. The command is single-threaded.
     parallel = (
@@ -210,7 +226,10 @@ def enrol_roster(
         and not connection.in_atomic_block
         and threading.active_count() == 1
     )
-    loader = _ParallelLoader(actor, workers) if parallel else _SerialLoader(actor)
+    today = timezone.localdate()
+    # Reads the header now: a bad file fails before any process starts. Rows are validated by the loaders.
+    rows = read_roster(fileobj, check=False)
+    loader = _ParallelLoader(actor, workers, today) if parallel else _SerialLoader(actor, today)
     try:
         for batch in _batches(rows, chunk_rows):
             good = []
@@ -227,7 +246,7 @@ def enrol_roster(
     finally:
         merge(loader.finish())
     if deferred:  # minors named before their representative: every other row is in by now
-        serial = _SerialLoader(actor)
+        serial = _SerialLoader(actor, today)
         for batch in _batches(deferred, chunk_rows):
             merge(serial.submit(batch, defer=False))
     if on_progress is not None:

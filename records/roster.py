@@ -214,10 +214,30 @@ def _header(line: str) -> tuple[str, list[str]]:
     return delimiter, names
 
 
-def read_roster(fileobj, *, today: date | None = None) -> Iterator[RosterRow | RowError]:
+@dataclass(frozen=True, slots=True)
+class UncheckedRow:
+    """A row read but not validated yet: validation may then run elsewhere (a loading process) with ``check``."""
+
+    line: int
+    names: tuple[str, ...]  # shared by every row of a file (pickled once per chunk)
+    fields: tuple[str, ...]
+
+    def check(self, today: date) -> RosterRow | RowError:
+        """The validated row, or the reason it is refused."""
+        try:
+            return clean_row(self.line, dict(zip(self.names, self.fields, strict=True)), today=today)
+        except ValidationError as exc:
+            return RowError(self.line, reason_text(exc))
+
+
+def read_roster(
+    fileobj, *, today: date | None = None, check: bool = True
+) -> Iterator[RosterRow | RowError] | Iterator[UncheckedRow | RowError]:
     """Stream a binary roster file as validated rows and per-line errors (blank lines are skipped).
 
-    The header is read at once: a file that is not a roster raises ``RosterFormatError`` here.
+    With ``check=False`` the rows come as ``UncheckedRow`` (only the file's structure checked: quotes, number
+    of columns), to be validated where they are loaded. The header is read at once: a file that is not a
+    roster raises ``RosterFormatError`` here.
     """
     today = today or timezone.localdate()
     # utf-8-sig drops a BOM; newline="" hands "\r\n" to csv, which treats it as one line end; a byte that is
@@ -231,10 +251,13 @@ def read_roster(fileobj, *, today: date | None = None) -> Iterator[RosterRow | R
     delimiter, names = _header(first)
     reader = csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)
     next(reader)  # the header
-    return _rows(reader, names, today)
+    unchecked = _rows(reader, tuple(names))
+    if not check:
+        return unchecked
+    return (row.check(today) if isinstance(row, UncheckedRow) else row for row in unchecked)
 
 
-def _rows(reader, names: list[str], today: date) -> Iterator[RosterRow | RowError]:
+def _rows(reader, names: tuple[str, ...]) -> Iterator[UncheckedRow | RowError]:
     width = len(names)
     while True:
         try:
@@ -254,7 +277,4 @@ def _rows(reader, names: list[str], today: date) -> Iterator[RosterRow | RowErro
                 % {"found": len(fields), "expected": width},
             )
             continue
-        try:
-            yield clean_row(reader.line_num, dict(zip(names, fields, strict=True)), today=today)
-        except ValidationError as exc:
-            yield RowError(reader.line_num, reason_text(exc))
+        yield UncheckedRow(reader.line_num, names, tuple(fields))
