@@ -367,7 +367,9 @@ def transaction_response(deposit: "iti65.Deposit", documents: list) -> dict:
         else:  # the SubmissionSet: checked, not kept
             response = {
                 "status": "200 OK",
-                "outcome": resources.information_outcome("Carnet ne conserve pas les lots de soumission (List)."),
+                "outcome": resources.information_outcome(
+                    str(_("Carnet ne conserve pas les lots de soumission (List)."))
+                ),
             }
         entries.append({"response": response})
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
@@ -559,7 +561,7 @@ class DocumentReferenceRead(_OneDocument):
         if not resource_id.isdigit() or int(resource_id) > MAX_ID:
             raise ResourceNotFound()
         do_supersede_document(int(resource_id), actor=self.practitioner or request.user)
-        return Response(resources.information_outcome("Document remplacé (superseded)."))
+        return Response(resources.information_outcome(str(_("Document remplacé (superseded)."))))
 
 
 class BinaryRead(_OneDocument):
