@@ -9,7 +9,10 @@ required; traced and throttled when it fails); the Patient's id is a handle (``a
 what the door lets them see (A2, A4, A12); a patient id opened in emergency through the REST API keeps its mode.
 ``DocumentReference/<id>`` and ``Binary/<id>`` open one document (``open_document``: traced, normal mode);
 ``POST DocumentReference`` deposits (A10, with TRE_A07 ``INVISIBLE_PATIENT`` for a hold, A8, and
-``INVISIBLE_REPRESENTANTS_LEGAUX`` for the minor's secret, A9). ``AuditEvent?patient=<id>``: the treating
+``INVISIBLE_REPRESENTANTS_LEGAUX`` for the minor's secret, A9). ``POST [base]`` takes an IHE ITI-65 Provide
+Document Bundle (``fhir_server.transaction``), deposited all or none by ``do_deposit_documents``, with
+replacement (``relatesTo`` replaces); ``PATCH DocumentReference/<id>`` lets the author mark a document
+superseded. ``Practitioner/<id>`` is an author's directory entry. ``AuditEvent?patient=<id>``: the treating
 doctor's view of the trail (A6, T3).
 
 Patients: the same resources over the profiles they manage (L10), with their own Patient ids; documents as the
