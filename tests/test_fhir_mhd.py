@@ -502,3 +502,28 @@ def test_audit_events_carry_balp_codes_for_each_transaction__T3(live_server, per
     events = [validated(e.serialize()) for e in alice.resources("AuditEvent").search(patient=own).limit(100).fetch()]
     by_iti = {s["code"]: e for e in events for s in e["subtype"] if s["system"] == "urn:ihe:event-type-code"}
     assert "ITI-67" in by_iti and by_iti["ITI-67"]["type"]["code"] == "rest"
+
+
+def test_a_simple_create_keeps_the_mhd_metadata_and_may_replace__A10(live_server, personas):
+    """``POST DocumentReference`` (fhirpy ``save``) reads the same metadata as ITI-65: unique id, replacement."""
+    client = fhirpy_client(live_server, personas.david.user)
+    patient_id = find_patient(client, personas.bernard, "1952-11-03")
+    old_id = deposit_one(live_server, personas.david.user, patient_id, "Avant")
+    data = pdf_bytes("Apres")
+    new = client.resource(
+        "DocumentReference",
+        status="current",
+        masterIdentifier={"system": "urn:ietf:rfc:3986", "value": "urn:oid:1.2.250.1.999.2.1"},
+        type={"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+        subject={"reference": f"Patient/{patient_id}"},
+        description="Après",
+        relatesTo=replaces(f"DocumentReference/{old_id}"),
+        content=[{"attachment": {"contentType": "application/pdf", "data": b64(data)}}],
+    )
+    new.save()
+    body = validated(new.serialize())
+    assert body["masterIdentifier"]["value"] == "urn:oid:1.2.250.1.999.2.1"
+    assert body["relatesTo"][0]["target"]["reference"] == f"DocumentReference/{old_id}"
+    assert Document.objects.get(pk=old_id).status == "superseded"
+    found = client.resources("DocumentReference").search(patient=patient_id, identifier="urn:oid:1.2.250.1.999.2.1")
+    assert [d.id for d in found.fetch()] == [body["id"]]
