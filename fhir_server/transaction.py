@@ -158,7 +158,7 @@ def read_bundle(body: Any) -> Deposit:
         full_url = entries[position].get("fullUrl") or ""
         if full_url not in listed:
             raise bad(_("Le lot de soumission (List) doit lister chaque DocumentReference du Bundle."))
-        submission, binary_url = _submission(resource, by_url, replaced_entries)
+        submission, binary_url = document_submission(resource, by_url, replaced_entries)
         if binary_url is not None:
             if binary_url in binaries_used:
                 raise bad(_("Deux DocumentReference désignent le même Binary."))
@@ -248,7 +248,9 @@ def _setting(context: dict, name: str) -> str:
     return code
 
 
-def _submission(resource: dict, by_url: dict, replaced_entries: dict[int, int]) -> tuple[Submission, str | None]:
+def document_submission(
+    resource: dict, by_url: dict, replaced_entries: dict[int, int]
+) -> tuple[Submission, str | None]:
     """One DocumentReference as a kernel submission, with the fullUrl of the Binary it uses (if any)."""
     if resource.get("status", "current") != "current":
         raise bad(_("Un document déposé a le statut current."))

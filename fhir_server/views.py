@@ -9,7 +9,10 @@ required; traced and throttled when it fails); the Patient's id is a handle (``a
 what the door lets them see (A2, A4, A12); a patient id opened in emergency through the REST API keeps its mode.
 ``DocumentReference/<id>`` and ``Binary/<id>`` open one document (``open_document``: traced, normal mode);
 ``POST DocumentReference`` deposits (A10, with TRE_A07 ``INVISIBLE_PATIENT`` for a hold, A8, and
-``INVISIBLE_REPRESENTANTS_LEGAUX`` for the minor's secret, A9). ``AuditEvent?patient=<id>``: the treating
+``INVISIBLE_REPRESENTANTS_LEGAUX`` for the minor's secret, A9). ``POST [base]`` takes an IHE ITI-65 Provide
+Document Bundle (``fhir_server.transaction``), deposited all or none by ``do_deposit_documents``, with
+replacement (``relatesTo`` replaces); ``PATCH DocumentReference/<id>`` lets the author mark a document
+superseded. ``Practitioner/<id>`` is an author's directory entry. ``AuditEvent?patient=<id>``: the treating
 doctor's view of the trail (A6, T3).
 
 Patients: the same resources over the profiles they manage (L10), with their own Patient ids; documents as the
@@ -18,9 +21,7 @@ patient sees them (A8, A9); their trail (T3).
 
 import base64
 import binascii
-import io
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -33,7 +34,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access_control import handles
-from access_control.actions import do_deposit_document, do_deposit_documents, do_supersede_document
+from access_control.actions import do_deposit_documents, do_supersede_document
 from access_control.api import (
     LookupThrottled,
     documents_visible_to_patient,
@@ -367,7 +368,9 @@ def transaction_response(deposit: "iti65.Deposit", documents: list) -> dict:
         else:  # the SubmissionSet: checked, not kept
             response = {
                 "status": "200 OK",
-                "outcome": resources.information_outcome("Carnet ne conserve pas les lots de soumission (List)."),
+                "outcome": resources.information_outcome(
+                    str(_("Carnet ne conserve pas les lots de soumission (List)."))
+                ),
             }
         entries.append({"response": response})
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
@@ -386,46 +389,20 @@ def _patched_status(body) -> str:
     )
 
 
-def _deposit_fields(body: dict) -> dict:
-    """What ``do_deposit_document`` needs, from a DocumentReference body (or a 400 saying what is missing)."""
+def _created_subject(body) -> str:
+    """The subject of a DocumentReference to create, once its required parts are there (or a 400 naming them)."""
     if not isinstance(body, dict) or body.get("resourceType") != "DocumentReference":
         raise _bad(_("Le corps doit être une ressource DocumentReference."))
     if _has_nul(body):
         raise _bad(_("Caractère nul interdit dans la ressource."), "invalid_character")
     try:
-        codings = body["type"]["coding"]
-        type_code = next(c["code"] for c in codings if c.get("code"))
-        attachment = body["content"][0]["attachment"]
-        data = base64.b64decode(attachment["data"], validate=True)
-        subject = body["subject"]["reference"]
-    except (KeyError, IndexError, TypeError, StopIteration, binascii.Error, ValueError):
+        next(c["code"] for c in body["type"]["coding"] if c.get("code"))
+        base64.b64decode(body["content"][0]["attachment"]["data"], validate=True)
+        return str(body["subject"]["reference"])
+    except (KeyError, IndexError, TypeError, StopIteration, binascii.Error, ValueError, AttributeError):
         raise _bad(
             _("DocumentReference incomplet : subject, type.coding, content[0].attachment.data (base64) requis.")
         ) from None
-    title = body.get("description") or attachment.get("title") or ""
-    care_date = None
-    start = ((body.get("context") or {}).get("period") or {}).get("start")
-    if start:
-        try:
-            care_date = date.fromisoformat(str(start)[:10])
-        except ValueError:
-            raise _bad(_("context.period.start doit être une date (AAAA-MM-JJ).")) from None
-    labels = {
-        coding.get("code")
-        for label in body.get("securityLabel") or []
-        for coding in (label.get("coding") or [])
-        if coding.get("system") == resources.TRE_A07_SYSTEM
-    }
-    return {
-        "subject": subject,
-        "fileobj": io.BytesIO(data),
-        "document_type": type_code,
-        "title": title,
-        "care_date": care_date,
-        "original_name": attachment.get("title") or "",
-        "hold": resources.HOLD_CODE in labels,
-        "minors_secret": resources.MINORS_SECRET_CODE in labels,
-    }
 
 
 class DocumentReferences(FHIRView):
@@ -488,10 +465,13 @@ class DocumentReferences(FHIRView):
 
     @extend_schema(exclude=True)
     def post(self, request):
-        fields = _deposit_fields(request.data)
-        ref = self.patient_ref(fields.pop("subject"))
+        subject = _created_subject(request.data)  # the basics, refused with the create's own message
+        # Then the MHD metadata, exactly as in an ITI-65 Bundle: unique id, hash and size checks, care setting,
+        # replacement (relatesTo), confidentiality (MHD Simplified Publish).
+        submission, _binary = iti65.document_submission(request.data, {}, {})
+        ref = self.patient_ref(subject)
         actor = self.practitioner or request.user
-        document = do_deposit_document(ref.profile, actor=actor, **fields)
+        document = do_deposit_documents(ref.profile, [submission], actor=actor)[0]
         resource = resources.document_reference(document, ref.id, for_practitioner=self.practitioner is not None)
         return Response(
             resource,
@@ -559,7 +539,7 @@ class DocumentReferenceRead(_OneDocument):
         if not resource_id.isdigit() or int(resource_id) > MAX_ID:
             raise ResourceNotFound()
         do_supersede_document(int(resource_id), actor=self.practitioner or request.user)
-        return Response(resources.information_outcome("Document remplacé (superseded)."))
+        return Response(resources.information_outcome(str(_("Document remplacé (superseded)."))))
 
 
 class BinaryRead(_OneDocument):

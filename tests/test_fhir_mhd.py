@@ -8,9 +8,11 @@ import base64
 import hashlib
 import io
 import json
+from pathlib import Path
 
 import pytest
 import requests
+from django.core.files.storage import storages
 from fhir.resources.R4B import get_fhir_model_class
 from fhirclient import client as smart_client
 from fhirclient.models.documentreference import DocumentReference as SmartDocumentReference
@@ -24,6 +26,7 @@ from access_control.models import TrailEntry
 from access_control.rules import Action
 from records.models import Document
 from records.personas import minimal_pdf
+from records.storage import STORAGE_ALIAS
 from tests.api_fixtures import token_for
 from tests.pro_fixtures import reference_data  # noqa: F401  (fixture)
 
@@ -31,6 +34,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 TEST_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.10"
 SECTOR = "urn:oid:1.2.250.1.71.4.2.4"
+PATIENT_TYPE = "DOCPAT03"
 
 
 def validated(body: dict) -> dict:
@@ -136,6 +140,18 @@ def post_bundle(live_server, user, bundle) -> requests.Response:
     )
 
 
+def deposit_one(live_server, user, patient_id: str, title: str, **extra) -> str:
+    """Deposit one document by ITI-65 and return its DocumentReference id."""
+    bundle = provide_bundle(patient_id, [{"data": pdf_bytes(title), "description": title, **extra}])
+    answer = post_bundle(live_server, user, bundle)
+    assert answer.status_code == 200, answer.content
+    return answer.json()["entry"][1]["response"]["location"].split("/")[1]
+
+
+def replaces(target: str) -> list[dict]:
+    return [{"code": "replaces", "target": {"reference": target}}]
+
+
 def test_iti65_bundle_deposits_all_documents_through_the_deposit_action__A10_T1(live_server, personas):
     """fhirclient posts an ITI-65 Bundle at [base]: two documents, their trail entries, MHD metadata back."""
     david = smart(live_server, personas.david.user)
@@ -207,10 +223,62 @@ def test_a_bundle_is_all_or_nothing__A10(live_server, personas):
             {"data": b"MZ\x90\x00 not a document", "description": "Executable"},
         ],
     )
+    stored_before = stored_bodies()
     response = post_bundle(live_server, personas.david.user, bundle)
     assert response.status_code == 400
     assert validated(response.json())["issue"][0]["details"]["coding"][0]["code"] == "file_type"
     assert Document.objects.filter(profile=personas.bernard).count() == before
+    assert stored_bodies() == stored_before  # the first body, stored before the second was refused, is gone
+
+
+def stored_bodies() -> set[str]:
+    """Every file in the local document store (the test settings use the local back end)."""
+    root = Path(storages[STORAGE_ALIAS].location)
+    return {str(path) for path in root.rglob("*") if path.is_file()}
+
+
+def test_a_bundle_in_xml_and_a_patient_apps_bundle__A10(live_server, personas):
+    """ITI-65 in FHIR XML gets its answer in XML; a patient's Bundle goes through the patient's deposit rules."""
+    client = fhirpy_client(live_server, personas.david.user)
+    patient_id = find_patient(client, personas.bernard, "1952-11-03")
+    bundle = provide_bundle(patient_id, [{"data": pdf_bytes("XML"), "description": "Par XML"}])
+    xml = get_fhir_model_class("Bundle").model_validate(bundle).model_dump_xml()
+    answer = requests.post(
+        f"{live_server.url}/fhir",
+        data=xml.encode() if isinstance(xml, str) else xml,
+        headers={
+            "Authorization": f"Bearer {token_for(personas.david.user)}",
+            "Content-Type": "application/fhir+xml",
+            "Accept": "application/fhir+xml",
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/fhir+xml")
+    assert b"transaction-response" in answer.content and Document.objects.filter(title="Par XML").exists()
+    # Alice's app: a practitioner's type is refused to a patient (A10), her own type is taken
+    alice = fhirpy_client(live_server, personas.alice.user)
+    own = find_patient(alice, personas.alice, "1985-03-12")
+    refused = post_bundle(
+        live_server, personas.alice.user, provide_bundle(own, [{"data": pdf_bytes("A"), "description": "Pas pour moi"}])
+    )
+    assert (
+        refused.status_code == 400
+        and refused.json()["issue"][0]["details"]["coding"][0]["code"] == "type_not_for_patients"
+    )
+    mine = provide_bundle(own, [{"data": pdf_bytes("M"), "description": "Mon document"}])
+    mine["entry"][1]["resource"]["type"] = {"coding": [{"code": PATIENT_TYPE}]}
+    del (
+        mine["entry"][1]["resource"]["context"]["facilityType"],
+        mine["entry"][1]["resource"]["context"]["practiceSetting"],
+    )
+    assert post_bundle(live_server, personas.alice.user, mine).status_code == 200
+    document = Document.objects.get(title="Mon document")
+    assert document.author_kind == "patient"
+    read = alice.reference("DocumentReference", str(document.pk)).to_resource().serialize()
+    assert validated(read)["context"]["facilityType"]["coding"][0] == {
+        "system": "urn:oid:1.2.250.1.213.1.1.4.6",
+        "code": "EXPPAT_1",
+    }
 
 
 @pytest.mark.parametrize(
@@ -285,21 +353,10 @@ def test_replacement_supersedes_the_old_document_and_status_search_honours_it__A
     """relatesTo replaces: the old document becomes superseded; the door still shows both; status filters."""
     client = fhirpy_client(live_server, personas.david.user)
     patient_id = find_patient(client, personas.bernard, "1952-11-03")
-    first = post_bundle(
-        live_server,
-        personas.david.user,
-        provide_bundle(patient_id, [{"data": pdf_bytes("V1"), "description": "Version 1"}]),
-    )
-    old_id = first.json()["entry"][1]["response"]["location"].split("/")[1]
+    old_id = deposit_one(live_server, personas.david.user, patient_id, "Version 1")
     replacing = provide_bundle(
         patient_id,
-        [
-            {
-                "data": pdf_bytes("V2"),
-                "description": "Version 2",
-                "relatesTo": [{"code": "replaces", "target": {"reference": f"DocumentReference/{old_id}"}}],
-            }
-        ],
+        [{"data": pdf_bytes("V2"), "description": "Version 2", "relatesTo": replaces(f"DocumentReference/{old_id}")}],
     )
     answer = post_bundle(live_server, personas.david.user, replacing)
     assert answer.status_code == 200, answer.content
@@ -361,23 +418,10 @@ def test_pdsm_replace_bundle_with_a_patch_entry_and_a_standalone_patch(live_serv
     """The PDSm replace example's shape (PATCH status superseded in the Bundle), and PATCH on its own (fhirpy)."""
     client = fhirpy_client(live_server, personas.david.user)
     patient_id = find_patient(client, personas.bernard, "1952-11-03")
-    first = post_bundle(
-        live_server,
-        personas.david.user,
-        provide_bundle(patient_id, [{"data": pdf_bytes("P1"), "description": "Patch 1"}]),
-    )
-    old_id = first.json()["entry"][1]["response"]["location"].split("/")[1]
+    old_id = deposit_one(live_server, personas.david.user, patient_id, "Patch 1")
+    patch_url = "urn:uuid:33333333-0000-4000-8000-000000000000"
     bundle = provide_bundle(
-        patient_id,
-        [
-            {
-                "data": pdf_bytes("P2"),
-                "description": "Patch 2",
-                "relatesTo": [
-                    {"code": "replaces", "target": {"reference": "urn:uuid:33333333-0000-4000-8000-000000000000"}}
-                ],
-            }
-        ],
+        patient_id, [{"data": pdf_bytes("P2"), "description": "Patch 2", "relatesTo": replaces(patch_url)}]
     )
     patch = {
         "resourceType": "Parameters",
@@ -394,7 +438,7 @@ def test_pdsm_replace_bundle_with_a_patch_entry_and_a_standalone_patch(live_serv
     }
     bundle["entry"].append(
         {
-            "fullUrl": "urn:uuid:33333333-0000-4000-8000-000000000000",
+            "fullUrl": patch_url,
             "resource": patch,
             "request": {"method": "PATCH", "url": f"DocumentReference/{old_id}"},
         }
@@ -458,3 +502,28 @@ def test_audit_events_carry_balp_codes_for_each_transaction__T3(live_server, per
     events = [validated(e.serialize()) for e in alice.resources("AuditEvent").search(patient=own).limit(100).fetch()]
     by_iti = {s["code"]: e for e in events for s in e["subtype"] if s["system"] == "urn:ihe:event-type-code"}
     assert "ITI-67" in by_iti and by_iti["ITI-67"]["type"]["code"] == "rest"
+
+
+def test_a_simple_create_keeps_the_mhd_metadata_and_may_replace__A10(live_server, personas):
+    """``POST DocumentReference`` (fhirpy ``save``) reads the same metadata as ITI-65: unique id, replacement."""
+    client = fhirpy_client(live_server, personas.david.user)
+    patient_id = find_patient(client, personas.bernard, "1952-11-03")
+    old_id = deposit_one(live_server, personas.david.user, patient_id, "Avant")
+    data = pdf_bytes("Apres")
+    new = client.resource(
+        "DocumentReference",
+        status="current",
+        masterIdentifier={"system": "urn:ietf:rfc:3986", "value": "urn:oid:1.2.250.1.999.2.1"},
+        type={"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+        subject={"reference": f"Patient/{patient_id}"},
+        description="Après",
+        relatesTo=replaces(f"DocumentReference/{old_id}"),
+        content=[{"attachment": {"contentType": "application/pdf", "data": b64(data)}}],
+    )
+    new.save()
+    body = validated(new.serialize())
+    assert body["masterIdentifier"]["value"] == "urn:oid:1.2.250.1.999.2.1"
+    assert body["relatesTo"][0]["target"]["reference"] == f"DocumentReference/{old_id}"
+    assert Document.objects.get(pk=old_id).status == "superseded"
+    found = client.resources("DocumentReference").search(patient=patient_id, identifier="urn:oid:1.2.250.1.999.2.1")
+    assert [d.id for d in found.fetch()] == [body["id"]]
