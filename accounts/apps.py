@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
 
     name = "accounts"
     verbose_name = _("Connexion")
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -7,6 +7,7 @@ and ``CARNET_MASTER_KEY``, and the system checks in ``records/checks.py`` refuse
 
 import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -277,6 +278,9 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes from inside the cluster, in plain HTTP
+_PROVIDER_ORIGINS = sorted(
+    {"{0.scheme}://{0.netloc}".format(urlsplit(p["issuer"])) for p in (CARNET_PSC, CARNET_FRANCECONNECT) if p["issuer"]}
+)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -286,7 +290,8 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "frame-src": [SELF],
         "frame-ancestors": [NONE],
-        "form-action": [SELF],
+        # The sign-in and sign-out buttons of the national providers are forms whose answer redirects there.
+        "form-action": [SELF, *_PROVIDER_ORIGINS],
         "base-uri": [NONE],
     }
 }

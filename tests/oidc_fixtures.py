@@ -233,6 +233,13 @@ def client_sign_in(client, provider: OpenIdProvider, start_url: str, *, login: s
     return client.get(location.removeprefix(TEST_CLIENT_URL))
 
 
+def allow_form_action(settings, provider: OpenIdProvider) -> None:
+    """What config/settings.py does for a configured issuer: the CSP lets forms redirect to the provider."""
+    policy = settings.CONTENT_SECURITY_POLICY
+    directives = {**policy["DIRECTIVES"], "form-action": [*policy["DIRECTIVES"]["form-action"], provider.issuer]}
+    settings.CONTENT_SECURITY_POLICY = {**policy, "DIRECTIVES": directives}
+
+
 def configure_psc(settings, provider: OpenIdProvider) -> None:
     settings.CARNET_PSC = {
         **settings.CARNET_PSC,
@@ -241,6 +248,7 @@ def configure_psc(settings, provider: OpenIdProvider) -> None:
         "client_secret": PSC_CLIENT["client_secret"],
         "api_audience": API_AUDIENCE,
     }
+    allow_form_action(settings, provider)
 
 
 def configure_fc(settings, provider: OpenIdProvider) -> None:
@@ -250,6 +258,7 @@ def configure_fc(settings, provider: OpenIdProvider) -> None:
         "client_id": FC_CLIENT["client_id"],
         "client_secret": FC_CLIENT["client_secret"],
     }
+    allow_form_action(settings, provider)
 
 
 FC_IDENTITIES = {  # the pivot identities FranceConnect attests in the tests (login -> claims)

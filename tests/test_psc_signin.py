@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.urls import reverse
+from joserfc.jwk import RSAKey
 
 from access_control.models import TrailEntry
 from access_control.trail import entry_hash, verify_chain
@@ -16,7 +17,7 @@ from accounts.auth import PROVIDER_SESSION_KEY
 from accounts.models import ProviderDevice
 from practitioners.models import Practitioner
 from records.models import User
-from tests.oidc_fixtures import client_sign_in
+from tests.oidc_fixtures import OpenIdProvider, client_sign_in, configure_psc, psc_config, signing_key
 from tests.pro_fixtures import open_record, signed_in
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +127,24 @@ def test_the_button_shows_only_when_psc_is_configured(client, settings, db):
     assert "Pro Santé Connect" not in client.get(reverse("practitioners:login")).content.decode()
     settings.CARNET_PSC = {**settings.CARNET_PSC, "issuer": "https://psc.example", "client_id": "carnet"}
     assert "Se connecter avec Pro Santé Connect" in client.get(reverse("practitioners:login")).content.decode()
+
+
+def test_carnet_can_authenticate_to_the_provider_with_a_private_key(client, personas, settings):
+    """private_key_jwt (RFC 7523) instead of a client secret: CARNET_PSC_PRIVATE_KEY."""
+    key = RSAKey.import_key(signing_key("carnet-client"))
+    config = psc_config(["http://testserver"])
+    config["clients"][0] = {
+        **{k: v for k, v in config["clients"][0].items() if k != "client_secret"},
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "RS256",
+        "jwks": {"keys": [key.as_dict(private=False)]},
+    }
+    provider = OpenIdProvider(config).start()
+    try:
+        configure_psc(settings, provider)
+        pem = key.as_pem(private=True).decode()
+        settings.CARNET_PSC = {**settings.CARNET_PSC, "client_secret": "", "private_key": pem}
+        response = psc_sign_in(client, provider, personas.david, acr="eidas3")
+        assert response["Location"] == reverse("practitioners:home")
+    finally:
+        provider.stop()
