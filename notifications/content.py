@@ -402,12 +402,13 @@ def build_message(notice: Notice) -> Message:
 
 def notices_for_delivery() -> QuerySet[Notice]:
     """Notices with everything ``build_message`` reads, in two queries (the notices, their trail entries)."""
-    entries = Notice._meta.get_field("trail_entries").related_model._default_manager  # access_control's TrailEntry
+    from access_control.models import TrailEntry  # here: access_control imports the outbox, which imports this
+
     return Notice.objects.select_related(
         "profile",
         "practitioner__profession",
         "recipient_practitioner__user",
     ).prefetch_related(
         # The entries' actors joined, not prefetched level by level: one query where there were three.
-        Prefetch("trail_entries", queryset=entries.select_related("actor_practitioner__profession"))
+        Prefetch("trail_entries", queryset=TrailEntry.objects.select_related("actor_practitioner__profession"))
     )
