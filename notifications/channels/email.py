@@ -3,15 +3,24 @@
 SMTP failures are sorted for the delivery loop (N5): unreachable relay, timeouts and 4xx answers are
 transient (retried with backoff), 5xx answers are permanent. Error reasons keep the SMTP code or exception
 class only: relays often echo the recipient's address in their text.
+
+Each worker process (thread) keeps its connection to the relay from one notice to the next
+(``relay_connection``): a new SMTP session per message (connect, banner, EHLO, and in production STARTTLS and
+AUTH) cost more than the message itself (bench/README.md, letters.py). A connection idle for a while is checked
+with NOOP before use, so a relay that dropped it costs a reconnection, not a failed delivery; after any error the
+connection is dropped and the next message opens a new one. What was sent and when it is marked does not change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
-from typing import TYPE_CHECKING
+import threading
+import time
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.utils import translation
 
@@ -61,6 +70,53 @@ def render_email(notice: Notice) -> EmailMultiAlternatives:
     return email
 
 
+# After this long without a message, a kept connection is checked (NOOP) before it carries the next one.
+IDLE_CHECK_SECONDS = 5.0
+_relay = threading.local()
+
+
+def _backend_settings() -> tuple[Any, ...]:
+    """What the kept connection was opened with: a change (tests override settings) opens another."""
+    names = ("EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_USE_TLS", "EMAIL_USE_SSL")
+    return tuple(getattr(settings, name, None) for name in names)
+
+
+def _still_open(connection: Any) -> bool:
+    smtp = getattr(connection, "connection", None)
+    if smtp is None or not hasattr(smtp, "noop"):
+        return True  # not an SMTP backend (files, memory): nothing to lose
+    try:
+        return bool(smtp.noop()[0] == 250)
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+def relay_connection() -> Any:
+    """This thread's open connection to the mail relay (Django's mail backend), opened on first use."""
+    kept = getattr(_relay, "kept", None)
+    if kept is not None:
+        key, connection, last_used = kept
+        if key == _backend_settings() and (
+            time.monotonic() - last_used < IDLE_CHECK_SECONDS or _still_open(connection)
+        ):
+            return connection
+        drop_relay_connection()
+    connection = get_connection(fail_silently=False)
+    if hasattr(connection, "open"):  # Django's backends have it; a backend need only send_messages
+        connection.open()
+    _relay.kept = (_backend_settings(), connection, time.monotonic())
+    return connection
+
+
+def drop_relay_connection() -> None:
+    """Close this thread's kept connection, if any (after an error, or when its settings changed)."""
+    kept = getattr(_relay, "kept", None)
+    _relay.kept = None
+    if kept is not None and hasattr(kept[1], "close"):
+        with contextlib.suppress(smtplib.SMTPException, OSError):  # already broken: nothing left to close
+            kept[1].close()
+
+
 def _smtp_code_error(code: int) -> Exception:
     if 400 <= code < 500:
         return TransientDeliveryError(f"SMTP {code}")
@@ -76,7 +132,13 @@ class EmailChannel(Channel):
     def send(self, notice: Notice) -> None:
         email = render_email(notice)
         try:
-            email.send(fail_silently=False)
+            try:
+                connection = relay_connection()
+                connection.send_messages([email])
+            except BaseException:
+                drop_relay_connection()  # whatever state the session is in, the next message starts afresh
+                raise
+            _relay.kept = (*_relay.kept[:2], time.monotonic())
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             raise _smtp_code_error(min(codes) if codes else 550) from None
