@@ -23,7 +23,7 @@ from records.health_summary import (
     do_mask_health_summary,
     do_remove_health_summary_entry,
 )
-from records.models import HealthSummaryEntry, Profile
+from records.models import HealthSummary, HealthSummaryEntry, Profile
 from tests.portal_fixtures import signed_in, stepped_up, text, url
 from tests.pro_fixtures import open_record as pro_open_record
 from tests.pro_fixtures import signed_in as pro_signed_in
@@ -358,3 +358,17 @@ def test_telephone_numbers_people_write_are_accepted(personas, phone):
 def test_telephone_numbers_that_cannot_be_called_are_refused(personas, phone):
     with pytest.raises(SummaryRefused):
         add(personas.alice, personas.alice.user, Kind.EMERGENCY_CONTACT, "Paul Martin", phone=phone)
+
+
+def test_the_summary_is_purged_with_its_profile__L5_T4(personas):
+    from records.lifecycle_jobs import purge_due_profiles
+
+    etienne = personas.etienne
+    add(etienne, etienne.user, Kind.ALLERGY, "Latex")
+    do_mask_health_summary(etienne, masked=True, actor=etienne.user)
+    Profile.objects.filter(pk=etienne.pk).update(
+        state=Profile.State.CLOSED, closed_at=timezone.now(), archive_until=timezone.now() - timedelta(days=1)
+    )
+    assert purge_due_profiles() == 1
+    assert not HealthSummaryEntry.objects.filter(profile_id=etienne.pk).exists()
+    assert not HealthSummary.objects.filter(profile_id=etienne.pk).exists()
