@@ -165,6 +165,8 @@ class TrailEntry(models.Model):
     reason = models.CharField(_("motif (trace uniquement)"), max_length=64, blank=True)
     justification = models.TextField(_("justification"), blank=True)
     client_address = models.GenericIPAddressField(_("adresse"), null=True, blank=True)
+    # The connected app (SMART on FHIR, issue 17) through which the patient's account acted, by its name then.
+    client_app = models.CharField(_("application connectée"), max_length=120, blank=True, default="", db_default="")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 

@@ -53,6 +53,9 @@ HASHED_FIELDS = (
     "client_address",
     "prev_hash",
 )
+# Hashed only when set: entries written before the field existed keep their hashes (T2), and an app's access
+# cannot be rewritten as the patient's own.
+OPTIONAL_HASHED_FIELDS = ("client_app",)
 
 
 def entry_hash(entry: TrailEntry) -> str:
@@ -63,6 +66,10 @@ def entry_hash(entry: TrailEntry) -> str:
         if name == "at":
             value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         values[name] = value
+    for name in OPTIONAL_HASHED_FIELDS:
+        value = getattr(entry, name)
+        if value:
+            values[name] = value
     canonical = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -137,6 +144,7 @@ def record_entry(
     justification: str = "",
     detail: str = "",
     client_address: str | None = None,
+    client_app: str = "",
     tail: ChainTail | object = _UNREAD,
 ) -> TrailEntry:
     """Append one entry to the profile's chain (the arguments of ``new_entry``), in the action's transaction."""
@@ -152,6 +160,7 @@ def record_entry(
             justification=justification,
             detail=detail,
             client_address=client_address,
+            client_app=client_app,
             tail=tail,
         )
     )
@@ -169,6 +178,7 @@ def new_entry(
     justification: str = "",
     detail: str = "",
     client_address: str | None = None,
+    client_app: str = "",
     tail: ChainTail | object = _UNREAD,
 ) -> TrailEntry:
     """The next entry of the profile's chain, hashed but not saved. Must run inside the action's transaction.
@@ -176,7 +186,8 @@ def new_entry(
     The caller saves it in the same transaction, with ``save_entry`` or by handing it to ``queue_notice`` (which
     saves it in the notice's own statement, ``entry_insert``); ``record_entry`` does both steps. ``tail``: what
     ``fast_sql.practitioner_and_profile(..., lock_chain=True)`` gave the caller in this transaction (the chain is
-    then locked already); by default the chain is locked and its tail read here.
+    then locked already); by default the chain is locked and its tail read here. ``client_app``: the connected
+    app that acted for the patient (issue 17), named in the entry beside the patient.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_entry must be called inside the action's transaction (rule T1).")
@@ -197,6 +208,7 @@ def new_entry(
         # Hash the address as the database will give it back (IPv6 is stored in its compressed form).
         client_address=_ADDRESS_FIELD.get_prep_value(client_address) or None,
         prev_hash=prev_hash,
+        client_app=client_app[:120],
         **actor_snapshot(actor),
     )
     entry.hash = entry_hash(entry)
@@ -243,7 +255,7 @@ class Problem:
         return f"{chain}: seq {self.seq}: {self.detail}"
 
 
-_VERIFY_FIELDS = ("id", *HASHED_FIELDS, "hash")
+_VERIFY_FIELDS = ("id", *HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS, "hash")
 
 
 class _ChainCheck:
