@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from access_control.models import TrailEntry
 from access_control.rules import EMERGENCY_MODES
+from fhir_server.security import capability_security
 
 FHIR_VERSION = "4.0.1"
 NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"  # I3
@@ -268,7 +269,7 @@ _REFUSED = "setting, facility, event and related are refused with a 400: Carnet 
 
 
 def capability_statement(base: str) -> dict:
-    """What this server offers, exactly; no claim of OAuth (bearer API tokens) nor of MHD/PDSm conformance."""
+    """What this server offers, exactly: bearer API tokens and SMART on FHIR apps; no claim of MHD/PDSm conformance."""
 
     def search(name: str, kind: str, doc: str) -> dict:
         return {"name": name, "type": kind, "documentation": doc}
@@ -295,7 +296,7 @@ def capability_statement(base: str) -> dict:
                     "is traced and, for practitioners, notified to the patient. Unknown search parameters are "
                     "refused under Prefer: handling=strict, and left out of the self link otherwise."
                 ),
-                "security": {"cors": False, "description": "Bearer API token (Authorization: Bearer …); no OAuth."},
+                "security": capability_security(base),
                 "resource": [
                     {
                         "type": "Patient",
