@@ -166,7 +166,20 @@ def binary(document, data: bytes) -> dict:
     }
 
 
-_ACTION_CODES = {"open_record": "R", "open_document": "R", "lookup_profile": "E", "deposit_document": "C"}
+_ACTION_CODES = {
+    "open_record": "R",
+    "open_document": "R",
+    "lookup_profile": "E",
+    "deposit_document": "C",
+    "app_read": "R",
+}
+
+
+def _app_agent(entry: TrailEntry) -> list[dict]:
+    """The connected app that acted for the patient (issue 17), as a second agent; none for other entries."""
+    if not entry.client_app:
+        return []
+    return [{"type": {"text": "Application"}, "who": {"display": entry.client_app}, "requestor": False}]
 
 
 def audit_event(entry: TrailEntry, patient_id: str) -> dict:
@@ -201,7 +214,7 @@ def audit_event(entry: TrailEntry, patient_id: str) -> dict:
         "recorded": _instant(entry.at),
         "outcome": "0" if entry.outcome == TrailEntry.Outcome.ALLOWED else "4",
         "purposeOfEvent": [{"coding": [purpose, {"system": MODE_SYSTEM, "code": entry.mode}]}],
-        "agent": [agent],
+        "agent": [agent, *_app_agent(entry)],
         "source": {"observer": {"display": "Carnet"}},
         "entity": entity,
     }

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from access_control.models import AccessMode, TrailEntry
 from access_control.queries import trail_for_patient
 from access_control.rules import EMERGENCY_MODES, Action
+from accounts.app_server import AppAction
 from notifications.models import Letter
 from notifications.queries import letter_pdf_for_patient, notices_for_profile
 from patients.forms import NoticePreferencesForm, TrailFilterForm
@@ -37,7 +38,12 @@ if TYPE_CHECKING:
 
 TRAIL_PAGE_SIZE = 50
 NOTICE_PAGE_SIZE = 20
-ACTION_LABELS = {**dict(Action.choices), **dict(TrailAction.choices), **dict(PortalAction.choices)}
+ACTION_LABELS = {
+    **dict(Action.choices),
+    **dict(TrailAction.choices),
+    **dict(PortalAction.choices),
+    **dict(AppAction.choices),
+}
 MODE_LABELS = dict(AccessMode.choices)
 
 
@@ -130,7 +136,7 @@ def trail_csv(request):
             yield writer.writerow(
                 [
                     timezone.localtime(entry.at).strftime("%Y-%m-%d %H:%M:%S"),
-                    entry.actor_name,
+                    entry.actor_name + (f" ({entry.client_app})" if entry.client_app else ""),
                     profession_snapshot_label(entry.actor_profession),
                     row["what"],
                     str(row["target"]),

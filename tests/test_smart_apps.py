@@ -302,3 +302,24 @@ def test_the_connected_apps_page_lists_each_connection_in_constant_queries(
     text = page.content.decode()
     assert text.count(f"Retirer l'accès de {APP_NAME}") == 2
     assert "Santé Facile SAS" in text and "Les documents du dossier" in text
+
+
+def test_the_patients_trail_names_the_app_beside_her_name__T1_T3(client, live_server, personas):
+    alice = personas.alice
+    session, token = connect(signed_in(client, alice), live_server, alice)
+    fhir(session, live_server, f"DocumentReference?patient={token['patient']}")
+    page = client.get(f"{reverse('patients:trail')}?who=mine").content.decode()
+    assert f"par l'application {APP_NAME}" in page and "Lecture par une application connectée" in page
+    events = fhir(session, live_server, f"AuditEvent?patient={token['patient']}").json()
+    agents = [e["resource"]["agent"] for e in events["entry"] if e["resource"]["subtype"][0]["code"] == "app_read"]
+    assert agents and all(a[1]["who"]["display"] == APP_NAME for a in agents)
+
+
+def test_staff_register_an_app_with_its_listing_in_the_admin(client):
+    from tests.admin_fixtures import make_staff_member
+    from tests.signin_fixtures import verified_client
+
+    admin = make_staff_member("admin.apps", None, is_superuser=True)
+    page = verified_client(client, admin).get("/admin/oauth2_provider/application/add/")
+    text = page.content.decode()
+    assert page.status_code == 200 and 'name="carnet_listing-0-publisher"' in text
