@@ -167,6 +167,8 @@ class TrailEntry(models.Model):
     client_address = models.GenericIPAddressField(_("adresse"), null=True, blank=True)
     # The level of assurance (acr) of the practitioner's national sign-in (Pro Santé Connect), e.g. "eidas3".
     assurance = models.CharField(_("niveau d'authentification"), max_length=32, blank=True, default="", db_default="")
+    # The connected app (SMART on FHIR, issue 17) through which the patient's account acted, by its name then.
+    client_app = models.CharField(_("application connectée"), max_length=120, blank=True, default="", db_default="")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 

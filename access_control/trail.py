@@ -57,23 +57,23 @@ HASHED_FIELDS = (
     "client_address",
     "prev_hash",
 )
+# Hashed only when set: entries written before the field existed keep their hashes (T2), a set level of
+# assurance cannot be altered unseen, and an app's access cannot be rewritten as the patient's own.
+OPTIONAL_HASHED_FIELDS = ("assurance", "client_app")
 
 
 def entry_hash(entry: TrailEntry) -> str:
-    """SHA-256 over a canonical JSON serialisation of the entry's traced fields.
-
-    ``assurance`` is hashed only when set: entries written before it existed (and every entry without a
-    provider sign-in behind it) keep the hash they were given, while a set level cannot be altered unseen.
-    """
+    """SHA-256 over a canonical JSON serialisation of the entry's traced fields (``OPTIONAL_HASHED_FIELDS`` when set)."""
     values = {}
     for name in HASHED_FIELDS:
         value = getattr(entry, name)
         if name == "at":
             value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         values[name] = value
-    assurance = getattr(entry, "assurance", "")
-    if assurance:
-        values["assurance"] = assurance
+    for name in OPTIONAL_HASHED_FIELDS:
+        value = getattr(entry, name, "")
+        if value:
+            values[name] = value
     canonical = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -167,6 +167,7 @@ def record_entry(
     justification: str = "",
     detail: str = "",
     client_address: str | None = None,
+    client_app: str = "",
     tail: ChainTail | object = _UNREAD,
 ) -> TrailEntry:
     """Append one entry to the profile's chain (the arguments of ``new_entry``), in the action's transaction."""
@@ -182,6 +183,7 @@ def record_entry(
             justification=justification,
             detail=detail,
             client_address=client_address,
+            client_app=client_app,
             tail=tail,
         )
     )
@@ -199,6 +201,7 @@ def new_entry(
     justification: str = "",
     detail: str = "",
     client_address: str | None = None,
+    client_app: str = "",
     tail: ChainTail | object = _UNREAD,
 ) -> TrailEntry:
     """The next entry of the profile's chain, hashed but not saved. Must run inside the action's transaction.
@@ -206,7 +209,8 @@ def new_entry(
     The caller saves it in the same transaction, with ``save_entry`` or by handing it to ``queue_notice`` (which
     saves it in the notice's own statement, ``entry_insert``); ``record_entry`` does both steps. ``tail``: what
     ``fast_sql.practitioner_and_profile(..., lock_chain=True)`` gave the caller in this transaction (the chain is
-    then locked already); by default the chain is locked and its tail read here.
+    then locked already); by default the chain is locked and its tail read here. ``client_app``: the connected
+    app that acted for the patient (issue 17), named in the entry beside the patient.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_entry must be called inside the action's transaction (rule T1).")
@@ -227,6 +231,7 @@ def new_entry(
         # Hash the address as the database will give it back (IPv6 is stored in its compressed form).
         client_address=_ADDRESS_FIELD.get_prep_value(client_address) or None,
         prev_hash=prev_hash,
+        client_app=client_app[:120],
         **actor_snapshot(actor),
     )
     if entry.actor_kind == TrailEntry.ActorKind.PRACTITIONER:
@@ -275,7 +280,7 @@ class Problem:
         return f"{chain}: seq {self.seq}: {self.detail}"
 
 
-_VERIFY_FIELDS = ("id", *HASHED_FIELDS, "assurance", "hash")
+_VERIFY_FIELDS = ("id", *HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS, "hash")
 
 
 class _ChainCheck:

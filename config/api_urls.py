@@ -6,6 +6,7 @@ Included from ``config.urls``. Unknown paths under /api/ and /fhir/ answer in th
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from fhir_server import patient_context as app
 from fhir_server import views as fhir
 from fhir_server.http import not_found as fhir_not_found
 from patients import api as patient
@@ -70,13 +71,36 @@ urlpatterns = [
     path("fhir/", fhir.Transaction.as_view(), name="fhir-transaction"),  # IHE ITI-65 at [base]
     path("fhir/metadata", fhir.Metadata.as_view(), name="fhir-metadata"),
     path("fhir/Practitioner/<str:resource_id>", fhir.PractitionerRead.as_view(), name="fhir-practitioner"),
-    path("fhir/Patient", fhir.PatientSearch.as_view(), name="fhir-patient"),
+    # A connected app's token (SMART on FHIR, issue 17) goes to the patient context; every other caller to the views.
+    path(".well-known/smart-configuration", app.smart_configuration, name="smart-configuration-root"),
+    path("fhir/.well-known/smart-configuration", app.smart_configuration, name="smart-configuration"),
+    path("fhir/Patient", app.routed(fhir.PatientSearch.as_view(), app.AppPatientSearch.as_view()), name="fhir-patient"),
     path("fhir/Patient/_search", fhir.PatientSearch.as_view(), name="fhir-patient-search"),
-    path("fhir/Patient/<str:resource_id>", fhir.PatientRead.as_view(), name="fhir-patient-read"),
-    path("fhir/DocumentReference", fhir.DocumentReferences.as_view(), name="fhir-documents"),
+    path(
+        "fhir/Patient/<str:resource_id>",
+        app.routed(fhir.PatientRead.as_view(), app.AppPatientRead.as_view()),
+        name="fhir-patient-read",
+    ),
+    path(
+        "fhir/DocumentReference",
+        app.routed(fhir.DocumentReferences.as_view(), app.AppDocumentReferences.as_view()),
+        name="fhir-documents",
+    ),
     path("fhir/DocumentReference/_search", fhir.DocumentReferenceSearch.as_view(), name="fhir-documents-search"),
-    path("fhir/DocumentReference/<str:resource_id>", fhir.DocumentReferenceRead.as_view(), name="fhir-document"),
-    path("fhir/Binary/<str:resource_id>", fhir.BinaryRead.as_view(), name="fhir-binary"),
-    path("fhir/AuditEvent", fhir.AuditEvents.as_view(), name="fhir-audit-events"),
+    path(
+        "fhir/DocumentReference/<str:resource_id>",
+        app.routed(fhir.DocumentReferenceRead.as_view(), app.AppDocumentReferenceRead.as_view()),
+        name="fhir-document",
+    ),
+    path(
+        "fhir/Binary/<str:resource_id>",
+        app.routed(fhir.BinaryRead.as_view(), app.AppBinaryRead.as_view()),
+        name="fhir-binary",
+    ),
+    path(
+        "fhir/AuditEvent",
+        app.routed(fhir.AuditEvents.as_view(), app.AppAuditEvents.as_view()),
+        name="fhir-audit-events",
+    ),
     re_path(r"^fhir/", fhir_not_found),
 ]

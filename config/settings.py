@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "oauth2_provider",  # connected apps' authorisation server (issue 17: accounts.smart)
     # The kernel (models, actions, the door, the trail, the outbox) and the doors that call it (docs/architecture.md).
     "records",
     "access_control",
@@ -433,6 +434,40 @@ CELERY_BEAT_SCHEDULE["notifications.sweep_notices"] = {
 CELERY_BEAT_SCHEDULE["notifications.close_letter_batches"] = {
     "task": "notifications.close_letter_batches",
     "schedule": crontab(hour=CARNET_LETTER_BATCH_HOUR, minute=0),  # N4, local time (CELERY_TIMEZONE)
+}
+
+# --- Connected apps: the OAuth 2 authorisation server (issue 17: accounts.smart, docs/sign-in.md) --------------
+# Authorisation code with PKCE (S256 only) for every client, public or confidential; tokens stored hashed; the
+# SMART scopes of accounts.smart; codes live one minute, access tokens one hour, refresh tokens (offline_access)
+# 90 days and rotate on use. Clients are registered by staff in the admin site.
+# django-oauth-toolkit's own models (named here: migrations that point at them resolve these settings).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105  a model name
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105  a model name
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105  a model name
+OAUTH2_PROVIDER_DEVICE_GRANT_MODEL = "oauth2_provider.DeviceGrant"
+CARNET_APP_TOKEN_SECONDS = env_int("CARNET_APP_TOKEN_SECONDS", 3600, minimum=60)
+OAUTH2_PROVIDER = {
+    "SCOPES_BACKEND_CLASS": "accounts.smart.SmartScopes",
+    "OAUTH2_VALIDATOR_CLASS": "accounts.app_server.SmartValidator",
+    "ACCESS_TOKEN_GENERATOR": "accounts.app_server.new_access_token",
+    "REFRESH_TOKEN_GENERATOR": "accounts.app_server.new_refresh_token",
+    "PKCE_REQUIRED": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": CARNET_APP_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 90 * 24 * 3600,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # http is registrable for native apps' loopback redirects; the consent page redirects over http only to a
+    # loopback address (accounts.app_authorise.redirect_to_app).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "ALLOW_LOCALHOST_LOOPBACK": True,  # native apps' loopback redirects (RFC 8252)
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # S256 only
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # the database keeps digests, not tokens
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
 # --- REST API and FHIR (issue 8: docs/api.md) ------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from oauth2_provider import views as oauth
 
 from accounts.admin_site import site as admin_site
 from plumbing.text_size import set_text_size
@@ -35,6 +36,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("taille-du-texte/", set_text_size, name="text_size"),
     path("admin/", admin_site.urls),
+    # Connected apps' authorisation server (issue 17): token and revocation; authorisation is the patient
+    # portal's consent page (patients:authorise_app), discovery is /fhir/.well-known/smart-configuration.
+    path("oauth/token/", oauth.TokenView.as_view(), name="oauth-token"),
+    path("oauth/revoke/", oauth.RevokeTokenView.as_view(), name="oauth-revoke"),
     path("", include("config.api_urls")),  # /api/ and /fhir/ (issue 8)
     path("pro/", include("practitioners.urls")),
     path("", include("patients.urls")),

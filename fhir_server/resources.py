@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from access_control.models import TrailEntry
 from access_control.rules import EMERGENCY_MODES
+from fhir_server.security import capability_security
 
 FHIR_VERSION = "4.0.1"
 NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"  # I3, production INS-NIR
@@ -345,6 +346,7 @@ _ACTION_CODES = {
     "lookup_profile": "E",
     "deposit_document": "C",
     "supersede_document": "U",
+    "app_read": "R",
 }
 # The IHE transaction (and FHIR interaction) each trail action is the equivalent of, whichever way it was made
 # (portal, REST or FHIR: the trail does not record the channel).
@@ -355,6 +357,13 @@ _ITI_EVENTS = {
     "supersede_document": ("ITI-65", "Provide Document Bundle", "patch"),
     "lookup_profile": ("ITI-78", "Mobile Patient Demographics Query", "search"),
 }
+
+
+def _app_agent(entry: TrailEntry) -> list[dict]:
+    """The connected app that acted for the patient (issue 17), as a second agent; none for other entries."""
+    if not entry.client_app:
+        return []
+    return [{"type": {"text": "Application"}, "who": {"display": entry.client_app}, "requestor": False}]
 
 
 def audit_event(entry: TrailEntry, patient_id: str) -> dict:
@@ -401,7 +410,7 @@ def audit_event(entry: TrailEntry, patient_id: str) -> dict:
         "recorded": _instant(entry.at),
         "outcome": "0" if entry.outcome == TrailEntry.Outcome.ALLOWED else "4",
         "purposeOfEvent": [{"coding": [purpose, {"system": MODE_SYSTEM, "code": entry.mode}]}],
-        "agent": [agent],
+        "agent": [agent, *_app_agent(entry)],
         "source": {"observer": {"display": "Carnet"}},
         "entity": entity,
     }
@@ -483,13 +492,8 @@ def _document_search() -> list[tuple[str, str, str]]:
 _REFUSED = "event and related are refused with a 400: Carnet does not record them."
 
 
-def security() -> dict:
-    """``rest.security``: how a client authenticates (the one place to extend when another scheme is added)."""
-    return {"cors": False, "description": "Bearer API token (Authorization: Bearer …), created in the portals."}
-
-
 def capability_statement(base: str) -> dict:
-    """What this server offers, exactly, and the statements it meets (``instantiates``)."""
+    """What this server offers, exactly, the statements it meets (``instantiates``) and how clients sign in."""
 
     def search(name: str, kind: str, doc: str) -> dict:
         return {"name": name, "type": kind, "documentation": doc}
@@ -519,7 +523,7 @@ def capability_statement(base: str) -> dict:
                     "the patient. Unknown search parameters are refused under Prefer: handling=strict, and left "
                     "out of the self link otherwise."
                 ),
-                "security": security(),
+                "security": capability_security(base),
                 "resource": [
                     {
                         "type": "Patient",

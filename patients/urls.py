@@ -5,6 +5,7 @@ from patients import (
     views,
     views_access,
     views_account,
+    views_apps,
     views_charts,
     views_documents,
     views_franceconnect,
@@ -85,5 +86,11 @@ urlpatterns = [
     path("mes-donnees/reouverture/", views_account.reopen, name="reopen"),
     path("mes-donnees/courriel/", views_account.email_change, name="email_change"),
     path("mes-donnees/franceconnect/", views_franceconnect.account, name="franceconnect_account"),
-    path("jetons-api/", include(api_token_views)),  # API tokens (issue 8, docs/api.md)
+    path("jetons-api/", include(api_token_views)),
+    # Connected apps (issue 17): the OAuth 2 authorisation endpoint is the consent page.
+    path("applications/autoriser/", views_apps.authorise, name="authorise_app"),
+    path("applications/", views_apps.connected_apps, name="connected_apps"),
+    path(
+        "applications/<int:connection_id>/retirer/", views_apps.revoke, name="connected_app_revoke"
+    ),  # API tokens (issue 8, docs/api.md)
 ]

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from access_control.models import AccessMode, TrailEntry
 from access_control.queries import trail_for_patient
 from access_control.rules import EMERGENCY_MODES, Action
+from accounts.app_server import AppAction
 from notifications.models import Letter
 from notifications.queries import letter_pdf_for_patient, notices_for_profile
 from patients.forms import NoticePreferencesForm, TrailFilterForm
@@ -43,6 +44,7 @@ ACTION_LABELS = {
     **dict(TrailAction.choices),
     **dict(PortalAction.choices),
     **dict(SummaryAction.choices),
+    **dict(AppAction.choices),
 }
 MODE_LABELS = dict(AccessMode.choices)
 
@@ -136,7 +138,7 @@ def trail_csv(request):
             yield writer.writerow(
                 [
                     timezone.localtime(entry.at).strftime("%Y-%m-%d %H:%M:%S"),
-                    entry.actor_name,
+                    entry.actor_name + (f" ({entry.client_app})" if entry.client_app else ""),
                     profession_snapshot_label(entry.actor_profession),
                     row["what"],
                     str(row["target"]),

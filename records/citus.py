@@ -37,6 +37,7 @@ DISTRIBUTED: tuple[Distributed, ...] = (
     Distributed("access_control_review"),
     Distributed("notifications_notice"),
     Distributed("notifications_readmark"),
+    Distributed("accounts_appconnection"),  # a patient's connected apps (issue 17)
 )
 
 # Small national tables read by every shard's joins: a copy on every node.
@@ -75,6 +76,16 @@ LOCAL: tuple[str, ...] = (
     "records_workerheartbeat",
     "accounts_providerdevice",  # a sign-in device, like the otp_* tables (issue 17)
     "accounts_franceconnectlink",  # a patient account's FranceConnect subject, with records_user
+    # Connected apps' authorisation server (issue 17): the registered apps, their codes and tokens, and which
+    # connection each code or token serves. Read on sign-in and token paths only, like the API tokens.
+    "oauth2_provider_application",
+    "oauth2_provider_grant",
+    "oauth2_provider_accesstoken",
+    "oauth2_provider_refreshtoken",
+    "oauth2_provider_idtoken",
+    "oauth2_provider_devicegrant",
+    "accounts_applisting",
+    "accounts_appconnectiontoken",
 )
 
 # Unique constraints that Citus can only enforce with the distribution column in them. Each becomes
@@ -96,6 +107,9 @@ DROPPED_FOREIGN_KEYS: tuple[tuple[str, str], ...] = (
     ("notifications_notice_trail_entries", "notice_id"),
     ("notifications_notice_trail_entries", "trailentry_id"),
     ("notifications_readmark", "user_id"),  # accounts stay on the coordinator
+    ("accounts_appconnection", "user_id"),  # accounts stay on the coordinator
+    ("accounts_appconnection", "application_id"),  # registered apps stay on the coordinator
+    ("accounts_appconnectiontoken", "connection_id"),  # tokens stay on the coordinator, the connection is sharded
 )
 
 

@@ -330,10 +330,10 @@ def test_the_capability_statement_offers_post_search():
 
 
 def test_the_capability_statement_says_exactly_what_is_supported():
-    """No OAuth claim (bearer tokens); XML listed; every DocumentReference parameter the search honours."""
+    """SMART on FHIR declared (issue 17, tests/test_smart_apps.py); XML listed; every parameter the search honours."""
     body = valid(APIClient().get("/fhir/metadata"), "CapabilityStatement")
     rest = body["rest"][0]
-    assert "OAuth" not in str(rest["security"].get("service", "")) and "service" not in rest["security"]
+    assert [s["coding"][0]["code"] for s in rest["security"]["service"]] == ["SMART-on-FHIR"]
     assert body["format"] == ["application/fhir+json", "application/fhir+xml"]
     documents = next(r for r in rest["resource"] if r["type"] == "DocumentReference")
     from fhir_server.search import DOCUMENT_PARAMETERS, UNANSWERABLE

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('records', '0008_worker_heartbeat'),
+        ('records', '0009_sharing_metadata_and_identity_status'),
     ]
 
     operations = [
