@@ -27,6 +27,7 @@ from records.personas import minimal_pdf
 from tests.portal_fixtures import _fresh_cache, signed_in, text, url  # noqa: F401
 from tests.pro_fixtures import open_record
 from tests.pro_fixtures import signed_in as pro_signed_in
+from tests.test_pro_portal import QUERIES_RECORD
 
 pytestmark = pytest.mark.django_db
 
@@ -166,7 +167,7 @@ def test_practitioner_search_adds_no_trail_entry_and_no_notice__T1_N1(personas, 
     record = reverse("practitioners:record", args=[token])
     claire.get(record)  # warm the session
     entries, notices = TrailEntry.objects.count(), Notice.objects.count()
-    with django_assert_num_queries(11):  # as the plain record page (test_pro_portal.QUERIES_RECORD)
+    with django_assert_num_queries(QUERIES_RECORD):  # as the plain record page
         response = claire.get(record, {"q": "reeducation genou"})
     assert _pro_titles(response) == {"Prescription de rééducation du genou"}
     assert "reeducation genou" in response.content.decode()  # the box keeps the words

@@ -235,3 +235,17 @@ def test_a_block_stops_the_page_images_at_once__A5(personas):
     assert david.get(page_url).status_code == 200
     access.do_block_practitioner(personas.alice, personas.david, actor=personas.alice.user)
     assert david.get(page_url).status_code == 404
+
+
+def test_a_multi_page_tiff_is_shown_page_by_page(client, personas):
+    """TIFF, which browsers do not display, gets one image per frame (a scanned letter of two pages)."""
+    frames = [Image.new("L", (850, 1100), shade) for shade in (0, 200)]
+    scan = io.BytesIO()
+    frames[0].save(scan, format="TIFF", save_all=True, append_images=frames[1:])
+    document = deposit(personas.alice, personas.alice.user, scan.getvalue(), title="Scan", document_type="DOCPAT03")
+    signed_in(client, personas.alice)
+    page = client.get(url("document", document.pk))
+    assert page.content.decode().count('class="preview-page"') == 2
+    first, second = (png(client.get(url("document_page", document.pk, n))) for n in (1, 2))
+    assert first.convert("L").getpixel((5, 5)) == 0 and second.convert("L").getpixel((5, 5)) == 200
+    assert first.size == (850, 1100)  # smaller than the drawing width: never enlarged
