@@ -79,7 +79,8 @@ def test_capability_statement_needs_no_token():
     assert {i["code"] for i in documents["interaction"]} == {"read", "search-type", "create", "patch"}
     # Only the statement Carnet meets: the MHD Document Recipient (ITI-65), not the Responder (needs ITI-66).
     assert body["instantiates"] == ["https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient"]
-    assert "oauth" not in json.dumps(rest["security"]).lower()
+    # OAuth is claimed exactly as far as it exists: SMART on FHIR for connected patient apps (tests/test_smart_apps.py).
+    assert [s["coding"][0]["code"] for s in rest["security"]["service"]] == ["SMART-on-FHIR"]
 
 
 def test_patient_search_needs_both_identity_traits__A11(personas):
