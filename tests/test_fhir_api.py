@@ -1,7 +1,6 @@
 """The FHIR R4 interface under the same rules; every resource received is validated with fhir.resources."""
 
 import base64
-import json
 from urllib.parse import urlencode
 
 import pytest
