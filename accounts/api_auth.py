@@ -16,7 +16,8 @@ from rest_framework import authentication, exceptions, permissions, throttling
 
 from access_control.models import ApiToken
 from access_control.tokens import KEYWORD, verify_token
-from accounts.auth import client_address, session_is_current
+from access_control.trail import attest_assurance
+from accounts.auth import client_address, provider_sign_in, session_is_current
 from accounts.jwt_tokens import ProviderToken
 from records.models import User
 
@@ -61,6 +62,7 @@ class VerifiedSessionAuthentication(authentication.SessionAuthentication):
         django_request = request._request
         if not session_is_current(django_request) or not user.is_verified():
             return None
+        attest_assurance(provider_sign_in(django_request).get("acr", ""))  # a PSC session's level, on the trail
         return result
 
 

@@ -18,7 +18,7 @@ from records.account_actions import PortalAction
 from records.actions import do_enrol_profile
 from records.identifiers import make_nir
 from records.models import Profile, User
-from tests.oidc_fixtures import client_sign_in
+from tests.oidc_fixtures import FC_IDENTITIES, client_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +142,16 @@ def test_the_buttons_show_only_when_franceconnect_is_configured(client, settings
     settings.CARNET_FRANCECONNECT = {**settings.CARNET_FRANCECONNECT, "issuer": "https://fc.example", "client_id": "c"}
     assert "S'identifier avec FranceConnect" in client.get(reverse("patients:login")).content.decode()
     assert "Activer avec FranceConnect" in client.get(reverse("patients:activation")).content.decode()
+
+
+def test_no_identity_reaches_the_logs(client, personas, fc_provider, caplog):
+    """Names, birth date and place, e-mail: none of the pivot identity is logged, whatever the outcome."""
+    caplog.set_level("DEBUG")
+    fc_sign_in(client, fc_provider, "bernard", acr="eidas1")  # an activation
+    client.post(reverse("patients:logout"))
+    fc_sign_in(client, fc_provider, "inconnue")  # a refusal
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Sign-in" in logged or "activated" in logged  # the flow did log, by ids
+    for identity in (FC_IDENTITIES["bernard"], FC_IDENTITIES["inconnue"]):
+        for value in identity.values():
+            assert value not in logged, value

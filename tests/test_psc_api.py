@@ -145,3 +145,14 @@ def test_psc_tokens_are_refused_when_psc_is_not_configured_for_the_api(personas,
     settings.CARNET_PSC = {**settings.CARNET_PSC, "api_audience": ""}
     response = search(bearer(token), personas.alice)
     assert response.status_code == 401 and JWKS.fetches == 0
+
+
+def test_the_level_of_a_psc_token_never_outlives_its_request__T1(personas, psc_provider):
+    psc = bearer(psc_provider.access_token(personas.david.rpps, acr="eidas3"))
+    found = search(psc, personas.alice).json()["handle"]
+    psc.post(reverse("api-pro-open", args=[found]), {"attests_care_team": True})
+    static = client_for(personas.david)
+    handle = search(static, personas.alice).json()["handle"]
+    static.post(reverse("api-pro-open", args=[handle]), {"attests_care_team": True})
+    opened = TrailEntry.objects.filter(profile=personas.alice, action="open_record").order_by("pk")
+    assert [entry.assurance for entry in opened][-2:] == ["eidas3", ""]

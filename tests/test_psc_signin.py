@@ -148,3 +148,14 @@ def test_carnet_can_authenticate_to_the_provider_with_a_private_key(client, pers
         assert response["Location"] == reverse("practitioners:home")
     finally:
         provider.stop()
+
+
+def test_the_api_called_with_a_psc_session_also_records_its_level__T1(client, personas, psc_provider):
+    psc_sign_in(client, psc_provider, personas.david, acr="eidas2")
+    body = {"nir": personas.alice.nir, "birth_date": personas.alice.birth_date.isoformat()}
+    handle = client.post(reverse("api-pro-search"), body, content_type="application/json").json()["handle"]
+    opened = client.post(
+        reverse("api-pro-open", args=[handle]), {"attests_care_team": True}, content_type="application/json"
+    )
+    assert opened.status_code == 200, opened.content
+    assert TrailEntry.objects.filter(action="open_record").latest("pk").assurance == "eidas2"
