@@ -200,6 +200,7 @@ def test_the_practitioner_reopens_a_recent_patient_through_the_attestation__A1_T
     screenshot(page, "polish-pro-home")
     page.set_viewport_size(PHONE)
     assert page.evaluate(OVERFLOW) <= 0
+    assert page.evaluate(ONE_ROW, ".pro-nav a") == 1  # the practitioner's menu scrolls sideways on a phone
     screenshot(page, "polish-pro-home-phone")
     recent.first.click()
     expect(page.get_by_label(re.compile("équipe de soins"))).to_be_visible()  # the attestation, again

@@ -107,8 +107,10 @@ def test_odd_search_text_is_harmless(client, personas, words):
 def test_patient_search_keeps_the_pinned_queries(client, personas, django_assert_num_queries):
     signed_in(client, personas.alice)
     client.get(url("documents"))  # warm the session and the caches
+    # The cast's documents are dated weeks back (issue 18): the flu shot's own year, not necessarily this one.
+    year = Document.objects.get(profile=personas.alice, title="Vaccination antigrippale").care_date.year
     with django_assert_num_queries(14):  # as the plain list (test_portal_documents)
-        page = client.get(url("documents"), {"q": f"vaccin girard {timezone.localdate().year}"})
+        page = client.get(url("documents"), {"q": f"vaccin girard {year}"})
     assert _patient_titles(page) == {"Vaccination antigrippale"}
 
 
