@@ -54,8 +54,18 @@ ASCII = {name: unicodedata.normalize("NFKD", name).encode("ascii", "ignore").dec
 
 
 def rss_mib() -> float:
-    """Peak resident memory of this process or of any loading worker (its children), in MiB."""
+    """Peak resident memory of this process or of any loading worker (its children), in MiB.
+
+    This process's own peak is read from /proc (VmHWM), which a new program starts afresh: ``ru_maxrss``
+    survives exec on Linux, so the Citus side, started by the run that has just built the floor's rows, would
+    report the floor's memory as its own.
+    """
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        pass
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024
 

@@ -82,15 +82,12 @@ def _setup_side(side: str, base_url: str, database: str, documents: int, seed: i
         data = load(conn, documents, random.Random(seed))
         conn.commit()
         log(f"[{side}] loaded {documents} documents in {time.perf_counter() - started:.1f} s")
-        for table in (
-            "practitioners_practitioner",
-            "records_profile",
-            "records_document",
-            "access_control_block",
-            "access_control_categorymask",
-            "access_control_treatingrightsgrant",
-            "access_control_trailentry",
-        ):
+        from access_control.models import Block, CategoryMask, TrailEntry, TreatingRightsGrant
+        from practitioners.models import Practitioner
+        from records.models import Document, Profile
+
+        for model in (Practitioner, Profile, Document, Block, CategoryMask, TreatingRightsGrant, TrailEntry):
+            table = model._meta.db_table  # the loader gave explicit ids: move each sequence past them
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
                 f"coalesce((SELECT max(id) FROM {table}), 1))"
