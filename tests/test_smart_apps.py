@@ -7,6 +7,7 @@ each of its reads is in the profile's trail under its name (T1).
 """
 
 import io
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -45,6 +46,8 @@ def connect(client, live_server, profile, *, scopes=None):
     url, verifier = authorisation_url(session, live_server.url)
     answer = consent(client, url, profile)
     assert answer.status_code == 302, answer.content[:500]
+    # RFC 9207: the issuer comes with the code (the consent was given to the test client's host).
+    assert f"&iss={quote('http://testserver', safe='')}" in answer["Location"]
     token = session.fetch_token(
         f"{live_server.url}/oauth/token/", authorization_response=answer["Location"], code_verifier=verifier
     )
