@@ -15,6 +15,13 @@ from plumbing.api_errors import not_found
 from practitioners import api as pro
 
 PRO = "api/v1/practitioner/"
+
+
+def fhir_path(route: str, view, app_view, name: str):
+    """A FHIR route: ``app_view`` answers a connected app's token (issue 17), ``view`` everyone else."""
+    return path(route, app.routed(view.as_view(), app_view.as_view()), name=name)
+
+
 PATIENT = "api/v1/patient/profiles/<int:profile_id>/"
 DOCUMENT = "documents/<int:document_id>/"
 
@@ -74,33 +81,18 @@ urlpatterns = [
     # A connected app's token (SMART on FHIR, issue 17) goes to the patient context; every other caller to the views.
     path(".well-known/smart-configuration", app.smart_configuration, name="smart-configuration-root"),
     path("fhir/.well-known/smart-configuration", app.smart_configuration, name="smart-configuration"),
-    path("fhir/Patient", app.routed(fhir.PatientSearch.as_view(), app.AppPatientSearch.as_view()), name="fhir-patient"),
+    fhir_path("fhir/Patient", fhir.PatientSearch, app.AppPatientSearch, "fhir-patient"),
     path("fhir/Patient/_search", fhir.PatientSearch.as_view(), name="fhir-patient-search"),
-    path(
-        "fhir/Patient/<str:resource_id>",
-        app.routed(fhir.PatientRead.as_view(), app.AppPatientRead.as_view()),
-        name="fhir-patient-read",
-    ),
-    path(
-        "fhir/DocumentReference",
-        app.routed(fhir.DocumentReferences.as_view(), app.AppDocumentReferences.as_view()),
-        name="fhir-documents",
-    ),
+    fhir_path("fhir/Patient/<str:resource_id>", fhir.PatientRead, app.AppPatientRead, "fhir-patient-read"),
+    fhir_path("fhir/DocumentReference", fhir.DocumentReferences, app.AppDocumentReferences, "fhir-documents"),
     path("fhir/DocumentReference/_search", fhir.DocumentReferenceSearch.as_view(), name="fhir-documents-search"),
-    path(
+    fhir_path(
         "fhir/DocumentReference/<str:resource_id>",
-        app.routed(fhir.DocumentReferenceRead.as_view(), app.AppDocumentReferenceRead.as_view()),
-        name="fhir-document",
+        fhir.DocumentReferenceRead,
+        app.AppDocumentReferenceRead,
+        "fhir-document",
     ),
-    path(
-        "fhir/Binary/<str:resource_id>",
-        app.routed(fhir.BinaryRead.as_view(), app.AppBinaryRead.as_view()),
-        name="fhir-binary",
-    ),
-    path(
-        "fhir/AuditEvent",
-        app.routed(fhir.AuditEvents.as_view(), app.AppAuditEvents.as_view()),
-        name="fhir-audit-events",
-    ),
+    fhir_path("fhir/Binary/<str:resource_id>", fhir.BinaryRead, app.AppBinaryRead, "fhir-binary"),
+    fhir_path("fhir/AuditEvent", fhir.AuditEvents, app.AppAuditEvents, "fhir-audit-events"),
     re_path(r"^fhir/", fhir_not_found),
 ]

@@ -459,15 +459,19 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_EXPIRE_SECONDS": 90 * 24 * 3600,
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
-    # http is registrable for native apps' loopback redirects; the consent page redirects over http only to a
-    # loopback address (accounts.app_authorise.redirect_to_app).
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    # Registered redirect URIs are https (RFC 9700 2.1); the consent page would redirect over plain http only to
+    # a loopback address in any case (accounts.app_authorise.redirect_to_app).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
     "ALLOW_LOCALHOST_LOOPBACK": True,  # native apps' loopback redirects (RFC 8252)
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # S256 only
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # the database keeps digests, not tokens
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,  # tokens in the Authorization header only
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,  # RFC 9207: the code comes with Carnet's issuer
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
 }
 
 # --- REST API and FHIR (issue 8: docs/api.md) ------------------------------------------------------------

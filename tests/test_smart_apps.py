@@ -7,6 +7,7 @@ each of its reads is in the profile's trail under its name (T1).
 """
 
 import io
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -45,6 +46,8 @@ def connect(client, live_server, profile, *, scopes=None):
     url, verifier = authorisation_url(session, live_server.url)
     answer = consent(client, url, profile)
     assert answer.status_code == 302, answer.content[:500]
+    # RFC 9207: the issuer comes with the code (the consent was given to the test client's host).
+    assert f"&iss={quote('http://testserver', safe='')}" in answer["Location"]
     token = session.fetch_token(
         f"{live_server.url}/oauth/token/", authorization_response=answer["Location"], code_verifier=verifier
     )
@@ -323,3 +326,43 @@ def test_staff_register_an_app_with_its_listing_in_the_admin(client):
     page = verified_client(client, admin).get("/admin/oauth2_provider/application/add/")
     text = page.content.decode()
     assert page.status_code == 200 and 'name="carnet_listing-0-publisher"' in text
+
+
+def test_a_confidential_app_authenticates_with_its_secret_and_pkce(client, live_server, personas):
+    from authlib.integrations.requests_client import OAuth2Session
+    from oauth2_provider.models import Application
+
+    from tests.smart_fixtures import ALL_SCOPES, REDIRECT_URI
+
+    Application.objects.create(
+        name="Cabinet en ligne",
+        client_id="cabinet-en-ligne",
+        client_secret="un-secret-de-test-assez-long",  # noqa: S106  stored hashed by django-oauth-toolkit
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=REDIRECT_URI,
+        algorithm="",
+    )
+    alice = personas.alice
+
+    def session(secret):
+        return OAuth2Session(
+            "cabinet-en-ligne",
+            secret,
+            redirect_uri=REDIRECT_URI,
+            scope=" ".join(ALL_SCOPES),
+            code_challenge_method="S256",
+        )
+
+    for secret, works in (("mauvais-secret", False), ("un-secret-de-test-assez-long", True)):
+        app = session(secret)
+        url, verifier = authorisation_url(app, live_server.url)
+        answer = consent(signed_in(client, alice), url, alice)
+        fetch = lambda app=app, answer=answer, verifier=verifier: app.fetch_token(  # noqa: E731
+            f"{live_server.url}/oauth/token/", authorization_response=answer["Location"], code_verifier=verifier
+        )
+        if works:
+            assert fetch()["patient"]
+        else:
+            with pytest.raises(OAuthError, match="invalid_client"):
+                fetch()
