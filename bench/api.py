@@ -135,7 +135,6 @@ def _prepare(database_url: str) -> dict:
     os.environ.update(_environment(database_url))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     sys.path.insert(0, str(ROOT))
-    import io
     from unittest import mock
 
     import django
@@ -143,24 +142,16 @@ def _prepare(database_url: str) -> dict:
     django.setup()
     from django.core.management import call_command
     from django.test import Client
+    from pgdb import deposit_follow_ups
 
     from access_control import handles
-    from access_control.actions import do_deposit_document
     from access_control.tokens import do_create_token
-    from records.personas import build_personas, minimal_pdf
+    from records.personas import build_personas
 
     call_command("migrate", verbosity=0)
     with mock.patch("notifications.outbox.enqueue_delivery"):  # no broker: the rows are what matters here
         cast = build_personas()
-        types = ["11502-2", "57833-6", "11488-4", "34112-3", "11490-0", "60591-5"]
-        for number in range(42):
-            do_deposit_document(
-                cast.alice,
-                actor=cast.claire,
-                fileobj=io.BytesIO(minimal_pdf(f"Compte rendu {number}", ["Texte."])),
-                document_type=types[number % len(types)],
-                title=f"Compte rendu de suivi n° {number}",
-            )
+        deposit_follow_ups(cast, 42)
         token = do_create_token(cast.claire.user, name="bench", scope="write", actor=cast.claire.user).secret
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
         found = client.post(

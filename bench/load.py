@@ -190,15 +190,14 @@ def _prepare(env: dict) -> dict:
     """Migrate, build the personas, 40 more documents for Alice, the tokens; in this process."""
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
-    import io
     from unittest import mock
 
     import django
 
     django.setup()
     from django.core.management import call_command
+    from pgdb import deposit_follow_ups
 
-    from access_control.actions import do_deposit_document
     from access_control.tokens import do_create_token
     from records.personas import build_personas, minimal_pdf
 
@@ -206,15 +205,7 @@ def _prepare(env: dict) -> dict:
     call_command("collectstatic", "--noinput", verbosity=0)
     with mock.patch("notifications.outbox.enqueue_delivery"):  # the sweep hands them over once the worker runs
         cast = build_personas()
-        types = ["11502-2", "57833-6", "11488-4", "34112-3", "11490-0", "60591-5"]
-        for number in range(40):
-            do_deposit_document(
-                cast.alice,
-                actor=cast.claire,
-                fileobj=io.BytesIO(minimal_pdf(f"Compte rendu {number}", ["Texte."])),
-                document_type=types[number % len(types)],
-                title=f"Compte rendu de suivi n° {number}",
-            )
+        deposit_follow_ups(cast, 40)
 
     def tokens(user) -> list[str]:
         return [
