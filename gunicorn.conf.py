@@ -33,3 +33,16 @@ if os.environ.get("CARNET_LOG_FORMAT", "text") == "json":
         },
         "root": {"level": "INFO", "handlers": []},
     }
+
+# Threaded workers (gthread): a request spends much of its time waiting on PostgreSQL, Redis, the SMTP relay or
+# the disk, and a sync worker holds its only slot meanwhile; with threads another request of the same process
+# runs in that wait, and keep-alive connections from practice software are kept (a sync worker closes each).
+# --workers still comes from the command line (Dockerfile, docker-compose.yml: 2 per core pair). Each thread holds
+# its own database connection (CONN_MAX_AGE): workers x threads connections per web container.
+# Measured with bench/load.py (bench/README.md).
+worker_class = "gthread"
+threads = int(os.environ.get("CARNET_WEB_THREADS", "4"))
+# An idle keep-alive connection is closed after this long. Above the 2 s default: a client that pauses (practice
+# software between two calls, a proxy's pooled connection) would otherwise race the close and get its next
+# request reset (bench/load.py saw it at 50 users). Idle connections wait in the worker's poller, not a thread.
+keepalive = int(os.environ.get("CARNET_WEB_KEEPALIVE_SECONDS", "65"))

@@ -17,10 +17,14 @@ otherwise) over ``--connections`` keep-alive connections:
   serialised by the API's serializer;
 * ``plain_orm``: a plain Django view, no authentication, returning the same 50 documents' fields from one
   ``Document.objects.filter(profile=…).values(…)`` query as ``JsonResponse``;
-* ``plain_json``: a plain Django view returning a constant JSON body of the same size (no database).
+* ``plain_json``: a plain Django view returning a constant JSON body of the same size (no database);
+* ``fhir``: ``GET /fhir/DocumentReference?patient=<id>&_count=50``, the FHIR door's listing of the same 50
+  documents with the same token (the opening above is reused: no new trail entry).
 
 Every answer is checked once before the load (status 200, 50 rows). The last stdout line is one JSON object with
-the requests per second of each and ``api_over_plain_orm``. The throttle rates are raised for the run.
+the requests per second of each, ``api_over_plain_orm`` and ``fhir_over_plain_orm``. The throttle rates are raised
+for the run. ``--profile N`` first times N calls of each in this process and prints a pyinstrument profile;
+``--reuse`` keeps the last run's database; ``CARNET_BENCH_DATABASE`` names another database.
 """
 
 import argparse
@@ -131,7 +135,6 @@ def _prepare(database_url: str) -> dict:
     os.environ.update(_environment(database_url))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     sys.path.insert(0, str(ROOT))
-    import io
     from unittest import mock
 
     import django
@@ -139,23 +142,16 @@ def _prepare(database_url: str) -> dict:
     django.setup()
     from django.core.management import call_command
     from django.test import Client
+    from pgdb import deposit_follow_ups
 
-    from access_control.actions import do_deposit_document
+    from access_control import handles
     from access_control.tokens import do_create_token
-    from records.personas import build_personas, minimal_pdf
+    from records.personas import build_personas
 
     call_command("migrate", verbosity=0)
     with mock.patch("notifications.outbox.enqueue_delivery"):  # no broker: the rows are what matters here
         cast = build_personas()
-        types = ["11502-2", "57833-6", "11488-4", "34112-3", "11490-0", "60591-5"]
-        for number in range(42):
-            do_deposit_document(
-                cast.alice,
-                actor=cast.claire,
-                fileobj=io.BytesIO(minimal_pdf(f"Compte rendu {number}", ["Texte."])),
-                document_type=types[number % len(types)],
-                title=f"Compte rendu de suivi n° {number}",
-            )
+        deposit_follow_ups(cast, 42)
         token = do_create_token(cast.claire.user, name="bench", scope="write", actor=cast.claire.user).secret
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
         found = client.post(
@@ -170,7 +166,14 @@ def _prepare(database_url: str) -> dict:
         ).json()["handle"]
         listing = client.get(f"/api/v1/practitioner/patients/{opened}/documents/?page_size=50").json()
     assert listing["count"] == 50, listing["count"]
-    return {"token": token, "handle": opened, "profile": cast.alice.pk, "plain_body": listing}
+    fhir_patient = handles.stable_id(handles.practitioner_key(cast.claire), cast.alice.pk)
+    return {
+        "token": token,
+        "handle": opened,
+        "profile": cast.alice.pk,
+        "plain_body": listing,
+        "fhir_patient": fhir_patient,
+    }
 
 
 def _get(url: str, token: str = "") -> tuple[int, dict]:
@@ -224,6 +227,7 @@ def _profile(state: dict, calls: int) -> None:
     paths = {
         "api": (f"/api/v1/practitioner/patients/{state['handle']}/documents/?page_size=50", state["token"]),
         "plain_orm": (f"/bench/plain-orm/?profile={state['profile']}", ""),
+        "fhir": (f"/fhir/DocumentReference?patient={state['fhir_patient']}&_count=50", state["token"]),
     }
     from django.conf import settings
 
@@ -288,6 +292,8 @@ def main() -> None:
         "api": (f"{base}/api/v1/practitioner/patients/{state['handle']}/documents/?page_size=50", state["token"]),
         "plain_orm": (f"{base}/bench/plain-orm/?profile={state['profile']}", ""),
         "plain_json": (f"{base}/bench/plain-json/", ""),
+        # The FHIR door's listing of the same 50 documents (a Bundle of DocumentReference), same token.
+        "fhir": (f"{base}/fhir/DocumentReference?patient={state['fhir_patient']}&_count=50", state["token"]),
     }
     try:
         for _ in range(100):
@@ -298,7 +304,7 @@ def main() -> None:
                 time.sleep(0.1)
         for name, (url, token) in urls.items():
             status, body = _get(url, token)
-            assert status == 200 and len(body["results"]) == 50, (name, status)
+            assert status == 200 and len(body.get("results", body.get("entry", []))) == 50, (name, status)
         load = _wrk if shutil.which("wrk") else _python_load
         results: dict = {}
         for name, (url, token) in urls.items():
@@ -312,6 +318,7 @@ def main() -> None:
     if not args.seconds:
         return
     results["api_over_plain_orm"] = round(results["api"] / results["plain_orm"], 2)
+    results["fhir_over_plain_orm"] = round(results["fhir"] / results["plain_orm"], 2)
     results.update(workers=args.workers, connections=args.connections, seconds=args.seconds, rows=50)
     results["load"] = "wrk" if shutil.which("wrk") else "python"
     print(json.dumps(results))
