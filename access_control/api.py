@@ -365,15 +365,18 @@ PATIENT_STATES = OPEN_STATES  # a closed, suspended or opposed profile shows not
 PatientSide: TypeAlias = User | AnonymousUser | None
 
 
-def _patient_side(user: User) -> Q:
+def _patient_side(user: User, profile: Profile) -> Q:
     """The documents' condition for the account: the holder's, or a legal representative's (A9, L10).
 
     The representative is named by the ids of the account's own profiles, never by joining the representative's
-    row to the documents (on Citus it may be on another shard).
+    row to the documents (on Citus it may be on another shard). The holder's condition alone, checked in SQL,
+    when the profile says the account holds it: the holder's statements then stay on the profile's shard.
     """
+    holder = Q(profile__user_id=user.pk)
+    if profile.user_id == user.pk:
+        return holder
     own = Profile.objects.filter(user_id=user.pk).values("pk")
-    representative = Q(profile__legal_representative_id__in=own, hidden_from_representatives=False)  # A9
-    return Q(profile__user_id=user.pk) | representative
+    return holder | Q(profile__legal_representative_id__in=own, hidden_from_representatives=False)  # A9
 
 
 def documents_visible_to_patient(user: PatientSide, profile: Profile) -> QuerySet[Document]:
@@ -385,7 +388,7 @@ def documents_visible_to_patient(user: PatientSide, profile: Profile) -> QuerySe
     """
     if user is None or not user.is_authenticated:
         return Document.objects.none()
-    side = _patient_side(user)
+    side = _patient_side(user, profile)
     now = timezone.now()
     not_held = Q(held_until__isnull=True) | Q(hold_released_at__isnull=False) | Q(held_until__lte=now)  # A8
     return (
@@ -410,7 +413,7 @@ def pending_holds_for_patient(user: PatientSide, profile: Profile) -> QuerySet[D
     """
     if user is None or not user.is_authenticated:
         return Document.objects.none()
-    side = _patient_side(user)
+    side = _patient_side(user, profile)
     return Document.objects.filter(
         side,
         profile_id=profile.pk,
