@@ -66,15 +66,27 @@ def _not_allowed() -> IllegalAction:
 
 
 def _lock_profile(profile: Profile) -> Profile:
-    return (
-        Profile.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("legal_representative")
-        .get(pk=profile.pk)
-    )
+    """The profile's row locked and read afresh; its legal representative is read on first use.
+
+    The lock names the profile alone: on Citus the representative's row may be on another shard, and a lock must
+    be routed to one (docs/scaling.md).
+    """
+    return Profile.objects.select_for_update(no_key=True).get(pk=profile.pk)
 
 
 def _lock_document(document: Document) -> Document:
-    return Document.objects.select_for_update(of=("self",)).select_related("profile").get(pk=document.pk)
+    """The document's row locked and read afresh, found by its id and its profile's (one shard on Citus)."""
+    profile_id = document.profile_id
+    if profile_id is None:  # an id alone (a caller that never read the row)
+        profile_id = Document.objects.filter(pk=document.pk).values_list("profile_id", flat=True).get()
+    locked = Document.objects.select_for_update().get(pk=document.pk, profile_id=profile_id)
+    locked.profile = Profile.objects.get(pk=profile_id)
+    return locked
+
+
+def _save_document(document: Document, field: str) -> None:
+    """Write one changed field of a locked document, found by its id and its profile's (one shard on Citus)."""
+    Document.objects.filter(pk=document.pk, profile_id=document.profile_id).update(**{field: getattr(document, field)})
 
 
 def _require_activated(profile: Profile) -> None:
@@ -101,14 +113,13 @@ def _practitioner_ref(practitioner: Practitioner) -> str:
 def _document_for_patient(document: Document, actor: Actor) -> Document:
     """The document locked, if the patient acting can see it (A8, A9); else the same error as a forged id."""
     document = _lock_document(document)
-    profile = Profile.objects.select_related("legal_representative").get(pk=document.profile_id)
+    profile = document.profile
     if (
         not isinstance(actor, User)  # a practitioner never speaks for a profile
         or not speaks_for(profile, actor)
         or not documents_visible_to_patient(actor, profile).filter(pk=document.pk).exists()
     ):
         raise _refuse(_("Ce document est introuvable."), "document_not_found")
-    document.profile = profile
     return document
 
 
@@ -323,7 +334,7 @@ def do_mask_document(document: Document, *, actor: Actor, durable: bool = True) 
         if document.masked_at is not None:
             return document
         document.masked_at = timezone.now()
-        document.save(update_fields=["masked_at"])
+        _save_document(document, "masked_at")
         record_entry(profile=document.profile, action=Action.MASK_DOCUMENT, actor=actor, document=document)
     return document
 
@@ -335,7 +346,7 @@ def do_unmask_document(document: Document, *, actor: Actor) -> Document:
         if document.masked_at is None:
             return document
         document.masked_at = None
-        document.save(update_fields=["masked_at"])
+        _save_document(document, "masked_at")
         record_entry(profile=document.profile, action=Action.UNMASK_DOCUMENT, actor=actor, document=document)
     return document
 
@@ -492,7 +503,7 @@ def do_deposit_documents(
     """
     if not submissions:
         raise _refuse(_("Aucun document à déposer."), "no_document")
-    current = Profile.objects.select_related("legal_representative").get(pk=profile.pk)
+    current = Profile.objects.get(pk=profile.pk)  # its legal representative is read on first use (another shard)
     checked = []
     for submission in submissions:
         document_type = _document_type(submission.document_type)
@@ -661,7 +672,7 @@ def do_release_hold(document: Document, *, actor: Actor | None) -> Document:
         if not document.is_held:
             return document
         document.hold_released_at = timezone.now()
-        document.save(update_fields=["hold_released_at"])
+        _save_document(document, "hold_released_at")
         entry = record_entry(profile=profile, action=Action.RELEASE_HOLD, actor=actor, document=document)
         if profile.new_document_notices and not document.hidden_from_representatives:
             queue_notice(profile, Notice.Kind.NEW_DOCUMENT, trail_entry=entry)
@@ -683,7 +694,7 @@ def do_delete_own_document(document: Document, *, actor: Actor) -> Document:
                 "not_own_document",
             )
         document.deleted_at = timezone.now()
-        document.save(update_fields=["deleted_at"])
+        _save_document(document, "deleted_at")
         record_entry(profile=document.profile, action=Action.DELETE_DOCUMENT, actor=actor, document=document)
         storage_key = document.storage_key
         transaction.on_commit(lambda: storage.delete_body(storage_key))
@@ -710,7 +721,7 @@ def do_set_high_profile(profile: Profile, high_profile: bool, *, actor: Actor, d
 def do_set_access_rule(
     profession: Profession, document_type: DocumentType, may_read: bool, *, actor: Actor, durable: bool = True
 ) -> AccessRule:
-    """A2: staff change one cell of the matrix; traced in the profile-less chain."""
+    """A2: staff change one cell of the matrix; traced in the national chain."""
     if not is_staff(actor):
         raise _not_allowed()
     with transaction.atomic(durable=durable):
@@ -736,7 +747,7 @@ def do_review_access(review: Review, *, actor: Actor, comment: str = "") -> Revi
     if not is_staff(actor):
         raise _not_allowed()
     with transaction.atomic(durable=True):
-        review = Review.objects.select_for_update().get(pk=review.pk)
+        review = Review.objects.select_for_update().get(pk=review.pk, profile_id=review.profile_id)
         if review.reviewed_at is not None:
             raise _refuse(_("Cet accès a déjà été revu."), "already_reviewed")
         review.reviewed_at = timezone.now()

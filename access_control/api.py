@@ -35,6 +35,7 @@ from practitioners.models import Practitioner
 from records.health_summary import SummaryAction, SummarySections, current_entries, sections_of
 from records.identifiers import normalize_nir
 from records.models import Document, HealthSummary, Profile, User
+from records.nir_index import profiles_with_nir
 
 from .alerts import queue_review_alert
 from .fast_sql import openable_profiles, practitioner_and_profile, profiles_with_facts, visibility
@@ -138,7 +139,7 @@ def find_profile(
     """A11: the profile with this NIR and birth date (and birth name if given) that the practitioner may open.
 
     ``None`` when there is none and when the practitioner may not open it, alike (no oracle, A5). Failures
-    are traced (the profile-less chain for an unknown NIR, the profile's chain otherwise) and throttled.
+    are traced (the national chain for an unknown NIR, the profile's chain otherwise) and throttled.
     """
     practitioner = _fresh_practitioner(practitioner)
     limits = _lookup_keys(practitioner.pk, client_address)
@@ -154,7 +155,7 @@ def find_profile(
                 client_address=client_address,
             )
         raise LookupThrottled(max(seconds_left(key, _LOOKUP_WINDOW_SECONDS) for key in closed))
-    profile = profiles_with_facts(Profile.objects.filter(nir=normalize_nir(nir or "")), practitioner).first()
+    profile = profiles_with_facts(profiles_with_nir(normalize_nir(nir or "")), practitioner).first()
     if profile is None:
         reason = Reason.NOT_FOUND
     elif profile.birth_date != birth_date or (birth_name and not _same_name(birth_name, profile.birth_name)):
@@ -208,7 +209,7 @@ def open_record(
                 justification=justification,
                 attests_care_team=attests_care_team,
             )
-        # A purged profile's entry goes to the profile-less chain, whose tail new_entry reads itself.
+        # A purged profile's entry goes to the national chain, whose tail new_entry reads itself.
         chain: dict[str, Any] = {"tail": tail} if chain_locked and current is not None else {}
         entry = new_entry(
             profile=current,
@@ -254,7 +255,8 @@ def visible_documents(
     concern the patient's side only. An empty queryset when the record may not be opened.
     """
     check_mode(mode)
-    documents = Document.objects.all()
+    # The profile's id stands in the outer WHERE as well, where Citus sees it and routes to the profile's shard.
+    documents = Document.objects.filter(profile_id=profile.pk)
     return (
         documents.filter(visibility(practitioner.pk, profile.pk, mode, documents.db))
         .select_related("document_type", "author_practitioner__profession")
@@ -264,7 +266,7 @@ def visible_documents(
 
 def may_open(practitioner: Practitioner, profile: Profile, mode: str = AccessMode.NORMAL) -> bool:
     """Whether the record-level decision (``rules.record_denial`` without the request checks) allows it now."""
-    return openable_profiles(practitioner.pk, mode).filter(pk=profile.pk).exists()
+    return openable_profiles(practitioner.pk, mode, profile.pk).exists()
 
 
 def has_current_opening(practitioner_id: int, profile_id: int, mode: str = AccessMode.NORMAL) -> bool:
@@ -288,11 +290,14 @@ def open_document(
     *,
     mode: str = AccessMode.NORMAL,
     client_address: str | None = None,
+    profile_id: int | None = None,
 ) -> Document | None:
     """One document for the practitioner, or ``None`` (unknown id, another record, invisible: alike). Traced.
 
     Requires an allowed ``open_record`` by this practitioner on this profile in the same mode within
     ``OPENING_VALIDITY``, and the record-level decision still holding now (a block takes effect at once).
+    ``profile_id``: the record the caller opened, when it knows it; the document is then looked for in that
+    record only (its one shard on Citus) instead of by its id across every record.
     """
     check_mode(mode)
     pk: int | None
@@ -301,9 +306,13 @@ def open_document(
     except (TypeError, ValueError):
         pk = None
     with transaction.atomic():
-        profile_id = (
-            Document.objects.filter(pk=pk).values_list("profile_id", flat=True).first() if pk is not None else None
-        )
+        if pk is None:
+            profile_id = None
+        else:
+            documents = Document.objects.filter(pk=pk)
+            if profile_id is not None:
+                documents = documents.filter(profile_id=profile_id)
+            profile_id = documents.values_list("profile_id", flat=True).first()
         # PostgreSQL: the facts query also locks the trail chain the entry joins and reads its tail (T2).
         chain_locked = connections[Profile.objects.db].vendor == "postgresql"
         practitioner, profile, tail = practitioner_and_profile(practitioner.pk, profile_id, lock_chain=chain_locked)
@@ -320,9 +329,9 @@ def open_document(
                 document = visible_documents(practitioner, profile, mode=mode).filter(pk=pk).first()
                 if document is None:
                     reason = Reason.DOCUMENT_NOT_VISIBLE
-        # The tail read is that of the entry's chain, unless the document's profile vanished meanwhile (the entry
-        # then joins the profile-less chain, whose tail record_entry reads itself).
-        chain: dict[str, Any] = {"tail": tail} if chain_locked and (profile is not None or profile_id is None) else {}
+        # The tail read is that of the entry's chain; without a profile (unknown document, or its profile vanished
+        # meanwhile) the entry joins the national chain, whose tail record_entry reads itself.
+        chain: dict[str, Any] = {"tail": tail} if chain_locked and profile is not None else {}
         record_entry(
             profile=profile,
             action=Action.OPEN_DOCUMENT,
@@ -441,6 +450,20 @@ PATIENT_STATES = OPEN_STATES  # a closed, suspended or opposed profile shows not
 PatientSide: TypeAlias = User | AnonymousUser | None
 
 
+def _patient_side(user: User, profile: Profile) -> Q:
+    """The documents' condition for the account: the holder's, or a legal representative's (A9, L10).
+
+    The representative is named by the ids of the account's own profiles, never by joining the representative's
+    row to the documents (on Citus it may be on another shard). The holder's condition alone, checked in SQL,
+    when the profile says the account holds it: the holder's statements then stay on the profile's shard.
+    """
+    holder = Q(profile__user_id=user.pk)
+    if profile.user_id == user.pk:
+        return holder
+    own = Profile.objects.filter(user_id=user.pk).values("pk")
+    return holder | Q(profile__legal_representative_id__in=own, hidden_from_representatives=False)  # A9
+
+
 def documents_visible_to_patient(user: PatientSide, profile: Profile) -> QuerySet[Document]:
     """What the holder, or a legal representative (L10), sees of the record, newest first.
 
@@ -450,13 +473,12 @@ def documents_visible_to_patient(user: PatientSide, profile: Profile) -> QuerySe
     """
     if user is None or not user.is_authenticated:
         return Document.objects.none()
+    side = _patient_side(user, profile)
     now = timezone.now()
-    holder = Q(profile__user_id=user.pk)
-    representative = Q(profile__legal_representative__user_id=user.pk, hidden_from_representatives=False)  # A9
     not_held = Q(held_until__isnull=True) | Q(hold_released_at__isnull=False) | Q(held_until__lte=now)  # A8
     return (
         Document.objects.filter(
-            holder | representative,
+            side,
             not_held,
             profile_id=profile.pk,
             profile__state__in=PATIENT_STATES,
@@ -476,10 +498,9 @@ def pending_holds_for_patient(user: PatientSide, profile: Profile) -> QuerySet[D
     """
     if user is None or not user.is_authenticated:
         return Document.objects.none()
-    holder = Q(profile__user_id=user.pk)
-    representative = Q(profile__legal_representative__user_id=user.pk, hidden_from_representatives=False)  # A9
+    side = _patient_side(user, profile)
     return Document.objects.filter(
-        holder | representative,
+        side,
         profile_id=profile.pk,
         held_until__gt=timezone.now(),
         hold_released_at__isnull=True,
@@ -492,10 +513,10 @@ def profiles_managed_by(user: PatientSide) -> QuerySet[Profile]:
     """L10: the user's own profile and the profiles they manage as legal representative, own first."""
     if user is None or not user.is_authenticated:
         return Profile.objects.none()
-    return (
-        Profile.objects.filter(Q(user_id=user.pk) | Q(legal_representative__user_id=user.pk))
-        .select_related("legal_representative")
-        .order_by(F("legal_representative_id").asc(nulls_first=True), "birth_date", "pk")
+    # By the representative's id, not a join to the representative's row (another shard on Citus).
+    own = Profile.objects.filter(user_id=user.pk).values("pk")
+    return Profile.objects.filter(Q(user_id=user.pk) | Q(legal_representative_id__in=own)).order_by(
+        F("legal_representative_id").asc(nulls_first=True), "birth_date", "pk"
     )
 
 

@@ -39,7 +39,7 @@ ChainTail = tuple[int, str] | None  # a trail chain's last (seq, hash); None for
 # --- The trail's chain tail (T2) ---------------------------------------------------------------------------------
 
 
-def chain_tail_call(profile_id: int | None) -> tuple[str, list[Any]]:
+def chain_tail_call(profile_id: int) -> tuple[str, list[Any]]:
     """An SQL expression (and its parameters) that locks the chain and gives its tail (PostgreSQL only).
 
     ``carnet_trail_chain_tail`` (migration 0006) takes the chain's transaction-scoped advisory lock, then reads
@@ -57,7 +57,7 @@ def parse_tail(value: str | None) -> ChainTail:
     return int(seq), last_hash
 
 
-def lock_chain_tail(profile_id: int | None) -> ChainTail:
+def lock_chain_tail(profile_id: int) -> ChainTail:
     """Serialise the chain's writers, then read its last (seq, hash): one call on every traced action.
 
     SQLite serialises write transactions (a second writer fails to write rather than fork the chain): there the
@@ -71,9 +71,9 @@ def lock_chain_tail(profile_id: int | None) -> ChainTail:
         return parse_tail(cursor.fetchone()[0])
 
 
-def chain_tail_orm(profile_id: int | None) -> ChainTail:
+def chain_tail_orm(profile_id: int) -> ChainTail:
     """Reference of ``lock_chain_tail``'s read: the chain's last (seq, hash), without the lock."""
-    entries = TrailEntry.objects.filter(profile_id=profile_id)  # type: ignore[misc]  # None: the profile-less chain
+    entries = TrailEntry.objects.filter(profile_id=profile_id)
     return entries.order_by("-seq").values_list("seq", "hash").first()
 
 
@@ -164,8 +164,10 @@ def _record_facts_statement(using: str) -> tuple[str, list[Any]]:
         block, occupational, rule = (quote(m._meta.db_table) for m in (Block, OccupationalAuthorisation, AccessRule))
         sql = (
             f"SELECT {', '.join(columns)}, "  # noqa: S608 -- names from the models' metadata, values bound
-            f"EXISTS(SELECT 1 FROM {block} b WHERE b.profile_id = pf.id AND b.practitioner_id = pr.id), "  # A5
-            f"EXISTS(SELECT 1 FROM {occupational} o WHERE o.profile_id = pf.id AND o.practitioner_id = pr.id), "  # A3
+            # Correlated on the bound profile id, not on pf.id of the outer join: Citus then routes the whole
+            # statement to the profile's shard (docs/scaling.md).
+            f"EXISTS(SELECT 1 FROM {block} b WHERE b.profile_id = %s AND b.practitioner_id = pr.id), "  # A5
+            f"EXISTS(SELECT 1 FROM {occupational} o WHERE o.profile_id = %s AND o.practitioner_id = pr.id), "  # A3
             f"EXISTS(SELECT 1 FROM {rule} r WHERE r.profession_id = pr.profession_id AND r.may_read) "  # A2
             f"{_FACTS_FROM}{table[Practitioner]} pr JOIN {table[Profession]} pn ON pn.id = pr.profession_id "
             f"LEFT JOIN {table[Profile]} pf ON pf.id = %s WHERE pr.id = %s"
@@ -184,16 +186,20 @@ def practitioner_and_profile(
     """The actor as the database has it now (A1) and the profile annotated like ``profiles_with_facts``, one query.
 
     ``None`` for a profile that no longer exists. The profile's treating doctor is loaded on first use.
-    ``lock_chain`` (PostgreSQL only): the same statement locks the profile's trail chain and reads its tail
-    (T2), returned third for ``trail.new_entry``; otherwise the third value is ``None``.
+    ``lock_chain`` (PostgreSQL only, with a profile id): the same statement locks the profile's trail chain and
+    reads its tail (T2), returned third for ``trail.new_entry``; otherwise the third value is ``None``. Without a
+    profile the entry joins the national chain, which ``trail.new_entry`` locks itself (on Citus its lock lives
+    on the coordinator, never in a statement routed to a shard).
     """
     using = Profile.objects.db
     sql, cols = _record_facts_statement(using)
-    params = [profile_id, practitioner_id]
-    if lock_chain:  # the tail is the last column of the outer SELECT list, whose values come first
+    head, params = [profile_id, profile_id], [profile_id, practitioner_id]
+    lock_chain = lock_chain and profile_id is not None
+    if lock_chain and profile_id is not None:  # the tail is the last column of the outer SELECT list
         call, tail_params = chain_tail_call(profile_id)
         sql = sql.replace(_FACTS_FROM, f", {call}{_FACTS_FROM}", 1)
-        params = [*tail_params, *params]
+        head = [*head, *tail_params]
+    params = [*head, *params]
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -224,17 +230,19 @@ def practitioner_and_profile_orm(
     practitioner = Practitioner.objects.select_related("profession").get(pk=practitioner_id)
     profiles = Profile.objects.filter(pk=profile_id) if profile_id is not None else Profile.objects.none()
     profile = profiles_with_facts(profiles, practitioner).first()
-    return practitioner, profile, chain_tail_orm(profile_id) if lock_chain else None
+    return practitioner, profile, chain_tail_orm(profile_id) if lock_chain and profile_id is not None else None
 
 
 # --- What a practitioner sees of a record (A2, A4, A10, A12) -----------------------------------------------------
 
 
-def openable_profiles(practitioner_id: int, mode: str) -> QuerySet[Profile]:
+def openable_profiles(practitioner_id: int, mode: str, profile_id: int | None = None) -> QuerySet[Profile]:
     """Profiles this practitioner may open in this mode: ``rules.record_denial`` written in SQL.
 
     The request checks (attestation, justification) are not here: they belong to ``api.open_record``.
+    ``profile_id``: only that profile, named in every subquery on its rows too (one shard on Citus).
     """
+    own = {} if profile_id is None else {"profile_id": profile_id}
     practitioner_ok = Practitioner.objects.filter(
         pk=practitioner_id,
         status=Practitioner.Status.ACTIVE,
@@ -249,9 +257,17 @@ def openable_profiles(practitioner_id: int, mode: str) -> QuerySet[Profile]:
         Exists(profession_ok),
         # A3: an occupational physician only with the patient's express authorisation.
         ~Exists(occupational)
-        | Exists(OccupationalAuthorisation.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner_id)),
+        | Exists(
+            OccupationalAuthorisation.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner_id).filter(
+                **own
+            )
+        ),
         state__in=OPEN_STATES,  # L
-    ).exclude(Exists(Block.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner_id)))  # A5
+    ).exclude(
+        Exists(Block.objects.filter(profile_id=OuterRef("pk"), practitioner_id=practitioner_id).filter(**own))
+    )  # A5
+    if profile_id is not None:
+        profiles = profiles.filter(pk=profile_id)
     if mode in EMERGENCY_MODES:
         profiles = profiles.filter(emergency_access_opt_out=False)  # A7
     return profiles
@@ -268,9 +284,10 @@ def visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> l
     treating = Profile.objects.filter(pk=profile_id, treating_doctor_id=practitioner_id)
     granted = TreatingRightsGrant.objects.filter(profile_id=profile_id, practitioner_id=practitioner_id)
     privileged = Q(author_practitioner_id=practitioner_id) | Exists(treating) | Exists(granted)  # A4, A6
+    # The correlated subqueries name the profile's id as well: Citus then prunes each of them to the profile's shard.
     return [
         Q(profile_id=profile_id, deleted_at__isnull=True),  # A10
-        Exists(openable_profiles(practitioner_id, mode).filter(pk=OuterRef("profile_id"))),
+        Exists(openable_profiles(practitioner_id, mode, profile_id).filter(pk=OuterRef("profile_id"))),
         Exists(
             AccessRule.objects.filter(
                 profession__practitioners=practitioner_id,
@@ -283,7 +300,7 @@ def visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> l
         | ~Exists(
             CategoryMask.objects.filter(
                 profile_id=OuterRef("profile_id"), category__document_types=OuterRef("document_type_id")
-            )
+            ).filter(profile_id=profile_id)
         ),  # A12: present and future documents of a masked category
     ]
 

@@ -135,12 +135,12 @@ class TrailEntry(models.Model):
         DENIED = "denied", _("Refusé")
 
     at = models.DateTimeField(_("date"), db_index=True)
+    # The profile's chain, or the national chain (``trail.NATIONAL_CHAIN``, 0) for entries about no profile:
+    # never NULL, so that Citus can shard every entry (docs/adr/0008-national-trail-chain.md).
     profile = models.ForeignKey(
         "records.Profile",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
-        null=True,
-        blank=True,
         related_name="trail_entries",
     )
     seq = models.PositiveBigIntegerField(_("rang dans la chaîne"))

@@ -62,7 +62,7 @@ class Action(models.TextChoices):
     HIGH_PROFILE = "high_profile", _("Protection des profils sensibles")  # A13
     ACCESS_RULE = "access_rule", _("Modification de la matrice d'accès")  # A2
     REVIEW = "review", _("Revue d'un accès")  # A7, A13
-    # Sign-in recovery (accounts.recovery): traced in the patient's chain, or the profile-less one for others.
+    # Sign-in recovery (accounts.recovery): traced in the patient's chain, or the national one for others.
     PASSWORD_RESET = "password_reset", _("Mot de passe réinitialisé")
     RECOVERY_LETTER = "recovery_letter", _("Code provisoire envoyé par courrier pour retrouver l'accès")
     SECOND_FACTOR_RESET = "second_factor_reset", _("Second facteur réinitialisé")

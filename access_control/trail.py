@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # imported where used at run time (records imports the trail)
     from records.models import Document, Profile
 
 GENESIS_HASH = "0" * 64
+# The key of the national chain: entries that concern no profile (staff, directory and token actions, failed
+# look-ups, purge proofs). No profile has id 0. Hashed as null, the key it had before it was stored as 0
+# (docs/adr/0008-national-trail-chain.md).
+NATIONAL_CHAIN = 0
 _ADDRESS_FIELD = TrailEntry._meta.get_field("client_address")
 _UNREAD = object()  # record_entry's default: read the chain's tail itself
 # The level of assurance (acr) of the practitioner's sign-in behind this request (issue 17): set by the door
@@ -69,6 +73,8 @@ def entry_hash(entry: TrailEntry) -> str:
         value = getattr(entry, name)
         if name == "at":
             value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        elif name == "profile_id" and value == NATIONAL_CHAIN:
+            value = None
         values[name] = value
     for name in OPTIONAL_HASHED_FIELDS:
         value = getattr(entry, name, "")
@@ -214,7 +220,7 @@ def new_entry(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_entry must be called inside the action's transaction (rule T1).")
-    profile_id = profile.pk if profile is not None else None
+    profile_id = profile.pk if profile is not None else NATIONAL_CHAIN
     last = lock_chain_tail(profile_id) if tail is _UNREAD else cast(ChainTail, tail)
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = TrailEntry(
@@ -270,13 +276,13 @@ def purge_allowed(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
 class Problem:
     """A broken link in a chain. Identifies the entry by profile id and seq only (no patient data)."""
 
-    profile_id: int | None
+    profile_id: int
     seq: int
     kind: str  # "seq", "link" or "hash"
     detail: str
 
     def __str__(self) -> str:
-        chain = f"profile {self.profile_id}" if self.profile_id is not None else "profile-less chain"
+        chain = f"profile {self.profile_id}" if self.profile_id != NATIONAL_CHAIN else "national chain"
         return f"{chain}: seq {self.seq}: {self.detail}"
 
 
@@ -307,10 +313,10 @@ class _ChainCheck:
         return problems
 
 
-def verify_chain(profile_id: int | None) -> list[Problem]:
-    """Every problem in one profile's chain (``None``: the profile-less chain); empty when intact (T2)."""
+def verify_chain(profile_id: int) -> list[Problem]:
+    """Every problem in one profile's chain (``NATIONAL_CHAIN``: the national one); empty when intact (T2)."""
     entries = (
-        TrailEntry.objects.filter(profile_id=profile_id)  # type: ignore[misc]  # None: the profile-less chain (IS NULL)
+        TrailEntry.objects.filter(profile_id=profile_id)
         .order_by("seq", "id")
         .values_list(*_VERIFY_FIELDS, named=True)
         .iterator(chunk_size=2000)
@@ -342,7 +348,7 @@ def iter_problems(report: VerifyReport, *, chunk_size: int = 5000) -> Iterator[P
         .values_list(*_VERIFY_FIELDS, named=True)
         .iterator(chunk_size=chunk_size)
     )
-    current: object = object()  # sentinel distinct from every profile id and from None
+    current: object = object()  # sentinel distinct from every chain key
     check, broken = _ChainCheck(), False
     for entry in entries:
         report.entries += 1

@@ -37,7 +37,7 @@ def do_resend_notice(notice: Notice, *, actor: Actor) -> Notice:
         notice = (
             Notice.objects.select_for_update(of=("self",))
             .select_related("profile", "recipient_practitioner")
-            .get(pk=notice.pk)
+            .get(pk=notice.pk, profile_id=notice.profile_id)
         )
         if notice.status in (Notice.Status.PENDING, Notice.Status.SENDING):
             raise NoticeActionError(_("Cet avis est déjà en cours d'envoi."), code="in_progress")
@@ -86,8 +86,8 @@ def do_resend_notice(notice: Notice, *, actor: Actor) -> Notice:
             target = notice
         record_entry(profile=notice.profile, action="notice_resent", actor=actor, detail=f"notice {notice.pk}")
         if target.status == Notice.Status.PENDING:
-            target_id = target.pk
-            transaction.on_commit(lambda: enqueue_delivery(target_id))
+            target_id, profile_id = target.pk, target.profile_id
+            transaction.on_commit(lambda: enqueue_delivery(target_id, profile_id))
     return target
 
 

@@ -53,22 +53,30 @@ def claimable(now: datetime) -> Q:
     )
 
 
-def claim(notice_id: int) -> datetime | None:
+def _the_notice(notice_id: int, profile_id: int | None) -> QuerySet[Notice]:
+    """The notice by its id, and its profile's when the message gave it (the notice's one shard on Citus)."""
+    notices = Notice.objects.filter(pk=notice_id)
+    return notices if profile_id is None else notices.filter(profile_id=profile_id)
+
+
+def claim(notice_id: int, profile_id: int | None = None) -> datetime | None:
     """Take the notice for this run. Returns the claim time, or None when another run has it or it is done."""
     now = timezone.now()
-    claimed = Notice.objects.filter(claimable(now), pk=notice_id).update(
-        status=Notice.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    claimed = (
+        _the_notice(notice_id, profile_id)
+        .filter(claimable(now))
+        .update(status=Notice.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now)
     )
     return now if claimed else None
 
 
-def deliver(notice_id: int) -> str:
+def deliver(notice_id: int, profile_id: int | None = None) -> str:
     """Deliver one notice if it is due and nobody else holds it. Returns the outcome (a status or "skipped")."""
-    claimed_at = claim(notice_id)
+    claimed_at = claim(notice_id, profile_id)
     if claimed_at is None:
         return "skipped"
-    notice = notices_for_delivery().get(pk=notice_id)
-    mine = Notice.objects.filter(pk=notice_id, status=Notice.Status.SENDING, claimed_at=claimed_at)
+    notice = notices_for_delivery().get(pk=notice_id, **({} if profile_id is None else {"profile_id": profile_id}))
+    mine = _the_notice(notice_id, profile_id).filter(status=Notice.Status.SENDING, claimed_at=claimed_at)
     channel = channel_for(notice)
     if notice.send_started_at is not None:
         logger.warning("Notice %s: an earlier hand-off was interrupted; sending again with the same id.", notice_id)
@@ -171,16 +179,17 @@ def sweep(now: datetime | None = None) -> list[int]:
     if backlog is None or backlog > 0:
         grace = max(grace, settings.CARNET_NOTICE_SWEEP_BACKLOG_GRACE_SECONDS)
     quiet_since = now - timedelta(seconds=grace)
-    ids = list(
+    due = list(
         Notice.objects.filter(status=Notice.Status.PENDING, deliver_after__lte=now)
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=quiet_since))
         .order_by("deliver_after")
-        .values_list("pk", flat=True)[: settings.CARNET_NOTICE_SWEEP_BATCH]
+        .values_list("pk", "profile_id")[: settings.CARNET_NOTICE_SWEEP_BATCH]
     )
+    ids = [notice_id for notice_id, _profile_id in due]
     if ids:
         Notice.objects.filter(pk__in=ids).update(enqueued_at=now)
-    for notice_id in ids:
-        enqueue_delivery(notice_id)
+    for notice_id, profile_id in due:
+        enqueue_delivery(notice_id, profile_id)
     if ids:
         logger.info("Sweep: %s pending notices re-queued.", len(ids))
     return ids

@@ -153,8 +153,8 @@ def queue_notice(
     if trail_entry is not None and not linked:  # only after 99 dead follow-ups: keep the access attached anyway
         notice.trail_entries.add(trail_entry)
     if created and status == Notice.Status.PENDING:
-        notice_id = notice.pk
-        transaction.on_commit(lambda: enqueue_delivery(notice_id))
+        notice_id, profile_id = notice.pk, notice.profile_id
+        transaction.on_commit(lambda: enqueue_delivery(notice_id, profile_id))
     if kind == Notice.Kind.EMERGENCY and recipient_practitioner is None:
         doctor = profile.treating_doctor
         if doctor is not None and (practitioner is None or doctor.pk != practitioner.pk):
@@ -164,11 +164,14 @@ def queue_notice(
     return notice
 
 
-def enqueue_delivery(notice_id: int) -> None:
-    """Hand the notice id to the broker. A broker failure is logged, not raised: the sweep retries (N5)."""
+def enqueue_delivery(notice_id: int, profile_id: int | None = None) -> None:
+    """Hand the notice id to the broker. A broker failure is logged, not raised: the sweep retries (N5).
+
+    With its profile's id beside it (ids only), the claim is routed to the notice's shard on Citus.
+    """
     from .tasks import deliver_notice
 
     try:
-        deliver_notice.apply_async(args=[notice_id], retry=False)
+        deliver_notice.apply_async(args=[notice_id] if profile_id is None else [notice_id, profile_id], retry=False)
     except Exception:  # the broker is down or misconfigured; the notice stays pending for the sweep
         logger.warning("Could not enqueue notice %s; the sweep will re-queue it.", notice_id, exc_info=True)

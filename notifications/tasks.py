@@ -16,11 +16,11 @@ _TIME_LIMIT = settings.CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS
     soft_time_limit=_TIME_LIMIT - 10,
     time_limit=_TIME_LIMIT,
 )
-def deliver_notice(self: Task, notice_id: int) -> str:
+def deliver_notice(self: Task, notice_id: int, profile_id: int | None = None) -> str:
     from .delivery import RetryDelivery, deliver
 
     try:
-        return deliver(notice_id)
+        return deliver(notice_id, profile_id)
     except RetryDelivery as exc:
         # Exponential backoff with jitter, computed by the delivery (the notice is pending again meanwhile;
         # should this message be lost, the sweep re-queues the notice).

@@ -1,7 +1,7 @@
 """Staff actions on the practitioner directory: suspension, reinstatement, markers, directory import.
 
 Each action takes the staff member as ``actor``, owns its durable transaction, locks what it changes and writes a
-trail entry (T1) in the profile-less chain (``record_entry(profile=None, …)``): these changes concern no
+trail entry (T1) in the national chain (``record_entry(profile=None, …)``): these changes concern no
 patient, but they decide who may open records (A1, A3, A7), so they are traced like the rest. Refusals raise
 ``PractitionerActionError`` (a ``ValidationError`` with a French message) and change nothing.
 """

@@ -34,7 +34,8 @@ class PreferenceRefused(ValidationError):
 
 
 def _lock(profile: Profile) -> Profile:
-    return Profile.objects.select_for_update(of=("self",)).select_related("legal_representative").get(pk=profile.pk)
+    """The profile's row locked, alone (one shard on Citus); its legal representative is read on first use."""
+    return Profile.objects.select_for_update().get(pk=profile.pk)
 
 
 def _require(profile: Profile, actor: Actor) -> None:

@@ -33,6 +33,7 @@ from .actors import Actor, is_staff, speaks_for
 from .identifiers import validate_nir
 from .lifecycle import IllegalTransition, InvalidProvisionalCode, TrailAction
 from .models import Profile, User
+from .nir_index import index_nir, profiles_with_nir
 from .transitions import (
     check_representation,
     close_locked_profile,
@@ -95,7 +96,7 @@ def do_enrol_profile(
     """
     require_actor(actor is None or is_staff(actor))
     nir = validate_nir(nir)
-    existing = Profile.objects.filter(nir=nir).first()
+    existing = profiles_with_nir(nir).first()
     if existing is not None:
         return existing, None
     if birth_date > timezone.localdate():
@@ -132,12 +133,13 @@ def do_enrol_profile(
                 check_representation(birth_date, legal_representative, None)
                 profile.legal_representative = legal_representative
             profile.save(force_insert=True)
+            index_nir(profile)  # I1: unique across the country, on Citus too
             entry = trace_transition(profile, TrailAction.ENROL, actor, new=State.PENDING)
             if legal_representative is not None:
                 trace_transition(profile, TrailAction.LEGAL_REPRESENTATIVE, actor, detail="set")
             queue_notice(profile, Notice.Kind.PRE_OPENING, trail_entry=entry, sealed_payload=_seal_code(code))
     except IntegrityError:
-        existing = Profile.objects.filter(nir=nir).first()
+        existing = profiles_with_nir(nir).first()
         if existing is None:
             raise
         return existing, None  # a concurrent enrolment of the same NIR won the race
@@ -596,7 +598,8 @@ def do_set_legal_representative(
     require_actor(actor is None or is_staff(actor))
     with transaction.atomic(durable=True):
         pks = sorted({minor_profile.pk} | ({representative_profile.pk} if representative_profile else set()))
-        locked = {p.pk: p for p in Profile.objects.select_for_update().filter(pk__in=pks).order_by("pk")}
+        # One lock per row, in pk order: on Citus each is routed to its own shard.
+        locked = {pk: Profile.objects.select_for_update().get(pk=pk) for pk in pks}
         profile = locked[minor_profile.pk]
         if profile.state == State.CLOSED:
             raise wrong_state(profile)

@@ -40,6 +40,10 @@ DISTRIBUTED: tuple[Distributed, ...] = (
     Distributed("accounts_appconnection"),  # a patient's connected apps (issue 17)
 )
 
+# Sharded by something else than the profile, in a colocation group of their own: the NIR index (I1), whose key
+# keeps a NIR unique across the country and whose look-ups by NIR are routed to one shard (records.nir_index).
+BY_NIR: tuple[Distributed, ...] = (Distributed("records_nirindex", "nir"),)
+
 # Small national tables read by every shard's joins: a copy on every node.
 REFERENCE: tuple[str, ...] = (
     "django_content_type",
@@ -110,12 +114,13 @@ DROPPED_FOREIGN_KEYS: tuple[tuple[str, str], ...] = (
     ("accounts_appconnection", "user_id"),  # accounts stay on the coordinator
     ("accounts_appconnection", "application_id"),  # registered apps stay on the coordinator
     ("accounts_appconnectiontoken", "connection_id"),  # tokens stay on the coordinator, the connection is sharded
+    ("records_nirindex", "profile_id"),  # sharded by the NIR, not with the profile
 )
 
 
 def placement_of(table: str) -> str:
     """``distributed``, ``reference`` or ``local``: where the layout puts one table."""
-    if any(d.table == table for d in DISTRIBUTED):
+    if any(d.table == table for d in (*DISTRIBUTED, *BY_NIR)):
         return "distributed"
     if table in REFERENCE:
         return "reference"
@@ -127,6 +132,7 @@ def placement_of(table: str) -> str:
 def all_tables() -> Iterable[str]:
     """Every table the layout places."""
     yield from (d.table for d in DISTRIBUTED)
+    yield from (d.table for d in BY_NIR)
     yield from REFERENCE
     yield from LOCAL
 
@@ -138,6 +144,8 @@ def all_tables() -> Iterable[str]:
 # not block the FOR KEY SHARE locks of foreign-key checks (documents, notices inserted for the same profile).
 # Run inside a query on a shard (``access_control.api.open_record`` puts the call in its select list), the
 # function may not start a distributed query: there it reads the colocated shards of this worker directly.
+# The national chain (key 0, docs/adr/0008-national-trail-chain.md) has no profile row: it takes the advisory
+# lock of migration 0006 on the coordinator, where all its writers call the function.
 CHAIN_TAIL_FUNCTION = """
 CREATE OR REPLACE FUNCTION carnet_trail_chain_tail(chain_profile bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
@@ -148,16 +156,25 @@ DECLARE
     tail text;
 BEGIN
     IF chain_profile IS NULL THEN
-        RAISE EXCEPTION 'no profile-less trail chain on Citus (docs/scaling.md)'
+        RAISE EXCEPTION 'no trail chain without a key: the national chain is 0 (docs/adr/0008-national-trail-chain.md)'
             USING ERRCODE = 'not_null_violation';
     END IF;
     shard := get_shard_id_for_distribution_column('records_profile', chain_profile);
     IF to_regclass(shard_name('records_profile'::regclass, shard)) IS NOT NULL THEN
+        IF chain_profile = 0 THEN
+            RAISE EXCEPTION 'the national trail chain is locked on the coordinator, not inside a shard query';
+        END IF;
         profile_table := shard_name('records_profile'::regclass, shard);
         trail_table := shard_name('access_control_trailentry'::regclass,
             get_shard_id_for_distribution_column('access_control_trailentry', chain_profile));
     END IF;
-    EXECUTE format('SELECT 1 FROM %s WHERE id = $1 FOR NO KEY UPDATE', profile_table) USING chain_profile;
+    IF chain_profile = 0 THEN
+        -- The national chain has no profile row to lock; its writers all call this on the coordinator (a bare
+        -- call, never inside a routed statement), so the coordinator's advisory lock serialises them.
+        PERFORM pg_advisory_xact_lock(31809, 0);
+    ELSE
+        EXECUTE format('SELECT 1 FROM %s WHERE id = $1 FOR NO KEY UPDATE', profile_table) USING chain_profile;
+    END IF;
     EXECUTE format('SELECT seq::text || '' '' || hash FROM %s WHERE profile_id = $1 ORDER BY seq DESC LIMIT 1',
         trail_table) INTO tail USING chain_profile;
     RETURN tail;
@@ -260,8 +277,13 @@ def apply_layout(cursor, foreign_keys: dict[str, list[tuple[str, str, str]]], *,
     database = _one(cursor, "SELECT current_database()")
     cursor.execute(f"ALTER DATABASE {_quote(str(database))} SET citus.propagate_set_commands TO 'local'")
     cursor.execute("SET citus.propagate_set_commands TO 'local'")
+    # A transaction that read or wrote several shards over parallel connections may not then write a coordinator
+    # or reference table (records_user, the access matrix): one connection per worker lets any action mix them.
+    # The hot paths are routed to one shard, so only batches and staff reports lose parallelism.
+    cursor.execute(f"ALTER DATABASE {_quote(str(database))} SET citus.multi_shard_modify_mode TO 'sequential'")
+    cursor.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
     _drop_foreign_keys(cursor, log)
-    for spec in DISTRIBUTED:
+    for spec in (*DISTRIBUTED, *BY_NIR):
         placement = _placement(cursor, spec.table)
         if placement == "distributed":
             continue
@@ -272,6 +294,8 @@ def apply_layout(cursor, foreign_keys: dict[str, list[tuple[str, str, str]]], *,
                 cursor.execute(f"ALTER TABLE {_quote(spec.table)} DROP CONSTRAINT {_quote(name)}")
         _rewrite_keys(cursor, spec, log)
         colocation = "default" if spec.table == COLOCATION_ANCHOR else COLOCATION_ANCHOR
+        if spec in BY_NIR:
+            colocation = "none"
         cursor.execute(
             "SELECT create_distributed_table(%s, %s, colocate_with => %s)", [spec.table, spec.column, colocation]
         )
@@ -287,4 +311,23 @@ def apply_layout(cursor, foreign_keys: dict[str, list[tuple[str, str, str]]], *,
     for spec in DISTRIBUTED:
         references = [fk for fk in foreign_keys.get(spec.table, []) if fk[1] in REFERENCE]
         _reference_keys(cursor, spec, references, log)
+    for table in all_tables():
+        _catch_up_sequence(cursor, table, log)
     cursor.execute(CHAIN_TAIL_FUNCTION)
+
+
+def _catch_up_sequence(cursor, table: str, log) -> None:
+    """Move the id sequence of a placed table past its rows (placing a table leaves its sequence restarted)."""
+    sequence = _one(
+        cursor,
+        "SELECT pg_get_serial_sequence(%s, 'id') FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attname = 'id' AND NOT attisdropped",
+        [table, table],
+    )
+    if sequence is None:
+        return
+    highest = _one(cursor, f"SELECT max(id) FROM {_quote(table)}")  # noqa: S608 -- a table of the layout
+    current = _one(cursor, f"SELECT last_value FROM {sequence}")  # noqa: S608 -- named by pg_get_serial_sequence
+    if highest is not None and int(highest) > int(current):  # type: ignore[call-overload]
+        cursor.execute("SELECT setval(%s, %s)", [sequence, highest])
+        log(f"{table}: id sequence moved past {highest}")

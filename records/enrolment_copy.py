@@ -49,7 +49,7 @@ from . import crypto, lifecycle
 from .actors import Actor
 from .citus import is_citus
 from .lifecycle import IllegalTransition, TrailAction
-from .models import Profile
+from .models import NirIndex, Profile
 from .roster import RosterRow, RowError, reason_text
 from .transitions import check_representation
 
@@ -109,6 +109,8 @@ def _defaults(model) -> dict:
 
 _NOTICE_LINK = Notice.trail_entries.through
 _TABLES = (Profile, TrailEntry, Notice, _NOTICE_LINK)
+# Written with the profiles but keyed by the NIR (no id of its own): I1's index, routed by NIR on Citus.
+_WRITTEN = (*_TABLES, NirIndex)
 
 
 @dataclass
@@ -119,6 +121,7 @@ class ChunkRows:
     entries: list = field(default_factory=list)
     notices: list = field(default_factory=list)
     links: list = field(default_factory=list)
+    nir_index: list = field(default_factory=list)
     pending_notice_ids: list[int] = field(default_factory=list)
     created: int = 0
     undeliverable: int = 0
@@ -227,6 +230,7 @@ class _Builder:
             id=profile_id, provisional_code_hash=hash_code_for_bulk(code), legal_representative_id=representative_id
         )
         rows.profiles.append(self.profile.row(values))
+        rows.nir_index.append([values["nir"], profile_id])  # records.nir_index.index_nir, in bulk
         # T1: "enrol", detail "->pending" as records.transitions.trace_transition writes it; then the representative (L10).
         enrol_id = next(entry_ids)
         entry, digest = self._entry(
@@ -289,7 +293,7 @@ class _PostgresWriter:
         # (db_type() is None only for fields without a column, which are not concrete.)
         self.types = {
             model: [re.sub(r"\(.*\)$", "", cast(str, f.db_type(connection))) for f in model._meta.concrete_fields]
-            for model in _TABLES
+            for model in _WRITTEN
         }
 
     def allocate(self, model, count: int) -> list[int]:
@@ -325,7 +329,7 @@ class _ExecuteManyWriter:
     def __init__(self):
         self.statements, self.adapters = {}, {}
         quote = connection.ops.quote_name
-        for model in _TABLES:
+        for model in _WRITTEN:
             fields = model._meta.concrete_fields
             columns = ", ".join(quote(f.column) for f in fields)
             marks = ", ".join(["%s"] * len(fields))
@@ -507,6 +511,7 @@ def write_rows(built: ChunkRows, writer) -> None:
     """Write built rows, table by table (profiles first: the others point at them), in the caller's transaction."""
     _one_connection_per_node(writer)
     writer.write(Profile, built.profiles)
+    writer.write(NirIndex, built.nir_index)
     writer.write(TrailEntry, built.entries)
     writer.write(Notice, built.notices)
     writer.write(_NOTICE_LINK, built.links)

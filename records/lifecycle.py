@@ -37,7 +37,7 @@ class TrailAction(models.TextChoices):
     SUSPENSION_LIFTED = "suspension_lifted", _("Levée de la suspension")  # L7
     DEATH = "death", _("Décès enregistré")  # L8
     LEGAL_REPRESENTATIVE = "legal_representative", _("Représentant légal")  # L10
-    PURGE = "purge", _("Suppression définitive")  # L5, T4 (written in the profile-less chain)
+    PURGE = "purge", _("Suppression définitive")  # L5, T4 (written in the national chain)
 
 
 class IllegalTransition(ValidationError):

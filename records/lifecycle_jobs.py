@@ -112,7 +112,7 @@ def _purge_one(pk: int, now: datetime) -> bool:
         profile.delete()  # documents, notices, blocks, masks… cascade
         if user_id is not None:
             User.objects.filter(pk=user_id, kind=User.Kind.PATIENT).delete()
-        # Proof that the purge ran, holding no personal data, in the profile-less chain.
+        # Proof that the purge ran, holding no personal data, in the national chain.
         trace_transition(None, TrailAction.PURGE, None, detail=f"profile {pk}", reason=reason)
         transaction.on_commit(lambda: _delete_bodies(storage_keys))
     return True

@@ -154,6 +154,25 @@ class Profile(models.Model):
         return self.state in (self.State.OPEN, self.State.ACTIVE)
 
 
+class NirIndex(models.Model):
+    """Which profile holds a NIR: one row per profile, written with it, unique by the NIR across the country (I1).
+
+    On plain PostgreSQL and SQLite ``Profile.nir`` is unique by itself and look-ups read it
+    (``records.nir_index.profiles_with_nir``). On Citus, where profiles are sharded by id, this table is sharded by
+    the NIR: its key keeps the NIR unique nationwide and a look-up by NIR is routed to one shard (docs/scaling.md).
+    """
+
+    nir = models.CharField(_("NIR"), max_length=15, primary_key=True)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = _("index des NIR")
+        verbose_name_plural = _("index des NIR")
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} #{self.profile_id}"
+
+
 class DocumentType(models.Model):
     """Type codes from JDV_J66 (LOINC + TRE_A05), with their JDV_J57 class. Seeded by a data migration."""
 

@@ -57,4 +57,4 @@ from tests.citus_fixtures import CITUS  # noqa: E402
 if CITUS:  # make test-citus: the test database on every node of the cluster, then laid out by patient
     from tests.citus_fixtures import django_db_keepdb, django_db_setup  # noqa: F401
 else:  # the cluster's own tests need the cluster (not a skip: they are not collected elsewhere)
-    collect_ignore = ["test_citus_cluster.py"]
+    collect_ignore = ["test_citus_cluster.py", "test_citus_routing.py"]

@@ -6,6 +6,7 @@ from django.test import RequestFactory
 
 from access_control import api
 from access_control.models import AccessRule, Review, TrailEntry
+from access_control.trail import NATIONAL_CHAIN
 from practitioners.models import Profession
 from records.models import DocumentType
 
@@ -27,7 +28,7 @@ def test_matrix_edited_in_the_admin_goes_through_the_traced_action__A2(personas)
     )
     model_admin.save_model(_request(personas.karim), rule, form=None, change=False)
     assert AccessRule.objects.get(pk=rule.pk).may_read
-    assert TrailEntry.objects.filter(profile=None, action="access_rule", detail="70x11502-2=read").exists()
+    assert TrailEntry.objects.filter(profile_id=NATIONAL_CHAIN, action="access_rule", detail="70x11502-2=read").exists()
     model_admin.deny_reading(_request(personas.karim), AccessRule.objects.filter(pk=rule.pk))
     assert not AccessRule.objects.get(pk=rule.pk).may_read
     assert not model_admin.has_delete_permission(_request(personas.karim), rule)

@@ -34,6 +34,7 @@ from access_control.models import (
 )
 from practitioners.models import Practitioner, Profession
 from records.models import Document, DocumentType, Profile, User
+from records.nir_index import index_nir
 from tests import oracle
 
 _SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -169,6 +170,7 @@ def build_world(spec) -> tuple[oracle.World, dict]:
             treating_doctor=doctor,
             user=user,
         )
+        index_nir(row)  # as the enrolment does: found by NIR on Citus too (I1)
         profiles.append(row)
         world.profiles[row.pk] = oracle.Profile(
             id=row.pk,

@@ -33,6 +33,7 @@ from access_control.actions import (
 )
 from access_control.models import AccessRule, DocumentCategory, Review, TrailEntry, TreatingRightsGrant
 from access_control.rules import GENERIC_REFUSAL
+from access_control.trail import NATIONAL_CHAIN
 from notifications.models import Notice
 from practitioners.models import Profession
 from records.models import Document, DocumentType
@@ -137,7 +138,7 @@ def test_matrix_change_by_staff_is_traced_and_applies_at_once__A2_T1(personas):
     pharmacist = Profession.objects.get(code="21")
     do_set_access_rule(pharmacist, consultation, True, actor=p.karim)
     assert _codes(api.visible_documents(p.emma, p.alice)).count("11488-4") == 2
-    entry = TrailEntry.objects.filter(profile=None, action="access_rule").latest("seq")
+    entry = TrailEntry.objects.filter(profile_id=NATIONAL_CHAIN, action="access_rule").latest("seq")
     assert entry.actor_name and entry.detail == "21x11488-4=read"
     with pytest.raises(IllegalAction):
         do_set_access_rule(pharmacist, consultation, False, actor=p.alice.user)
@@ -504,7 +505,9 @@ def test_identity_traits_only__A11(personas, settings):
     assert api.find_profile(p.david, nir="1" * 15, birth_date=p.gerard.birth_date) is None
     mismatch = TrailEntry.objects.filter(profile=p.gerard, action="lookup_profile", outcome="denied")
     assert set(mismatch.values_list("reason", flat=True)) == {"identity_mismatch"}
-    assert TrailEntry.objects.filter(profile=None, action="lookup_profile", reason="not_found").count() == 1
+    assert (
+        TrailEntry.objects.filter(profile_id=NATIONAL_CHAIN, action="lookup_profile", reason="not_found").count() == 1
+    )
 
 
 def test_failed_lookups_are_throttled__A11(personas, settings):
@@ -515,7 +518,9 @@ def test_failed_lookups_are_throttled__A11(personas, settings):
     with pytest.raises(api.LookupThrottled) as raised:
         api.find_profile(p.david, nir=p.bernard.nir, birth_date=p.bernard.birth_date)
     assert "réessayez" in raised.value.messages[0]
-    assert TrailEntry.objects.filter(profile=None, reason="lookup_throttled", actor_practitioner=p.david).exists()
+    assert TrailEntry.objects.filter(
+        profile_id=NATIONAL_CHAIN, reason="lookup_throttled", actor_practitioner=p.david
+    ).exists()
     assert api.find_profile(p.claire, nir=p.bernard.nir, birth_date=p.bernard.birth_date) == p.bernard
 
 

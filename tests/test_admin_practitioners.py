@@ -7,6 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from access_control.models import TrailEntry
+from access_control.trail import NATIONAL_CHAIN
 from practitioners.models import Practitioner, Profession
 from tests.admin_fixtures import (  # noqa: F401  (fixtures)
     fixture_agent,
@@ -39,7 +40,7 @@ def status_url(practitioner, slug) -> str:
 
 def directory_entries() -> list[tuple[str, str, str]]:
     return list(
-        TrailEntry.objects.filter(profile__isnull=True, action__startswith="practitioner_")
+        TrailEntry.objects.filter(profile_id=NATIONAL_CHAIN, action__startswith="practitioner_")
         .order_by("seq")
         .values_list("action", "detail", "reason")
     )
@@ -99,7 +100,7 @@ def test_a_supervisor_suspends_and_reinstates_after_confirming(supervisor_client
         ("practitioner_reinstated", f"rpps {claire.rpps}", "Fin de l'interdiction"),
     ]
     entry = TrailEntry.objects.filter(action="practitioner_suspended").get()
-    assert (entry.profile_id, entry.actor_kind, entry.actor_user_id) == (None, "staff", supervisor.pk)
+    assert (entry.profile_id, entry.actor_kind, entry.actor_user_id) == (NATIONAL_CHAIN, "staff", supervisor.pk)
 
 
 def test_a_supervisor_sets_the_markers_through_the_traced_action__A3_A7(supervisor_client, claire):

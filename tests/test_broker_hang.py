@@ -88,7 +88,9 @@ def test_a_hung_broker_delays_the_hand_off_briefly_and_the_sweep_takes_over__N5(
     notice.refresh_from_db()
     assert notice.status == Notice.Status.PENDING  # the consultation went through; its notice waits
     queued = []
-    monkeypatch.setattr("notifications.outbox.enqueue_delivery", queued.append)
+    monkeypatch.setattr(
+        "notifications.outbox.enqueue_delivery", lambda notice_id, profile_id=None: queued.append(notice_id)
+    )
     monkeypatch.setattr("notifications.delivery.broker_backlog", lambda: 0)  # the broker answers again
     later = timezone.now() + timedelta(seconds=settings.CARNET_NOTICE_SWEEP_GRACE_SECONDS + 1)
     assert sweep(later) == [notice.pk] and queued == [notice.pk]

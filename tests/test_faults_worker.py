@@ -159,7 +159,7 @@ def _first_requeue(notice, start, *, sweep_every: int, offset: int) -> int:
 
 @pytest.mark.parametrize("era", ["before", "after"])
 def test_recovery_times_of_a_lost_message_and_a_killed_delivery(alice, david, settings, monkeypatch, era):
-    monkeypatch.setattr("notifications.outbox.enqueue_delivery", lambda notice_id: None)
+    monkeypatch.setattr("notifications.outbox.enqueue_delivery", lambda notice_id, profile_id=None: None)
     monkeypatch.setattr("notifications.delivery.broker_backlog", lambda: 0)
     every = settings.CARNET_NOTICE_SWEEP_SECONDS
     if era == "before":

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 
 from access_control.models import TrailEntry
-from access_control.trail import verify_chain
+from access_control.trail import NATIONAL_CHAIN, verify_chain
 from notifications.models import Notice
 from records import actions, crypto, lifecycle_jobs, tasks, transitions
 from records.lifecycle import ActorNotAllowed, IllegalTransition, InvalidProvisionalCode, TrailAction
@@ -760,9 +760,9 @@ def test_purge_at_the_end_of_the_archive_period_removes_everything__L5_T4(
     assert not any(_body_exists(d) for d in documents)
     assert not Notice.objects.filter(profile_id=denise.pk).exists()
     assert not TrailEntry.objects.filter(profile_id=denise.pk).exists()
-    purge_entry = TrailEntry.objects.get(profile_id=None, action=TrailAction.PURGE)
+    purge_entry = TrailEntry.objects.get(profile_id=NATIONAL_CHAIN, action=TrailAction.PURGE)
     assert (purge_entry.detail, purge_entry.reason) == (f"profile {denise.pk}", "archive_expired")
-    assert verify_chain(None) == []
+    assert verify_chain(NATIONAL_CHAIN) == []
     # Others untouched.
     assert (trail(bernard), notices(bernard)) == bernard_before
     assert list(bernard.documents.all()) == [kept_document] and _body_exists(kept_document)
@@ -784,7 +784,7 @@ def test_purge_after_an_early_deletion_request__L5_T4(clock, django_capture_on_c
     assert not Profile.objects.filter(pk=profile.pk).exists()
     assert not _body_exists(document)
     assert not TrailEntry.objects.filter(profile_id=profile.pk).exists()
-    assert TrailEntry.objects.get(profile_id=None, action=TrailAction.PURGE).reason == "early_deletion"
+    assert TrailEntry.objects.get(profile_id=NATIONAL_CHAIN, action=TrailAction.PURGE).reason == "early_deletion"
 
 
 def test_reopened_profile_is_not_purged__L6_T4(clock, django_capture_on_commit_callbacks):

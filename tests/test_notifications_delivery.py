@@ -285,7 +285,9 @@ def test_sweep_requeues_pending_and_abandoned_notices__N5(alice, bernard, david,
     settings.CARNET_NOTICE_SWEEP_GRACE_SECONDS = 60
     settings.CARNET_NOTICE_CLAIM_TIMEOUT_SECONDS = 600
     queued = []
-    monkeypatch.setattr("notifications.outbox.enqueue_delivery", queued.append)
+    monkeypatch.setattr(
+        "notifications.outbox.enqueue_delivery", lambda notice_id, profile_id=None: queued.append(notice_id)
+    )
     monkeypatch.setattr("notifications.delivery.broker_backlog", lambda: 0)  # the queue is empty: short grace
     lost = consult(alice, david)
     stuck = consult(bernard, david)

@@ -22,6 +22,7 @@ from access_control import tasks as access_tasks
 from access_control.alerts import SWEEP_AFTER, alert_review_task, send_review_alert
 from access_control.api import open_record
 from access_control.models import Review, TrailEntry
+from access_control.trail import NATIONAL_CHAIN
 from notifications import tasks as notice_tasks
 from notifications.channels import dev
 from notifications.delivery import deliver
@@ -177,7 +178,9 @@ def _purge_case(clock):
 def _assert_purged_once(due, kept):
     assert not Profile.objects.filter(pk__in=[p.pk for p in due]).exists()
     assert Profile.objects.filter(pk=kept.pk).exists()
-    assert TrailEntry.objects.filter(profile_id=None, action=TrailAction.PURGE).count() == 2  # one per profile
+    assert (
+        TrailEntry.objects.filter(profile_id=NATIONAL_CHAIN, action=TrailAction.PURGE).count() == 2
+    )  # one per profile
 
 
 @pytest.mark.django_db
@@ -270,7 +273,7 @@ def test_review_alert_sweep_twice_mails_once__A13(personas, mailoutbox, monkeypa
 def _lost_notices(patients, author, monkeypatch, settings) -> list[int]:
     """Notices whose broker message was lost: pending, handed over longer ago than the grace."""
     settings.CARNET_NOTICE_CHANNEL_OVERRIDE = "dev"
-    monkeypatch.setattr("notifications.outbox.enqueue_delivery", lambda notice_id: None)
+    monkeypatch.setattr("notifications.outbox.enqueue_delivery", lambda notice_id, profile_id=None: None)
     notices = [consult(patient, author).pk for patient in patients]
     long_ago = timezone.now() - timedelta(hours=1)
     Notice.objects.filter(pk__in=notices).update(enqueued_at=long_ago, deliver_after=long_ago)
@@ -293,7 +296,9 @@ def _assert_each_sent_once(notices):
 def test_notice_sweep_twice_delivers_each_notice_once__N5(alice, bernard, david, monkeypatch, settings):
     notices = _lost_notices([alice, bernard], david, monkeypatch, settings)
     queued = []
-    monkeypatch.setattr("notifications.outbox.enqueue_delivery", queued.append)
+    monkeypatch.setattr(
+        "notifications.outbox.enqueue_delivery", lambda notice_id, profile_id=None: queued.append(notice_id)
+    )
     assert [notice_tasks.sweep_notices(), notice_tasks.sweep_notices()] == [2, 0]  # within the grace: not again
     _deliver_all(queued)
     _assert_each_sent_once(notices)
@@ -304,7 +309,9 @@ def test_notice_sweep_twice_at_once_delivers_each_notice_once__N5(alice, bernard
     """Two sweeps at once may both queue a notice; its delivery claim lets one run through."""
     notices = _lost_notices([alice, bernard], david, monkeypatch, settings)
     queued = []
-    monkeypatch.setattr("notifications.outbox.enqueue_delivery", queued.append)
+    monkeypatch.setattr(
+        "notifications.outbox.enqueue_delivery", lambda notice_id, profile_id=None: queued.append(notice_id)
+    )
     assert 2 <= sum(at_once(notice_tasks.sweep_notices)) <= 4
     dev.outbox.clear()
     assert at_once(lambda: _deliver_all_in_thread(queued), runs=2)  # both runs deliver every queued id
