@@ -62,7 +62,7 @@ test: install tests/js/node_modules/axe-core/axe.min.js
 # The suite's per-patient paths on a local Citus cluster (a coordinator and two workers, .ci/citus-cluster.sh;
 # Citus itself: docs/scaling.md). The test database is built on every node and laid out by citus_distribute.
 CITUS_URL ?= postgres://postgres@127.0.0.1:5433/carnet_citus
-# Not yet: tests/test_lifecycle.py (the opening and purge sweeps), tests/test_api_schema.py, tests/test_enrolment.py
+# Not yet: tests/test_lifecycle.py (the opening and purge sweeps), tests/test_api_schema.py
 # (docs/scaling.md, What stays cross-shard).
 CITUS_TESTS ?= tests/test_citus_layout.py tests/test_citus_cluster.py tests/test_citus_routing.py \
 	tests/test_access_contract.py tests/test_access_rules.py tests/test_access_admin.py tests/test_access_queries.py \
