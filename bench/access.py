@@ -660,7 +660,9 @@ def main() -> int:
     import notifications.outbox
     from records.models import Document
 
-    notifications.outbox.enqueue_delivery = lambda notice_id, profile_id=None: None  # broker hand-off: not database work
+    notifications.outbox.enqueue_delivery = lambda notice_id, profile_id=None: (
+        None
+    )  # broker hand-off: not database work
 
     reuse = False
     if args.reuse:

@@ -281,7 +281,9 @@ def child(args) -> int:
     django.setup()
     import notifications.outbox
 
-    notifications.outbox.enqueue_delivery = lambda notice_id, profile_id=None: None  # broker hand-off: not database work
+    notifications.outbox.enqueue_delivery = lambda notice_id, profile_id=None: (
+        None
+    )  # broker hand-off: not database work
 
     data = _setup_side(args.child, args.url, args.database, args.documents, args.seed)
     pairs = _pairs(data, 2000, args.seed)
