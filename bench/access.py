@@ -282,6 +282,8 @@ def load(conn, documents: int, rng: random.Random) -> dict:
 
     traced = copy_rows(conn, TrailEntry, trail_rows(), now)
     log(f"  trail: {traced} entries in {len(chains)} chains")
+    # I1's index, as do_enrol_profile writes it with each profile: finding by NIR reads it on Citus.
+    conn.execute("INSERT INTO records_nirindex (nir, profile_id) SELECT nir, id FROM records_profile")
     return {"heavy": heavy, "blocks": blocks, "grants": grants, "authors": authors}
 
 

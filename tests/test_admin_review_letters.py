@@ -15,7 +15,7 @@ from access_control.models import ApiToken, Review, TrailEntry
 from access_control.queries import curiosity_report
 from access_control.rules import Action
 from access_control.tokens import do_create_token
-from access_control.trail import record_entry
+from access_control.trail import NATIONAL_CHAIN, record_entry
 from notifications.actions import BatchActionError, do_mark_batch_handed
 from notifications.models import BatchFile, PrintBatch
 from tests.admin_fixtures import (  # noqa: F401  (fixtures)
@@ -138,7 +138,7 @@ def test_closed_batch_marked_handed_once_with_trail_entry__N4_T1(agent):
     done = do_mark_batch_handed(batch, actor=agent)
     assert done.handed_by == agent and done.handed_at is not None
     entry = TrailEntry.objects.get(action="batch_handed", detail=f"batch {batch.pk}")
-    assert entry.profile_id is None and entry.actor_user_id == agent.pk and entry.actor_kind == "staff"
+    assert entry.profile_id == NATIONAL_CHAIN and entry.actor_user_id == agent.pk and entry.actor_kind == "staff"
     with pytest.raises(BatchActionError):
         do_mark_batch_handed(batch, actor=agent)
     assert TrailEntry.objects.filter(action="batch_handed").count() == 1

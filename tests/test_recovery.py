@@ -17,6 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access_control.models import TrailEntry
 from access_control.rules import Action, Reason
+from access_control.trail import NATIONAL_CHAIN
 from notifications.content import build_message
 from notifications.models import Notice
 from records import lifecycle
@@ -288,7 +289,7 @@ def test_practitioner_resets_a_forgotten_password(client, david, clock):
     response = Client().post(reverse("practitioners:login"), {"identifier": "10100534436", "password": NEW_PASSWORD})
     assert response.status_code == 302
     entry = TrailEntry.objects.get(action=Action.PASSWORD_RESET)
-    assert entry.profile_id is None and entry.actor_practitioner_id == david.pk
+    assert entry.profile_id == NATIONAL_CHAIN and entry.actor_practitioner_id == david.pk
 
 
 def test_practitioner_unknown_rpps_looks_the_same(client, david):
