@@ -61,6 +61,8 @@ def test_the_patient_tabs_stay_on_one_row_and_the_trail_filters_line_up(page, pe
     page.set_viewport_size(DESKTOP)
     sign_in(page, personas.alice.email, personas.password)
     assert page.evaluate(ONE_ROW, ".portal-nav li") == 1  # no wrap at 1366 px
+    # ...and every tab in sight, none hidden behind a sideways scroll
+    assert page.locator(".portal-nav ul").evaluate("(ul) => ul.scrollWidth - ul.clientWidth") <= 0
     page.get_by_role("link", name="Historique des accès", exact=True).click()
     assert page.evaluate(ONE_ROW, ".tabs li") == 1
     bottoms = page.evaluate(
