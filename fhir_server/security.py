@@ -2,10 +2,18 @@
 
 Two ways in: Carnet's bearer API tokens (practice software and patients' own tools, docs/api.md) and SMART on
 FHIR access tokens for connected patient apps, issued by Carnet's OAuth 2 authorisation server; the SMART
-extension names its endpoints, as ``.well-known/smart-configuration`` does.
+extension names its endpoints, as ``.well-known/smart-configuration`` does. Pro Santé Connect access tokens
+are named while the API accepts them (``accounts.jwt_tokens.accepts_psc_tokens``).
 """
 
 from django.urls import reverse
+
+from accounts.jwt_tokens import accepts_psc_tokens
+
+PSC_TOKENS = (
+    " Practice software may also present a Pro Santé Connect access token (a JWT for Carnet's audience, scope "
+    "carnet:read or carnet:write), checked against Pro Santé Connect's keys."
+)
 
 SMART_SERVICE = {
     "coding": [
@@ -49,5 +57,6 @@ def capability_security(base: str) -> dict:
             "from Carnet's OAuth 2 server (authorization code with PKCE S256; scopes patient/Patient.rs, "
             "patient/DocumentReference.rs, patient/AuditEvent.rs, launch/patient, offline_access). An app reads only "
             "the profile the patient chose, as the patient sees it."
-        ),
+        )
+        + (PSC_TOKENS if accepts_psc_tokens() else ""),
     }

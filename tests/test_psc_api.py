@@ -147,6 +147,14 @@ def test_psc_tokens_are_refused_when_psc_is_not_configured_for_the_api(personas,
     assert response.status_code == 401 and JWKS.fetches == 0
 
 
+def test_the_capability_statement_names_psc_tokens_only_while_they_are_accepted(psc_provider, settings):
+    security = APIClient().get("/fhir/metadata").json()["rest"][0]["security"]["description"]
+    assert "Pro Santé Connect" in security
+    settings.CARNET_PSC = {**settings.CARNET_PSC, "api_audience": ""}
+    security = APIClient().get("/fhir/metadata").json()["rest"][0]["security"]["description"]
+    assert "Pro Santé Connect" not in security
+
+
 def test_the_level_of_a_psc_token_never_outlives_its_request__T1(personas, psc_provider):
     psc = bearer(psc_provider.access_token(personas.david.rpps, acr="eidas3"))
     found = search(psc, personas.alice).json()["handle"]
