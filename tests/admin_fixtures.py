@@ -18,6 +18,13 @@ from records.models import User
 from tests.signin_fixtures import verified_client
 
 GROUPS_MIGRATION = importlib.import_module("records.migrations.0003_staff_groups")
+# Later migrations that add to the groups: what a flushed test database must get back.
+LATER_GRANTS = {
+    "Superviseurs": [
+        "access_control.view_apitoken",  # records 0004
+        *importlib.import_module("accounts.migrations.0003_supervisors_register_apps").SUPERVISORS,
+    ]
+}
 AGENTS, SUPERVISORS = "Agents", "Superviseurs"
 
 
@@ -30,7 +37,7 @@ def ensure_staff_groups() -> None:
         group, _created = Group.objects.get_or_create(name=group_name)
         wanted = [
             Permission.objects.get(content_type__app_label=name.split(".")[0], codename=name.split(".")[1])
-            for name in names
+            for name in [*names, *LATER_GRANTS.get(group_name, [])]
         ]
         group.permissions.set(wanted)
 

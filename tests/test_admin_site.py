@@ -146,3 +146,15 @@ def test_dashboard_reads_today_s_batch_and_open_reviews(supervisor_client):
     cache.delete(DASHBOARD_CACHE_KEY)
     figures = supervisor_client.get(INDEX).context["dashboard"]
     assert (figures["letters_today"], figures["pages_today"]) == (12, 15)
+
+
+def test_supervisors_register_connected_apps_but_never_see_their_tokens(supervisor_client, agent):
+    """Issue 17: an app is registered by a supervisor, with its listing; codes and tokens stay out of reach."""
+    page = supervisor_client.get("/admin/oauth2_provider/application/add/")
+    assert page.status_code == 200 and 'name="carnet_listing-0-publisher"' in page.content.decode()
+    assert supervisor_client.get("/admin/accounts/appconnection/").status_code == 200
+    for secrets in ("accesstoken", "refreshtoken", "grant", "idtoken"):
+        assert supervisor_client.get(f"/admin/oauth2_provider/{secrets}/").status_code == 403
+    from django.test import Client
+
+    assert verified_client(Client(), agent).get("/admin/oauth2_provider/application/add/").status_code == 403
