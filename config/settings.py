@@ -154,6 +154,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fix-up would close the database connection before and after every task; with this it closes
+# them every 1 000 tasks only, and config.celery closes them the way Django does after a request (CONN_MAX_AGE,
+# health checks, errors).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that lost the broker retries for ever (Celery's default gives up after 100 tries and exits): a long
 # Redis outage must not end it. A worker that exits anyway is restarted by compose / systemd (docs/operations.md).
