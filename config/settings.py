@@ -418,6 +418,9 @@ CARNET_NOTICE_RETRY_MAX_SECONDS = env_int("CARNET_NOTICE_RETRY_MAX_SECONDS", 360
 # The delivery task's hard time limit: the worker kills a run still going after it (an e-mail takes well under
 # EMAIL_TIMEOUT, a letter under a second).
 CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS = env_int("CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS", 60, minimum=10)
+# Notices committed together (more than two) go to the worker in messages of at most this many ids; one run
+# claims them in one statement and sends them over its one SMTP connection (notifications.delivery.deliver_batch).
+CARNET_NOTICE_BATCH_SIZE = env_int("CARNET_NOTICE_BATCH_SIZE", 50, minimum=1)
 # A notice claimed longer ago than this is taken for abandoned (worker killed). It must stay above the task's
 # hard time limit, so that no live run still holds a claim the sweep takes over (at most once): a killed
 # delivery is retried about one time limit (+ at most one sweep period) later.
