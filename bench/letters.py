@@ -171,15 +171,17 @@ def bench_naive(count: int, env: dict) -> float:
 class _Mailbox:
     def __init__(self):
         self.count = 0
+        self.recipients: list[str] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         with self.lock:
             self.count += 1
+            self.recipients.extend(envelope.rcpt_tos)
         return "250 OK"
 
 
-def bench_emails(count: int, env: dict) -> dict:
+def bench_emails(count: int, env: dict, profile: str | None = None) -> dict:
     """Notices/s through a real worker: commit ``count`` consultation notices, wait for ``count`` e-mails."""
     from aiosmtpd.controller import Controller
     from django.core.management import call_command
@@ -202,9 +204,13 @@ def bench_emails(count: int, env: dict) -> dict:
     app.conf.task_default_queue = queue
     worker_env = {**env, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(port)}
     log = open(Path(env["CARNET_VAR_DIR"]) / "worker.log", "ab")  # noqa: SIM115
+    worker_args = f"-A config worker -Q {queue} -n {queue}@%h --loglevel WARNING --without-gossip --without-mingle"
+    command = [sys.executable, "-m", "celery", *worker_args.split(), "--concurrency", "2"]
+    if profile:  # one process, profiled by pyinstrument (which writes its report when the worker stops)
+        pyinstrument = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", profile, "--show-all"]
+        command = [*pyinstrument, "-m", "celery", *worker_args.split(), "--pool", "solo"]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-n", f"{queue}@%h",
-         "--concurrency", "2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+        command,
         cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
@@ -244,6 +250,10 @@ def bench_emails(count: int, env: dict) -> dict:
         elapsed = time.perf_counter() - start
         time.sleep(1)  # anything sent twice would arrive now
         received = mailbox.count
+        # Exactly once: every patient's address once (a duplicate and a loss would not show in the count alone).
+        by_address = {address: mailbox.recipients.count(address) for address in {p.email for p in profiles}}
+        doubled = sum(1 for times in by_address.values() if times > 1)
+        missing = sum(1 for times in by_address.values() if times == 0)
         floor = email_floor(count, port, mailbox)
     finally:
         os.killpg(worker.pid, 15)
@@ -259,6 +269,8 @@ def bench_emails(count: int, env: dict) -> dict:
         "email_floor_per_s": round(floor, 1),
         "email_ratio": round(ours / floor, 3),
         "emails_received": received,
+        "emails_doubled": doubled,
+        "emails_missing": missing,
         "email_database": connection.vendor,
     }
 
@@ -291,6 +303,8 @@ def main() -> None:
     parser.add_argument("--letters", type=int, default=2000)
     parser.add_argument("--naive", type=int, default=20)
     parser.add_argument("--emails", type=int, default=300)
+    parser.add_argument("--emails-only", action="store_true", help="skip the letters (same as --letters 0 --naive 0)")
+    parser.add_argument("--profile-worker", metavar="PATH", help="run the worker as one process under pyinstrument")
     parser.add_argument("--floor-letters", type=int, default=200, help="letters in the floor's one document")
     parser.add_argument(
         "--database",
@@ -298,6 +312,8 @@ def main() -> None:
         help="the e-mail part's PostgreSQL database, recreated on DATABASE_URL's server (SQLite without one)",
     )
     args = parser.parse_args()
+    if args.emails_only:
+        args.letters = args.naive = 0
 
     workdir = Path(tempfile.mkdtemp(prefix="carnet-bench-"))
     database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -350,7 +366,7 @@ def main() -> None:
     # Peak of the rendering process (before the e-mail part, which migrates a database in this process).
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if args.emails:
-        result.update(bench_emails(args.emails, env))
+        result.update(bench_emails(args.emails, env, args.profile_worker))
     print(json.dumps(result))
 
 

@@ -154,6 +154,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fix-up would close the database connection before and after every task; with this it closes
+# them every 1 000 tasks only, and config.celery closes them the way Django does after a request (CONN_MAX_AGE,
+# health checks, errors).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that lost the broker retries for ever (Celery's default gives up after 100 tries and exits): a long
 # Redis outage must not end it. A worker that exits anyway is restarted by compose / systemd (docs/operations.md).
@@ -414,6 +418,9 @@ CARNET_NOTICE_RETRY_MAX_SECONDS = env_int("CARNET_NOTICE_RETRY_MAX_SECONDS", 360
 # The delivery task's hard time limit: the worker kills a run still going after it (an e-mail takes well under
 # EMAIL_TIMEOUT, a letter under a second).
 CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS = env_int("CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS", 60, minimum=10)
+# Notices committed together (more than two) go to the worker in messages of at most this many ids; one run
+# claims them in one statement and sends them over its one SMTP connection (notifications.delivery.deliver_batch).
+CARNET_NOTICE_BATCH_SIZE = env_int("CARNET_NOTICE_BATCH_SIZE", 50, minimum=1)
 # A notice claimed longer ago than this is taken for abandoned (worker killed). It must stay above the task's
 # hard time limit, so that no live run still holds a claim the sweep takes over (at most once): a killed
 # delivery is retried about one time limit (+ at most one sweep period) later.

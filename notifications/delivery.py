@@ -2,7 +2,9 @@
 
 A run claims the notice with one conditional UPDATE and only the run that changed the row sends; a transient
 failure puts it back to ``pending`` with backoff, the others end ``failed`` or ``undeliverable``; ``sweep``
-re-queues what the broker or a worker lost. Errors stored never carry patient data.
+re-queues what the broker or a worker lost. Errors stored never carry patient data. ``deliver_batch`` does the
+same for the notices of one message (notices committed together): one claim and one load for all, then each
+notice handed off, sent and marked on its own.
 
 At most once, as far as SMTP allows: before the hand-off the run commits ``send_started_at`` and the notice's
 stable ``message_id``; after it, the run marks the row ``sent``. A worker killed between the two leaves a
@@ -16,7 +18,9 @@ See docs/adr/0002-notice-outbox.md.
 
 import logging
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from time import monotonic
 
 from django.conf import settings
 from django.db.models import F, Q, QuerySet
@@ -76,7 +80,13 @@ def deliver(notice_id: int, profile_id: int | None = None) -> str:
     if claimed_at is None:
         return "skipped"
     notice = notices_for_delivery().get(pk=notice_id, **({} if profile_id is None else {"profile_id": profile_id}))
-    mine = _the_notice(notice_id, profile_id).filter(status=Notice.Status.SENDING, claimed_at=claimed_at)
+    return _send_claimed(notice, claimed_at)
+
+
+def _send_claimed(notice: Notice, claimed_at: datetime) -> str:
+    """Hand a notice this run claimed at ``claimed_at`` to its channel and record the outcome."""
+    notice_id = notice.pk
+    mine = _the_notice(notice_id, notice.profile_id).filter(status=Notice.Status.SENDING, claimed_at=claimed_at)
     channel = channel_for(notice)
     if notice.send_started_at is not None:
         logger.warning("Notice %s: an earlier hand-off was interrupted; sending again with the same id.", notice_id)
@@ -100,6 +110,79 @@ def deliver(notice_id: int, profile_id: int | None = None) -> str:
     if not mine.update(status=Notice.Status.SENT, sent_at=now, sealed_payload=None, last_error="", updated_at=now):
         logger.warning("Notice %s was sent but its claim had been taken over.", notice_id)
     return Notice.Status.SENT
+
+
+def _the_notices(pairs: Sequence[tuple[int, int | None]], notices: QuerySet[Notice] | None = None) -> QuerySet[Notice]:
+    """The notices by their ids, and their profiles' when the message gave them (on Citus, their shards only)."""
+    notices = (Notice.objects.all() if notices is None else notices).filter(pk__in=[pk for pk, _ in pairs])
+    profile_ids = {profile_id for _, profile_id in pairs}
+    return notices if None in profile_ids else notices.filter(profile_id__in=profile_ids)
+
+
+def claim_batch(pairs: Sequence[tuple[int, int | None]]) -> datetime | None:
+    """Take those of the notices that are due and free for this run, in one UPDATE. Returns the claim time."""
+    now = timezone.now()
+    claimed = (
+        _the_notices(pairs)
+        .filter(claimable(now))
+        .update(status=Notice.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now)
+    )
+    return now if claimed else None
+
+
+def deliver_batch(pairs: Sequence[tuple[int, int | None]]) -> dict[int, str]:
+    """Deliver the notices of one message: one claim and one load for all, then each as ``deliver`` does.
+
+    Every notice is claimed before its hand-off, marked ``sent`` right after its own send (never at the end of
+    the batch), and a transient failure re-queues that notice alone (``deliver_notice`` after its backoff), so
+    the guarantees of ``deliver`` hold notice by notice. What is not started within half the task's time limit
+    goes back to ``pending`` (never handed off) and to the broker in a new message.
+    Returns each notice's outcome ("skipped": another run has it, or it is done).
+    """
+    outcomes = {notice_id: "skipped" for notice_id, _ in pairs}
+    claimed_at = claim_batch(pairs)
+    if claimed_at is None:
+        return outcomes
+    notices = list(
+        _the_notices(pairs, notices_for_delivery())
+        .filter(status=Notice.Status.SENDING, claimed_at=claimed_at)
+        .order_by("pk")
+    )
+    stop_at = monotonic() + settings.CARNET_NOTICE_TASK_TIME_LIMIT_SECONDS / 2
+    for index, notice in enumerate(notices):
+        if monotonic() > stop_at:
+            _release(notices[index:], claimed_at)
+            break
+        try:
+            outcomes[notice.pk] = _send_claimed(notice, claimed_at)
+        except RetryDelivery as exc:
+            outcomes[notice.pk] = Notice.Status.PENDING
+            _retry_later(notice, exc.countdown)
+    return outcomes
+
+
+def _retry_later(notice: Notice, countdown: float) -> None:
+    """Queue the one notice's retry after its backoff; should the broker refuse, the sweep re-queues it."""
+    from .tasks import deliver_notice
+
+    try:
+        deliver_notice.apply_async(args=[notice.pk, notice.profile_id], countdown=countdown, retry=False)
+    except Exception:
+        logger.warning("Could not queue the retry of notice %s; the sweep will.", notice.pk, exc_info=True)
+
+
+def _release(notices: list[Notice], claimed_at: datetime) -> None:
+    """Give back notices this run claimed but did not start (never handed off), and queue them again."""
+    from .outbox import enqueue_deliveries
+
+    now = timezone.now()
+    released = Notice.objects.filter(
+        pk__in=[notice.pk for notice in notices], status=Notice.Status.SENDING, claimed_at=claimed_at
+    ).update(
+        status=Notice.Status.PENDING, attempts=F("attempts") - 1, deliver_after=now, enqueued_at=now, updated_at=now
+    )
+    logger.info("Batch out of time: %s claimed notices go back to the queue.", released)
+    enqueue_deliveries([(notice.pk, notice.profile_id) for notice in notices])  # one taken over meanwhile: skipped
 
 
 def _finish(mine: QuerySet[Notice], notice_id: int, status: str, reason: str) -> str:

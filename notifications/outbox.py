@@ -3,8 +3,9 @@
 ``queue_notice`` picks the channel (N2), folds repeated consultations by one practitioner within the debounce
 window into one notice (N1; a window whose notice failed starts a follow-up instead), queues the treating
 doctor's notice for an emergency (N3, never folded), and enqueues the delivery after commit with the notice id
-only. The upsert of the notice (with the trail entry's INSERT, ``access_control.trail.entry_insert``) is
-written by hand in ``notifications.fast_sql``, beside its ORM reference. See docs/adr/0002-notice-outbox.md.
+only (the notices of one commit together, in batches from three: ``enqueue_deliveries``). The upsert of the
+notice (with the trail entry's INSERT, ``access_control.trail.entry_insert``) is written by hand in
+``notifications.fast_sql``, beside its ORM reference. See docs/adr/0002-notice-outbox.md.
 """
 
 from __future__ import annotations
@@ -153,8 +154,7 @@ def queue_notice(
     if trail_entry is not None and not linked:  # only after 99 dead follow-ups: keep the access attached anyway
         notice.trail_entries.add(trail_entry)
     if created and status == Notice.Status.PENDING:
-        notice_id, profile_id = notice.pk, notice.profile_id
-        transaction.on_commit(lambda: enqueue_delivery(notice_id, profile_id))
+        _enqueue_after_commit(notice.pk, notice.profile_id)
     if kind == Notice.Kind.EMERGENCY and recipient_practitioner is None:
         doctor = profile.treating_doctor
         if doctor is not None and (practitioner is None or doctor.pk != practitioner.pk):
@@ -162,6 +162,62 @@ def queue_notice(
                 profile, kind, practitioner=practitioner, trail_entry=trail_entry, recipient_practitioner=doctor
             )
     return notice
+
+
+# From this many notices committed together, they go to the worker in batches (``deliver_notices``).
+BATCH_FROM = 3
+
+
+class _AfterCommit:
+    """The on-commit hand-off of the notices one transaction queued (one callback for all of them)."""
+
+    def __init__(self, notice_id: int, profile_id: int | None):
+        self.pairs = [(notice_id, profile_id)]
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = True
+        if len(self.pairs) < BATCH_FROM:  # an action's one or two notices: one message each, as always
+            for notice_id, profile_id in self.pairs:
+                enqueue_delivery(notice_id, profile_id)
+        else:
+            enqueue_deliveries(self.pairs)
+
+
+def _enqueue_after_commit(notice_id: int, profile_id: int | None) -> None:
+    """Hand the notice to the broker once the transaction commits, with the others it queued (one callback).
+
+    Joining the previous notice's callback is safe whatever savepoints came and went: Django drops a callback
+    when a savepoint that was open at its registration is rolled back, and such a savepoint, still open now,
+    holds this notice too; a notice rolled back while the callback survives goes to the worker, which finds
+    no row to claim and skips it.
+    """
+    connection = transaction.get_connection()
+    if connection.run_on_commit:  # Django's list of (savepoint ids, callback, robust); tests pin what we read
+        last = connection.run_on_commit[-1][1]
+        if isinstance(last, _AfterCommit) and not last.done:
+            last.pairs.append((notice_id, profile_id))
+            return
+    transaction.on_commit(_AfterCommit(notice_id, profile_id))
+
+
+def enqueue_deliveries(pairs: list[tuple[int, int | None]]) -> None:
+    """Hand notices to the broker in messages of CARNET_NOTICE_BATCH_SIZE ``[notice_id, profile_id]`` pairs.
+
+    A broker failure is logged, not raised: the sweep re-queues the notices (N5).
+    """
+    from .tasks import deliver_notices
+
+    size = settings.CARNET_NOTICE_BATCH_SIZE
+    for start in range(0, len(pairs), size):
+        batch = pairs[start : start + size]
+        if len(batch) == 1:
+            enqueue_delivery(*batch[0])
+            continue
+        try:
+            deliver_notices.apply_async(args=[[list(pair) for pair in batch]], retry=False)
+        except Exception:  # the broker is down or misconfigured; the notices stay pending for the sweep
+            logger.warning("Could not enqueue %s notices; the sweep will re-queue them.", len(batch), exc_info=True)
 
 
 def enqueue_delivery(notice_id: int, profile_id: int | None = None) -> None:

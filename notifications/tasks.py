@@ -27,6 +27,22 @@ def deliver_notice(self: Task, notice_id: int, profile_id: int | None = None) ->
         raise self.retry(countdown=exc.countdown, exc=exc) from None
 
 
+@shared_task(  # type: ignore[untyped-decorator]  # celery ships no types
+    name="notifications.deliver_notices",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=_TIME_LIMIT - 10,
+    time_limit=_TIME_LIMIT,
+)
+def deliver_notices(pairs: list[tuple[int, int | None]]) -> int:
+    """Deliver the notices of one commit: ``[[notice_id, profile_id], …]`` (ids only). Returns how many went."""
+    from .delivery import deliver_batch
+    from .models import Notice
+
+    outcomes = deliver_batch([(notice_id, profile_id) for notice_id, profile_id in pairs])  # JSON made them lists
+    return sum(outcome == Notice.Status.SENT for outcome in outcomes.values())
+
+
 @shared_task(name="notifications.sweep_notices", ignore_result=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def sweep_notices() -> int:
     """Beat, every CARNET_NOTICE_SWEEP_SECONDS: re-queue notices left pending or stuck in sending (N5).
