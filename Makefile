@@ -62,13 +62,12 @@ test: install tests/js/node_modules/axe-core/axe.min.js
 # The suite's per-patient paths on a local Citus cluster (a coordinator and two workers, .ci/citus-cluster.sh;
 # Citus itself: docs/scaling.md). The test database is built on every node and laid out by citus_distribute.
 CITUS_URL ?= postgres://postgres@127.0.0.1:5433/carnet_citus
-# Not yet: tests/test_lifecycle.py (the opening and purge sweeps), tests/test_api_schema.py
-# (docs/scaling.md, What stays cross-shard).
 CITUS_TESTS ?= tests/test_citus_layout.py tests/test_citus_cluster.py tests/test_citus_routing.py \
 	tests/test_access_contract.py tests/test_access_rules.py tests/test_access_admin.py tests/test_access_queries.py \
 	tests/test_access_property.py tests/test_trail.py tests/test_api_scopes.py tests/test_api_tokens.py \
 	tests/test_api_patient.py tests/test_api_practitioner.py tests/test_outbox_channel.py \
-	tests/test_notifications_delivery.py tests/test_notifications_worker.py tests/test_enrolment.py
+	tests/test_notifications_delivery.py tests/test_notifications_worker.py tests/test_enrolment.py \
+	tests/test_lifecycle.py tests/test_api_schema.py
 test-citus: install
 	.ci/citus-cluster.sh start
 	DATABASE_URL=$(CITUS_URL) CARNET_CITUS=1 $(BIN)/python -m pytest $(CITUS_TESTS)

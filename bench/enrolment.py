@@ -12,11 +12,11 @@ laid out by ``citus_distribute``) and migrates it, writes a valid roster of ``--
   person the profile with its provisional-code hash, its trail chain (hash-chained entries), the pre-opening
   notice with its sealed code, the link between them, in 5 000-row transactions, and the after-commit
   hand-off of the notice ids. Peak memory is read here, before the floor builds its rows;
-* **floor**: the four tables emptied (TRUNCATE), then exactly the rows the rules require per person (profile
-  with its code hash, trail entry or entries, pre-opening notice, notice-entry link), built beforehand in
-  memory by ``records.enrolment_copy.build_rows`` from the validated file (untimed), go in with one binary
-  ``COPY`` per table, in one transaction, committed (timed). At most ``--floor-rows`` (100 000) people: the
-  floor's rows are all in memory at once.
+* **floor**: the five tables emptied (TRUNCATE), then exactly the rows the rules require per person (profile
+  with its code hash, NIR index row, trail entry or entries, pre-opening notice, notice-entry link), built
+  beforehand in memory by ``records.enrolment_copy.build_rows`` from the validated file (untimed), go in with
+  one binary ``COPY`` per table, in one transaction, committed (timed). At most ``--floor-rows`` (100 000)
+  people: the floor's rows are all in memory at once.
 
 The broker hand-off is counted, not sent (``apply_async`` replaced by a counter: no broker needed; it is one
 message per 1 000 notices). After ours it checks the counts and a sample of trail chains. Details go to stderr;
@@ -107,7 +107,7 @@ def write_roster(path: Path, rows: int) -> None:
 
 
 def floor(path: Path, limit: int) -> tuple[int, float]:
-    """(people, seconds): the four tables emptied, then the first ``limit`` people's rows COPied, pre-built."""
+    """(people, seconds): the written tables emptied, then the first ``limit`` people's rows COPied, pre-built."""
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -115,10 +115,11 @@ def floor(path: Path, limit: int) -> tuple[int, float]:
     from access_control.trail import purge_allowed
     from notifications.models import Notice
     from records.enrolment_copy import build_rows, chunk_writer, write_rows
-    from records.models import Profile
+    from records.models import NirIndex, Profile
     from records.roster import RosterRow, read_roster
 
-    tables = [Profile, TrailEntry, Notice, Notice.trail_entries.through]
+    # The NIR index too: on Citus its key to the profile is dropped, so no TRUNCATE … CASCADE reaches it.
+    tables = [Profile, NirIndex, TrailEntry, Notice, Notice.trail_entries.through]
     names = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in tables)
     with transaction.atomic(), purge_allowed(), connection.cursor() as cursor:  # the trail is append-only (T2)
         cursor.execute(f"TRUNCATE {names} CASCADE")
@@ -131,7 +132,7 @@ def floor(path: Path, limit: int) -> tuple[int, float]:
     accepted = [(row, profile_ids.get(row.representative_nir) if row.representative_nir else None) for row in people]
     built = build_rows(accepted, profile_ids, actor=None, writer=writer, now=timezone.now())
     log(
-        f"  floor: {len(people)} people, {len(built.profiles) + len(built.entries) + len(built.notices) + len(built.links)} rows built"
+        f"  floor: {len(people)} people, {len(built.profiles) + len(built.entries) + len(built.notices) + len(built.links) + len(built.nir_index)} rows built"
     )
     started = time.perf_counter()
     with transaction.atomic():

@@ -43,6 +43,13 @@ def letter_pdf_for_patient(user: User | AnonymousUser | None, letter_id: int) ->
     """
     if user is None or not user.is_authenticated:
         raise Letter.DoesNotExist
-    mine = Q(notice__profile__user=user) | Q(notice__profile__legal_representative__user=user)
-    letter = Letter.objects.filter(mine, notice__recipient_practitioner__isnull=True).get(pk=letter_id)
+    from records.models import Profile  # records imports the notifications at run time
+
+    # Two statements, not one join: on Citus the letter is on the coordinator and its notice on a shard, and the
+    # representative is named by id, not joined (their row may be on another shard).
+    letter = Letter.objects.get(pk=letter_id)
+    own = Profile.objects.filter(user_id=user.pk).values("pk")
+    mine = Q(profile__user_id=user.pk) | Q(profile__legal_representative_id__in=own)
+    if not Notice.objects.filter(mine, pk=letter.notice_id, recipient_practitioner__isnull=True).exists():
+        raise Letter.DoesNotExist
     return LetterDownload(filename=f"carnet-{letter.reference}.pdf", content=letter_pdf(letter))

@@ -25,9 +25,15 @@ _NIR_STRUCTURE = re.compile(r"\d{5}(?:\d{2}|2A|2B)\d{8}")
 _NIR_BODY_STRUCTURE = re.compile(r"\d{5}(?:\d{2}|2A|2B)\d{6}")
 
 
+_ALREADY_NORMAL = re.compile(r"[0-9A-Z]*")  # ASCII digits and capitals: what the library's cleaning leaves as is
+
+
 def normalize_nir(value: str) -> str:
     """The NIR as stored: no spaces, dots or hyphens, Corsican department letters in upper case."""
-    return clean(str(value), " .-\u00a0").strip().upper()
+    value = str(value)
+    if _ALREADY_NORMAL.fullmatch(value):  # a roster's NIRs: skips ~5 µs of character-by-character cleaning
+        return value
+    return clean(value, " .-\u00a0").strip().upper()
 
 
 def _valid_month(month: str) -> bool:

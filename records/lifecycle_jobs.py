@@ -1,9 +1,10 @@
 """The scheduled lifecycle rules run by ``records.tasks``: openings (L3), closures (L7) and the purge (L5, T4).
 
-Each walks its due profiles in pk order, ``CHUNK_SIZE`` at a time (keyset walk, no OFFSET), and commits as it
-goes: one durable transaction per chunk (openings) or per profile (closures, purges), so that a long run never
-holds its locks for long and cannot be folded into a caller's transaction. Rows another transaction holds are
-skipped (``skip_locked``): the next run sees them.
+Each reads its due profiles' ids in pk order, ``CHUNK_SIZE`` at a time (keyset walk, no OFFSET, no row lock:
+on Citus the walk reads every shard), then takes each profile in a durable transaction of its own: it locks the
+profile by its id alone (``FOR UPDATE SKIP LOCKED``, routed to the profile's shard on Citus), checks that it is
+still due, and changes it. Rows another transaction holds are skipped: the next run sees them. Two runs at once
+never handle the same profile twice: the second finds it locked, or no longer due.
 
 Early deletion (L5): ``do_request_early_deletion`` brings ``archive_until`` forward, so the same indexed query
 finds every due purge; the purge job runs hourly, so the deletion happens within the hour after that date.
@@ -12,23 +13,23 @@ finds every due purge; the purge job runs hourly, so the deletion happens within
 import logging
 from collections.abc import Iterator
 from datetime import datetime
+from typing import cast
 
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-from access_control.models import TrailEntry
 from access_control.trail import purge_allowed
 
 from . import lifecycle, storage
 from .lifecycle import TrailAction
-from .models import Profile, User
+from .models import NirIndex, Profile, User
 from .transitions import close_locked_profile, trace_transition
 
 logger = logging.getLogger(__name__)
 
 State = Profile.State
 ClosureReason = Profile.ClosureReason
-CHUNK_SIZE = 500  # profiles per transaction in the scheduled openings
+CHUNK_SIZE = 500  # due profiles' ids read per query by the scheduled rules
 
 
 def _due_id_chunks(due) -> Iterator[list[int]]:
@@ -42,24 +43,29 @@ def _due_id_chunks(due) -> Iterator[list[int]]:
         yield ids
 
 
+def _lock_due(due, pk: int) -> Profile | None:
+    """Lock one profile by its id if it is still due; None if it is no longer due or another transaction holds it."""
+    return due.select_for_update(skip_locked=True).filter(pk=pk).first()
+
+
 def open_due_profiles(now: datetime | None = None) -> int:
     """L3 (scheduled): open every pending profile whose window has passed; returns how many were opened.
 
-    One transaction per chunk locks the rows still due (skipping rows another transaction holds, e.g. an
-    opposition being recorded: the next run sees them), opens them with one UPDATE and writes one trail entry
-    per profile.
+    A profile another transaction holds (e.g. an opposition being recorded) is skipped: the next run sees it.
     """
     now = now or timezone.now()
     cutoff = lifecycle.opening_cutoff(now)
     due = Profile.objects.filter(state=State.PENDING, notice_sent_at__lte=cutoff)
     opened = 0
     for ids in _due_id_chunks(due):
-        with transaction.atomic(durable=True):
-            locked = list(due.filter(pk__in=ids).select_for_update(skip_locked=True).order_by("pk").only("pk"))
-            Profile.objects.filter(pk__in=[p.pk for p in locked]).update(state=State.OPEN, opened_at=timezone.now())
-            for profile in locked:
+        for pk in ids:
+            with transaction.atomic(durable=True):
+                profile = _lock_due(due.only("pk"), pk)
+                if profile is None:
+                    continue
+                Profile.objects.filter(pk=pk).update(state=State.OPEN, opened_at=timezone.now())
                 trace_transition(profile, TrailAction.OPENING, None, old=State.PENDING, new=State.OPEN)
-        opened += len(locked)
+            opened += 1
     return opened
 
 
@@ -72,7 +78,7 @@ def close_expired_suspensions(now: datetime | None = None) -> int:
     for ids in _due_id_chunks(due):
         for pk in ids:
             with transaction.atomic(durable=True):
-                profile = due.select_for_update(skip_locked=True).filter(pk=pk).first()
+                profile = _lock_due(due, pk)
                 if profile is None:  # lifted or closed meanwhile
                     continue
                 close_locked_profile(profile, actor=None, reason=ClosureReason.SUSPENSION, now=timezone.now())
@@ -88,19 +94,62 @@ def _delete_bodies(storage_keys: list[str]) -> None:
             logger.warning("Could not delete a purged document body (key %s).", key, exc_info=True)
 
 
+def _relations_into(model: type[models.Model]) -> list[tuple[type[models.Model], models.ForeignObjectRel]]:
+    """The models that point at ``model`` (its reverse relations, hidden ones included), with the relation."""
+    return [
+        (cast(type[models.Model], rel.related_model), rel)
+        for rel in model._meta.get_fields(include_hidden=True)
+        if isinstance(rel, models.ForeignObjectRel)
+    ]
+
+
+def _delete_rows_of(profile: Profile) -> None:
+    """Delete the profile and every row that belongs to it, each statement naming the profile (T4, L5).
+
+    The rows that belong to a profile are those of every table with a ``profile`` column, the trail's included.
+    On Citus each statement on such a table is routed to the profile's shard (a cascade by Django's collector
+    would delete by row ids, on every shard), and the foreign keys Citus dropped are followed by hand: the rows on
+    the coordinator that hang from the profile's rows (letters, notice-to-entry links, connected apps' tokens) go
+    first, by the ids of the rows they hang from, read on the profile's shard. The NIR index is sharded by the
+    NIR, so its row goes by the NIR. The trail's DELETE needs ``purge_allowed`` (T4).
+    """
+    pk = profile.pk
+    per_profile = [(model, rel.field.column) for model, rel in _relations_into(Profile) if rel.field.name == "profile"]
+    models_of_profile = [model for model, _column in per_profile]
+    for model in models_of_profile:
+        hanging = [(m, rel) for m, rel in _relations_into(model) if m not in [*models_of_profile, Profile]]
+        for hanging_model, rel in hanging:
+            if rel.on_delete is not models.CASCADE:
+                raise RuntimeError(f"The purge does not know how to delete {hanging_model._meta.label}.")
+        ids = list(model._base_manager.filter(profile_id=pk).values_list("pk", flat=True)) if hanging else []
+        for start in range(0, len(ids), CHUNK_SIZE):
+            for hanging_model, rel in hanging:
+                hanging_model._base_manager.filter(
+                    **{f"{rel.field.name}__in": ids[start : start + CHUNK_SIZE]}
+                ).delete()
+    NirIndex.objects.filter(nir=profile.nir).delete()
+    quote = connection.ops.quote_name
+    tables = [(model._meta.db_table, column) for model, column in per_profile if model is not NirIndex]
+    with connection.cursor() as cursor:
+        for table, column in [*tables, (Profile._meta.db_table, "id")]:
+            # Names from the models' metadata, the id bound.
+            cursor.execute(f"DELETE FROM {quote(table)} WHERE {quote(column)} = %s", [pk])  # noqa: S608
+
+
 def _purge_one(pk: int, now: datetime) -> bool:
     with transaction.atomic(durable=True):
-        profile = (
-            Profile.objects.select_for_update(skip_locked=True)
-            .filter(pk=pk, state=State.CLOSED, archive_until__lte=now)
-            .first()
-        )
+        profile = _lock_due(Profile.objects.filter(state=State.CLOSED, archive_until__lte=now), pk)
         if profile is None:  # re-opened or being changed meanwhile
             return False
         reason = "early_deletion" if profile.deletion_requested_at is not None else "archive_expired"
         storage_keys = list(profile.documents.values_list("storage_key", flat=True))
-        # L10: minors this person represented lose their representative, traced in their own trail.
-        for minor in Profile.objects.select_for_update().filter(legal_representative=profile).order_by("pk"):
+        # L10: minors this person represented lose their representative, traced in their own trail. They may be
+        # on other shards: read apart, then each locked by its id.
+        minor_ids = Profile.objects.filter(legal_representative_id=pk).order_by("pk").values_list("pk", flat=True)
+        for minor_pk in list(minor_ids):
+            minor = Profile.objects.select_for_update().filter(pk=minor_pk, legal_representative_id=pk).first()
+            if minor is None:  # given another representative meanwhile
+                continue
             minor.legal_representative = None
             minor.save(update_fields=["legal_representative"])
             trace_transition(
@@ -108,8 +157,7 @@ def _purge_one(pk: int, now: datetime) -> bool:
             )
         user_id = profile.user_id
         with purge_allowed():  # T4: the trail is purged with its profile
-            TrailEntry.objects.filter(profile_id=pk).delete()
-        profile.delete()  # documents, notices, blocks, masks… cascade
+            _delete_rows_of(profile)
         if user_id is not None:
             User.objects.filter(pk=user_id, kind=User.Kind.PATIENT).delete()
         # Proof that the purge ran, holding no personal data, in the national chain.

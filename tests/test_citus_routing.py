@@ -7,20 +7,27 @@ matrix) are not per-patient and are left out.
 """
 
 import io
+from datetime import date, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from access_control import actions as access
 from access_control import api
+from access_control.models import TrailEntry
 from access_control.queries import trail_for_patient
 from notifications.delivery import claim
 from notifications.models import Notice
 from notifications.outbox import queue_notice
+from records import actions as lifecycle
 from records.citus_router import captured_statements, statements_off_one_shard
-from records.models import Document
+from records.lifecycle_jobs import open_due_profiles, purge_due_profiles
+from records.models import Document, NirIndex, Profile
 from records.nir_index import profiles_with_nir
 from records.personas import minimal_pdf
+from tests.lifecycle_fixtures import deposit_document, enrol, enrol_active, make_doctor
 
 pytestmark = pytest.mark.django_db
 
@@ -101,3 +108,53 @@ def test_claiming_a_notice_for_delivery_with_its_profile_id_is_routed_to_one_sha
     assert _routed(lambda: claim(notice.pk, notice.profile_id)) is not None
     notice.refresh_from_db()
     assert notice.status == Notice.Status.SENDING
+
+
+# --- Batches: the lifecycle sweeps read across shards, then take each profile on its shard -------------------
+
+
+def _off_one_shard(run):
+    """Run the path; the SQL of the statements it sent to per-patient tables that Citus does not route to one shard."""
+    with captured_statements() as captured:
+        result = run()
+    return result, [statement.sql for statement, _tasks in statements_off_one_shard(captured)]
+
+
+def test_the_opening_sweep_reads_due_ids_across_shards_and_opens_each_profile_on_its_shard__L3(db):
+    profiles = [enrol()[0] for _ in range(4)]
+    later = timezone.now() + timedelta(days=settings.CARNET_OPPOSITION_DAYS)
+
+    opened, off = _off_one_shard(lambda: open_due_profiles(later))
+
+    assert opened == 4
+    assert set(Profile.objects.filter(pk__in=[p.pk for p in profiles]).values_list("state", flat=True)) == {"open"}
+    # Only the walk over the due ids (no row lock) reads every shard; each lock, update and trail entry is routed.
+    assert off and all(
+        sql.startswith("SELECT") and "FOR UPDATE" not in sql and '"notice_sent_at" <=' in sql for sql in off
+    )
+
+
+def test_the_purge_deletes_a_profiles_rows_on_its_shard__L5_L10_T4(db, django_capture_on_commit_callbacks):
+    alice, alice_user = enrol_active()
+    deposit_document(alice, make_doctor())
+    minor, _code = enrol(first_names="Fanny", birth_date=date(2015, 6, 1), legal_representative=alice)
+    lifecycle.do_close_profile(alice, actor=alice_user, reason=Profile.ClosureReason.PATIENT)
+    lifecycle.do_request_early_deletion(alice, actor=alice_user)
+    later = timezone.now() + timedelta(days=settings.CARNET_EARLY_DELETION_DAYS)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        purged, off = _off_one_shard(lambda: purge_due_profiles(later))
+
+    assert purged == 1
+    assert not Profile.objects.filter(pk=alice.pk).exists()
+    assert not NirIndex.objects.filter(nir=alice.nir).exists()
+    assert not TrailEntry.objects.filter(profile_id=alice.pk).exists()
+    assert not Notice.objects.filter(profile_id=alice.pk).exists()
+    assert not Document.objects.filter(profile_id=alice.pk).exists()
+    assert Profile.objects.get(pk=minor.pk).legal_representative_id is None
+    # Across shards only: the walk over the due ids, the look-up of the minors (on any shard; each is then locked
+    # by its id), and Django's checks of the tables naming the deleted account. Every statement that deletes the
+    # profile's rows names the profile and is routed to its shard.
+    across = ('"archive_until" <=', '"legal_representative_id" =', '"user_id" IN', '"reviewed_by_id" IN')
+    assert off and all(any(mark in sql for mark in across) for sql in off), off
+    assert not [sql for sql in off if sql.startswith("DELETE") and '"user_id" IN' not in sql]

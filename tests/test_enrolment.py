@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core.management import call_command
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.forms.models import model_to_dict
 
 from access_control.models import TrailEntry
@@ -25,7 +25,8 @@ from records import actions, crypto, enrolment, enrolment_copy, lifecycle
 from records.enrolment import enrol_roster
 from records.identifiers import make_nir
 from records.lifecycle import ActorNotAllowed
-from records.models import Profile
+from records.models import NirIndex, Profile
+from records.nir_index import on_citus, profiles_with_nir
 from records.roster import RosterFormatError
 from tests.lifecycle_fixtures import enrol, enrol_active, make_staff, next_nir
 
@@ -242,6 +243,38 @@ def test_corsican_nirs_2a_and_2b_are_enrolled_and_checked__I1(clock):
     assert (report.created, report.rejected) == (2, 1)
     assert set(Profile.objects.values_list("nir", flat=True)) == {corsica_a, corsica_b}
     assert "clé du NIR" in report.errors[0].reason
+
+
+def _shard_of(profile: Profile) -> int | None:
+    """The Citus shard holding the profile's row (None off Citus)."""
+    if not on_citus():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT get_shard_id_for_distribution_column('records_profile', %s)", [profile.pk])
+        return cursor.fetchone()[0]
+
+
+def test_bulk_enrolled_persons_are_found_by_nir_and_a_duplicate_nir_is_refused_across_shards__I1(clock):
+    """The COPY path writes the NIR index (I1): on Citus, where profiles are sharded by id and the index by NIR,
+    the look-up by NIR reads the index, and the index's key holds each NIR for one profile in the country."""
+    nirs = [next_nir() for _ in range(8)]
+    assert enrol_roster(roster(*(line(nir) for nir in nirs))).created == 8
+    profiles = {profile.nir: profile for profile in Profile.objects.filter(nir__in=nirs)}
+
+    indexed = dict(NirIndex.objects.filter(nir__in=nirs).values_list("nir", "profile_id"))
+    assert indexed == {nir: profile.pk for nir, profile in profiles.items()}
+    for nir, profile in profiles.items():
+        assert list(profiles_with_nir(nir)) == [profile]
+
+    # Enrolling one of them again, one by one, finds the bulk-enrolled profile and creates nothing.
+    first = profiles[nirs[0]]
+    assert enrol(nir=nirs[0]) == (first, None)
+    assert Profile.objects.filter(nir=nirs[0]).count() == 1
+    # The index refuses that NIR for a profile on another shard (any other profile off Citus).
+    other = next(p for p in profiles.values() if p != first and (_shard_of(p) != _shard_of(first) or not on_citus()))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        NirIndex.objects.create(nir=nirs[0], profile=other)
+    assert NirIndex.objects.get(nir=nirs[0]).profile_id == first.pk
 
 
 def test_running_the_same_file_twice_creates_nothing_the_second_time__L1(clock):

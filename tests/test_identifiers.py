@@ -33,6 +33,13 @@ def test_spaces_dots_and_lower_case_are_normalised__I1():
     assert validate_nir("2 53 07 2a 073 004 43") == "253072A07300443"
 
 
+@given(st.text(alphabet="0123456789ABab2 .-\u00a0\uff11\u2013", max_size=20))
+def test_normalising_skips_the_library_only_for_what_it_leaves_as_is__I1(value):
+    from stdnum.util import clean
+
+    assert normalize_nir(value) == clean(value, " .-\u00a0").strip().upper()
+
+
 def test_corsica_departments_count_as_19_and_18__I1():
     # 2A is computed as 19 and 2B as 18 before the mod-97 key (stdnum's own test vectors).
     assert nir_key("253072A073004") == "43"
