@@ -16,7 +16,7 @@ changes the reference first; the test then says which statement is behind.
 from typing import Any
 
 from django.db import connection, connections
-from django.db.models import BooleanField, Exists, Model, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import Combinable, RawSQL
 
 from plumbing.sql import converted_rows
@@ -284,24 +284,29 @@ def visibility_conditions(practitioner_id: int, profile_id: int, mode: str) -> l
     treating = Profile.objects.filter(pk=profile_id, treating_doctor_id=practitioner_id)
     granted = TreatingRightsGrant.objects.filter(profile_id=profile_id, practitioner_id=practitioner_id)
     privileged = Q(author_practitioner_id=practitioner_id) | Exists(treating) | Exists(granted)  # A4, A6
+    profession = Practitioner.objects.filter(pk=practitioner_id).values("profession_id")
     # The correlated subqueries name the profile's id as well: Citus then prunes each of them to the profile's shard.
     return [
         Q(profile_id=profile_id, deleted_at__isnull=True),  # A10
         Exists(openable_profiles(practitioner_id, mode, profile_id).filter(pk=OuterRef("profile_id"))),
         Exists(
             AccessRule.objects.filter(
-                profession__practitioners=practitioner_id,
+                profession_id=Subquery(profession),  # one look-up of the profession, not a join per document type
                 document_type_id=OuterRef("document_type_id"),
                 may_read=True,
             )
         ),  # A2: default-deny
-        privileged | Q(masked_at__isnull=True),  # A4
+        # A4 and A12 in one condition, so that ``privileged`` is evaluated once: neither masked (A4) nor of a
+        # masked category (A12, present and future documents), unless privileged.
         privileged
-        | ~Exists(
-            CategoryMask.objects.filter(
-                profile_id=OuterRef("profile_id"), category__document_types=OuterRef("document_type_id")
-            ).filter(profile_id=profile_id)
-        ),  # A12: present and future documents of a masked category
+        | (
+            Q(masked_at__isnull=True)
+            & ~Exists(
+                CategoryMask.objects.filter(
+                    profile_id=OuterRef("profile_id"), category__document_types=OuterRef("document_type_id")
+                ).filter(profile_id=profile_id)
+            )
+        ),
     ]
 
 

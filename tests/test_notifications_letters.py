@@ -192,6 +192,27 @@ def test_letter_template_has_no_flex_layout__N4():
         assert not re.search(r"display\s*:\s*(inline-)?(flex|grid)", source)
 
 
+def _embedded_fonts(pdf: bytes) -> set[str]:
+    fonts = PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]["/Font"].values()
+    return {str(font.get_object()["/BaseFont"]).split("+", 1)[1] for font in fonts}
+
+
+def test_letter_embeds_its_latin_fonts_and_falls_back_outside_them__N4(bernard, david):
+    """The letter's own Latin cuts of DejaVu (templates/notifications/fonts) carry a French letter alone; a name
+    in another script falls back to the system's DejaVu Sans and stays in the text."""
+    assert _embedded_fonts(letter_pdf(_letter_for(consult(bernard, david)))) == {
+        "Carnet-Letter-Sans",
+        "Carnet-Letter-Sans-Bold",
+    }
+    bernard.first_names = "Дмитрий"
+    bernard.save(update_fields=["first_names"])
+    with transaction.atomic():
+        notice = queue_notice(bernard, Notice.Kind.PRE_OPENING, sealed_payload=seal(b"H4W-Z9K-2PL"))
+    pdf = letter_pdf(_letter_for(notice))
+    assert "Дмитрий PETIT" in pdf_text(pdf)
+    assert {"Carnet-Letter-Sans", "Carnet-Letter-Mono", "DejaVu-Sans"} <= _embedded_fonts(pdf)
+
+
 def test_harfbuzz_check_warns_when_the_library_is_missing(monkeypatch):
     from notifications import checks
 
