@@ -171,8 +171,9 @@ BATCH_FROM = 3
 class _AfterCommit:
     """The on-commit hand-off of the notices one transaction queued (one callback for all of them)."""
 
-    def __init__(self, notice_id: int, profile_id: int | None):
+    def __init__(self, notice_id: int, profile_id: int | None, savepoints: tuple[str, ...]):
         self.pairs = [(notice_id, profile_id)]
+        self.savepoints = savepoints  # the atomic block it was registered in: only notices of that block join
         self.done = False
 
     def __call__(self) -> None:
@@ -187,18 +188,26 @@ class _AfterCommit:
 def _enqueue_after_commit(notice_id: int, profile_id: int | None) -> None:
     """Hand the notice to the broker once the transaction commits, with the others it queued (one callback).
 
-    Joining the previous notice's callback is safe whatever savepoints came and went: Django drops a callback
-    when a savepoint that was open at its registration is rolled back, and such a savepoint, still open now,
-    holds this notice too; a notice rolled back while the callback survives goes to the worker, which finds
-    no row to claim and skips it.
+    A notice joins the previous notice's callback when both were queued at the same depth of the same atomic
+    block (the same savepoints, or sibling savepoints of one parent, as when a batch runs one action per
+    savepoint). That is safe: Django drops a callback with any savepoint open at its registration, and a
+    savepoint still open when this notice is queued holds this notice too; a sibling savepoint rolled back after
+    joining leaves its notice's id in the callback, and the worker, finding no row to claim, skips it. Notices of
+    an outer or inner block get a callback of their own, so each hand-off stays within what it can see commit.
     """
     connection = transaction.get_connection()
+    savepoints = tuple(connection.savepoint_ids)
     if connection.run_on_commit:  # Django's list of (savepoint ids, callback, robust); tests pin what we read
         last = connection.run_on_commit[-1][1]
-        if isinstance(last, _AfterCommit) and not last.done:
+        if (
+            isinstance(last, _AfterCommit)
+            and not last.done
+            and len(last.savepoints) == len(savepoints)
+            and last.savepoints[:-1] == savepoints[:-1]
+        ):
             last.pairs.append((notice_id, profile_id))
             return
-    transaction.on_commit(_AfterCommit(notice_id, profile_id))
+    transaction.on_commit(_AfterCommit(notice_id, profile_id, savepoints))
 
 
 def enqueue_deliveries(pairs: list[tuple[int, int | None]]) -> None:

@@ -340,11 +340,15 @@ EMERGENCY_NOTICE_STATEMENTS = {"postgresql": 2, "sqlite": 4}  # PostgreSQL: one 
 
 
 def test_one_emergency_opening_queues_one_notice_to_the_treating_doctor__A7_N3(
-    personas, django_capture_on_commit_callbacks
+    personas, django_capture_on_commit_callbacks, monkeypatch
 ):
+    from notifications import outbox
+
     p = personas
     before = Notice.objects.count()
-    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks() as handed_over:
+    handed_over: list[int] = []
+    monkeypatch.setattr(outbox, "enqueue_delivery", lambda notice_id, profile_id=None: handed_over.append(notice_id))
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
         decision = api.open_record(p.david, p.alice, mode="bris_de_glace", justification=JUSTIFICATION)
     assert decision.allowed
     notices = Notice.objects.filter(trail_entries=decision.trail_entry)
@@ -353,7 +357,7 @@ def test_one_emergency_opening_queues_one_notice_to_the_treating_doctor__A7_N3(
         (Notice.Kind.EMERGENCY, p.claire.pk),
     ]
     assert Notice.objects.count() == before + 2  # nothing else: no consultation notice beside them (N1 is not N3)
-    assert len(handed_over) == 2  # each notice handed to the broker once, after commit (N5)
+    assert sorted(handed_over) == sorted(n.pk for n in notices)  # each handed to the broker once, after commit (N5)
     notice_writes = [q for q in queries.captured_queries if 'INTO "notifications_notice"' in q["sql"]
                      or q["sql"].startswith('SELECT') and 'FROM "notifications_notice"' in q["sql"]]  # fmt: skip
     assert len(notice_writes) == EMERGENCY_NOTICE_STATEMENTS[connection.vendor]
