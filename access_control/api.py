@@ -35,7 +35,7 @@ from practitioners.models import Practitioner
 from records.health_summary import SummaryAction, SummarySections, current_entries, sections_of
 from records.identifiers import normalize_nir
 from records.models import Document, HealthSummary, Profile, User
-from records.nir_index import profiles_with_nir
+from records.nir_index import on_citus, profile_id_with_nir
 
 from .alerts import queue_review_alert
 from .fast_sql import openable_profiles, practitioner_and_profile, profiles_with_facts, visibility
@@ -128,6 +128,23 @@ def _same_name(given: str, stored: str) -> bool:
     return fold(given) == fold(stored)
 
 
+def _profile_with_facts_by_nir(practitioner: Practitioner, nir: str) -> Profile | None:
+    """The profile holding this NIR with the facts of the decision for this practitioner, or ``None``.
+
+    Plain PostgreSQL and SQLite: one statement on ``Profile.nir``. Citus: the NIR index's look-up (one shard, by
+    the NIR), then the facts statement of ``open_record`` (``practitioner_and_profile``: ``WHERE id = <that id>``,
+    its subqueries on the bound id), routed to the profile's shard; ``profiles_with_facts`` there would correlate
+    on the outer row and be planned on every shard.
+    """
+    if not on_citus(Profile.objects.db):
+        return profiles_with_facts(Profile.objects.filter(nir=nir), practitioner).first()
+    profile_id = profile_id_with_nir(nir)
+    if profile_id is None:
+        return None
+    _practitioner, profile, _tail = practitioner_and_profile(practitioner.pk, profile_id)
+    return profile if profile is not None and profile.nir == nir else None
+
+
 def find_profile(
     practitioner: Practitioner,
     *,
@@ -155,7 +172,7 @@ def find_profile(
                 client_address=client_address,
             )
         raise LookupThrottled(max(seconds_left(key, _LOOKUP_WINDOW_SECONDS) for key in closed))
-    profile = profiles_with_facts(profiles_with_nir(normalize_nir(nir or "")), practitioner).first()
+    profile = _profile_with_facts_by_nir(practitioner, normalize_nir(nir or ""))
     if profile is None:
         reason = Reason.NOT_FOUND
     elif profile.birth_date != birth_date or (birth_name and not _same_name(birth_name, profile.birth_name)):
