@@ -5,7 +5,8 @@ entry and, given an unsaved entry, inserts that entry too, in one PostgreSQL sta
 select, a savepoint, an insert, its release, the entry's insert and the link (the consultation went from 7
 statements to 5 with it and the facts query, bench/README.md). The trail's part comes from
 ``access_control.trail.entry_insert``: the outbox composes with the trail's one public INSERT, it does not
-know the trail's SQL.
+know the trail's SQL. On Citus, which runs each data-modifying CTE as a step of its own through the coordinator,
+the same work is three plain statements, two of them routed to the profile's shard (``_citus_upsert_statement``).
 
 The fence: nothing else in the app writes SQL. ``upsert_notice_orm`` is the reference (and what runs on
 SQLite); tests/test_fast_sql.py runs both on the same rows on PostgreSQL and compares notices, flags and links.
