@@ -36,7 +36,7 @@ from practitioners.models import Practitioner
 from records.health_summary import SummaryAction, SummarySections, current_entries, sections_of
 from records.identifiers import normalize_nir
 from records.models import Document, HealthSummary, Profile, User
-from records.nir_index import profiles_with_nir
+from records.nir_index import on_citus, profile_id_with_nir
 
 from .alerts import queue_review_alert
 from .fast_sql import openable_profiles, practitioner_and_profile, profiles_with_facts, visibility
@@ -129,6 +129,23 @@ def _same_name(given: str, stored: str) -> bool:
     return fold(given) == fold(stored)
 
 
+def _profile_with_facts_by_nir(practitioner: Practitioner, nir: str) -> Profile | None:
+    """The profile holding this NIR with the facts of the decision for this practitioner, or ``None``.
+
+    Plain PostgreSQL and SQLite: one statement on ``Profile.nir``. Citus: the NIR index's look-up (one shard, by
+    the NIR), then the facts statement of ``open_record`` (``practitioner_and_profile``: ``WHERE id = <that id>``,
+    its subqueries on the bound id), routed to the profile's shard; ``profiles_with_facts`` there would correlate
+    on the outer row and be planned on every shard.
+    """
+    if not on_citus(Profile.objects.db):
+        return profiles_with_facts(Profile.objects.filter(nir=nir), practitioner).first()
+    profile_id = profile_id_with_nir(nir)
+    if profile_id is None:
+        return None
+    _practitioner, profile, _tail = practitioner_and_profile(practitioner.pk, profile_id)
+    return profile if profile is not None and profile.nir == nir else None
+
+
 def find_profile(
     practitioner: Practitioner,
     *,
@@ -156,7 +173,7 @@ def find_profile(
                 client_address=client_address,
             )
         raise LookupThrottled(max(seconds_left(key, _LOOKUP_WINDOW_SECONDS) for key in closed))
-    profile = profiles_with_facts(profiles_with_nir(normalize_nir(nir or "")), practitioner).first()
+    profile = _profile_with_facts_by_nir(practitioner, normalize_nir(nir or ""))
     if profile is None:
         reason = Reason.NOT_FOUND
     elif profile.birth_date != birth_date or (birth_name and not _same_name(birth_name, profile.birth_name)):
@@ -279,6 +296,10 @@ def has_current_opening(practitioner_id: int, profile_id: int, mode: str = Acces
 
     ``open_document`` requires one; FHIR listings reuse one rather than open the record again (T1, N1).
     """
+    return _current_openings(practitioner_id, profile_id, mode).exists()
+
+
+def _current_openings(practitioner_id: int, profile_id: int, mode: str) -> QuerySet[TrailEntry]:
     return TrailEntry.objects.filter(
         actor_practitioner_id=practitioner_id,
         profile_id=profile_id,
@@ -286,7 +307,7 @@ def has_current_opening(practitioner_id: int, profile_id: int, mode: str = Acces
         mode=mode,
         outcome=TrailEntry.Outcome.ALLOWED,
         at__gte=timezone.now() - OPENING_VALIDITY,
-    ).exists()
+    )
 
 
 def open_document(
@@ -313,26 +334,30 @@ def open_document(
     with transaction.atomic():
         if pk is None:
             profile_id = None
-        else:
-            documents = Document.objects.filter(pk=pk)
-            if profile_id is not None:
-                documents = documents.filter(profile_id=profile_id)
-            profile_id = documents.values_list("profile_id", flat=True).first()
+        elif profile_id is None:  # the document's id alone: its record is looked up first (every shard on Citus)
+            profile_id = Document.objects.filter(pk=pk).values_list("profile_id", flat=True).first()
+        # One statement reads the document in its record, whether the practitioner sees it and whether the record
+        # is opened (one shard on Citus); absent from that record, it is an unknown id.
+        candidate = (
+            None if pk is None or profile_id is None else _document_in_record(practitioner, pk, profile_id, mode)
+        )
+        if candidate is None:
+            profile_id = None
         # PostgreSQL: the facts query also locks the trail chain the entry joins and reads its tail (T2).
         chain_locked = connections[Profile.objects.db].vendor == "postgresql"
         practitioner, profile, tail = practitioner_and_profile(practitioner.pk, profile_id, lock_chain=chain_locked)
         document = None
-        if profile is None:
+        if profile is None or candidate is None:
             reason = Reason.DOCUMENT_NOT_FOUND
         else:
             facts = _facts(practitioner, profile)
             reason = practitioner_denial(facts, mode) or profile_denial(facts, mode)
-            if not reason and not has_current_opening(practitioner.pk, profile.pk, mode):
+            if not reason and not candidate._opened:  # type: ignore[attr-defined]  # annotated
                 reason = Reason.RECORD_NOT_OPENED
             if not reason:
-                assert pk is not None  # the document's profile was found
-                document = visible_documents(practitioner, profile, mode=mode).filter(pk=pk).first()
-                if document is None:
+                if candidate._visible:  # type: ignore[attr-defined]  # annotated
+                    document = candidate
+                else:
                     reason = Reason.DOCUMENT_NOT_VISIBLE
         # The tail read is that of the entry's chain; without a profile (unknown document, or its profile vanished
         # meanwhile) the entry joins the national chain, whose tail record_entry reads itself.
@@ -349,6 +374,23 @@ def open_document(
             **chain,
         )
     return document
+
+
+def _document_in_record(practitioner: Practitioner, pk: int, profile_id: int, mode: str) -> Document | None:
+    """The document ``pk`` of this record (``None`` if it has no such document), as ``visible_documents`` loads it.
+
+    Annotated ``_visible`` (``visible_documents`` would list it) and ``_opened`` (``has_current_opening``): one
+    statement where the reads were three, named by the profile's id throughout (one shard on Citus).
+    """
+    documents = Document.objects.filter(profile_id=profile_id, pk=pk)
+    return (
+        documents.select_related("document_type", "author_practitioner__profession")
+        .annotate(
+            _visible=visibility(practitioner.pk, profile_id, mode, documents.db),
+            _opened=Exists(_current_openings(practitioner.pk, profile_id, mode)),
+        )
+        .first()
+    )
 
 
 def health_summary_for_practitioner(

@@ -185,13 +185,17 @@ def practitioner_and_profile(
 ) -> tuple[Practitioner, Profile | None, ChainTail]:
     """The actor as the database has it now (A1) and the profile annotated like ``profiles_with_facts``, one query.
 
-    ``None`` for a profile that no longer exists. The profile's treating doctor is loaded on first use.
+    ``None`` for a profile that no longer exists, and without a profile id (the actor is then read alone). The
+    profile's treating doctor is loaded on first use.
     ``lock_chain`` (PostgreSQL only, with a profile id): the same statement locks the profile's trail chain and
     reads its tail (T2), returned third for ``trail.new_entry``; otherwise the third value is ``None``. Without a
     profile the entry joins the national chain, which ``trail.new_entry`` locks itself (on Citus its lock lives
     on the coordinator, never in a statement routed to a shard).
     """
     using = Profile.objects.db
+    if profile_id is None:  # no profile: the actor alone (on Citus, a join to no profile would ask every shard)
+        practitioner = Practitioner.objects.using(using).select_related("profession").get(pk=practitioner_id)
+        return practitioner, None, None
     sql, cols = _record_facts_statement(using)
     head, params = [profile_id, profile_id], [profile_id, practitioner_id]
     lock_chain = lock_chain and profile_id is not None

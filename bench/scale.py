@@ -16,7 +16,7 @@ A consultation goes through Carnet's own door and actions, as a practitioner's b
 1. ``find_profile`` by NIR and birth date (A11);
 2. ``open_record`` (A1-A7, trail entry T1 and consultation notice N1 in one transaction);
 3. the first page (20) of ``visible_documents``;
-4. ``open_document`` on the newest of them (traced);
+4. ``open_document`` on the newest of them (traced), with the opened record's id as the portal and the API pass it;
 5. every ``--deposit-every``-th consultation (default 4), ``do_deposit_document`` of a small PDF (A10, T1, N7).
 
 The after-commit hand-off of notices to the broker is a no-op (not database work). Failed consultations are
@@ -161,7 +161,7 @@ def consult(practitioner_id: int, nir: str, birth_date, *, deposit: bool, steps:
     done("open_record")
     page = list(visible_documents(practitioner, profile)[:PAGE])
     done("list")
-    if page and open_document(practitioner, page[0].pk) is None:
+    if page and open_document(practitioner, page[0].pk, profile_id=profile.pk) is None:  # as the portal calls it
         raise PermissionError("open_document: refused")
     done("open_document")
     if deposit:

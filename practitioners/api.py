@@ -250,8 +250,13 @@ class DocumentContent(PractitionerView):
     @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY, **ERRORS})
     def get(self, request, handle, document_id):
         found = self.handle(opened=True)
+        # Looked for in the opened record only (its one shard on Citus): another record's document is an unknown id.
         document = open_document(
-            request.practitioner, self.document_id(), mode=found.mode, client_address=client_address(request)
+            request.practitioner,
+            self.document_id(),
+            mode=found.mode,
+            client_address=client_address(request),
+            profile_id=found.profile_id,
         )
         if document is None or document.profile_id != found.profile_id:
             raise DocumentNotFound()

@@ -318,13 +318,17 @@ def _body_response(document: Document, *, as_attachment: bool) -> StreamingHttpR
 
 
 def _open_document_or_404(request, ref: PatientRef, document_id: int) -> Document:
-    """One document through the door (traced, T1): unknown, forged, invisible or another record: 404."""
+    """One document through the door (traced, T1): unknown, forged, invisible or another record: 404.
+
+    Looked for in the opened record only (its one shard on Citus): another record's document is an unknown id.
+    """
     # An id beyond the column's range is traced as an unknown document rather than failing in the database.
     document = open_document(
         request.practitioner,
         document_id if document_id <= MAX_ID else None,
         mode=_mode(ref),
         client_address=client_address(request),
+        profile_id=ref.profile_id,
     )
     if document is None or document.profile_id != ref.profile_id:
         raise Http404

@@ -37,8 +37,17 @@ def profiles_with_nir(nir: str) -> QuerySet[Profile]:
     """The profile holding this (normalised) NIR, as a queryset (empty when none): routed to one shard on Citus."""
     if not on_citus(Profile.objects.db):
         return Profile.objects.filter(nir=nir)
-    profile_id = NirIndex.objects.filter(nir=nir).values_list("profile_id", flat=True).first()
+    profile_id = profile_id_with_nir(nir)
     return Profile.objects.filter(pk=profile_id, nir=nir) if profile_id is not None else Profile.objects.none()
+
+
+def profile_id_with_nir(nir: str) -> int | None:
+    """Citus: the id the index gives this (normalised) NIR, or ``None``: one statement, routed by the NIR.
+
+    For a caller that then reads the profile itself by ``WHERE id = <this id>``, routed to the profile's shard
+    (``access_control.api.find_profile``, with the facts of the decision), and checks its NIR.
+    """
+    return NirIndex.objects.filter(nir=nir).values_list("profile_id", flat=True).first()
 
 
 def index_nir(profile: Profile) -> NirIndex:

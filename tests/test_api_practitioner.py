@@ -430,3 +430,27 @@ def test_a_practitioners_verified_portal_session_also_works(personas):
     unverified = APIClient()
     unverified.force_login(personas.david.user)  # password step only: no second factor
     assert error_code(search(unverified, personas.bernard)) == "not_authenticated"
+
+
+def test_a_document_of_another_opened_record_is_refused_like_an_unknown_id__A5_T1(personas):
+    """The content is looked for in the handle's record only: another record's id is an unknown id, traced alike.
+
+    David has opened Bernard's record too; through Alice's handle, Bernard's document is no opening of Bernard's
+    record (nothing on Bernard's chain) and gets the answer and the entry of an id that exists nowhere.
+    """
+    from access_control.trail import NATIONAL_CHAIN
+
+    david = client_for(personas.david)
+    handle = open_handle(david, personas.alice)
+    open_handle(david, personas.bernard)
+    bernards = Document.objects.filter(profile=personas.bernard).first()
+    unknown = Document.objects.order_by("pk").last().pk + 1000
+    before = TrailEntry.objects.filter(profile=personas.bernard).count()
+    answers = [david.get(reverse("api-pro-content", args=[handle, pk])) for pk in (bernards.pk, unknown)]
+    assert [answer.status_code for answer in answers] == [404, 404]
+    assert answers[0].content == answers[1].content
+    entries = TrailEntry.objects.filter(action=Action.OPEN_DOCUMENT, actor_practitioner=personas.david).order_by("pk")
+    assert [(e.document_id, e.outcome, e.reason, e.profile_id) for e in entries] == [
+        (pk, "denied", Reason.DOCUMENT_NOT_FOUND, NATIONAL_CHAIN) for pk in (bernards.pk, unknown)
+    ]
+    assert TrailEntry.objects.filter(profile=personas.bernard).count() == before

@@ -12,12 +12,15 @@ from datetime import date, timedelta
 import pytest
 from django.conf import settings
 from django.db import transaction
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from access_control import actions as access
 from access_control import api
 from access_control.models import TrailEntry
 from access_control.queries import trail_for_patient
+from access_control.rules import Action, Reason
 from notifications.delivery import claim
 from notifications.models import Notice
 from notifications.outbox import queue_notice
@@ -27,7 +30,9 @@ from records.lifecycle_jobs import open_due_profiles, purge_due_profiles
 from records.models import Document, NirIndex, Profile
 from records.nir_index import profiles_with_nir
 from records.personas import minimal_pdf
+from tests.api_fixtures import client_for, open_handle
 from tests.lifecycle_fixtures import deposit_document, enrol, enrol_active, make_doctor
+from tests.pro_fixtures import open_record, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +49,19 @@ def _routed(run):
 def test_the_nir_index_routes_a_nir_to_one_shard__I1(personas):
     alice = personas.alice
     assert _routed(lambda: list(profiles_with_nir(alice.nir))) == [alice]
+
+
+def test_finding_a_patient_is_routed_to_one_shard_per_statement__A11_I1(personas):
+    """``find_profile`` as a whole: the NIR index's shard, then the profile's with the facts of the decision."""
+    alice, david = personas.alice, personas.david
+    assert _routed(lambda: api.find_profile(david, nir=alice.nir, birth_date=alice.birth_date)) == alice
+
+
+def test_a_refused_look_up_is_routed_to_one_shard_per_statement__A11(personas):
+    """The same reads, then the refusal traced on the profile's chain (one shard too)."""
+    alice, david = personas.alice, personas.david
+    assert _routed(lambda: api.find_profile(david, nir=alice.nir, birth_date=date(1901, 1, 1))) is None
+    assert TrailEntry.objects.filter(profile=alice, action=Action.LOOKUP, reason=Reason.IDENTITY_MISMATCH).exists()
 
 
 def test_opening_a_record_and_queueing_its_notice_is_one_shard_per_statement(personas):
@@ -63,6 +81,60 @@ def test_opening_a_document_of_the_opened_record_is_routed_to_one_shard(personas
     document = api.visible_documents(personas.david, personas.alice).first()
     opened = _routed(lambda: api.open_document(personas.david, document.pk, profile_id=personas.alice.pk))
     assert opened == document
+
+
+@pytest.fixture
+def door_openings(monkeypatch):
+    """Each ``open_document`` call of the portal's viewer and of the API: its keywords and what it sent, captured."""
+    import practitioners.api
+    import practitioners.views
+
+    calls = []
+    real = api.open_document
+
+    def spy(*args, **kwargs):
+        with captured_statements() as captured:
+            document = real(*args, **kwargs)
+        calls.append((kwargs.get("profile_id"), captured, document))
+        return document
+
+    monkeypatch.setattr(practitioners.views, "open_document", spy)
+    monkeypatch.setattr(practitioners.api, "open_document", spy)
+    return calls
+
+
+def test_the_portal_opens_a_document_on_the_records_shard__T1(personas, door_openings):
+    david = signed_in(Client(), personas.david)
+    token = open_record(david, personas.alice)
+    document = api.visible_documents(personas.david, personas.alice).first()
+    assert david.get(reverse("practitioners:document", args=[token, document.pk])).status_code == 200
+    ((profile_id, captured, opened),) = door_openings
+    assert profile_id == personas.alice.pk and opened == document
+    assert any(statement.touches_shards for statement in captured.statements)
+    assert statements_off_one_shard(captured) == []
+
+
+def test_the_api_opens_a_document_on_the_records_shard__T1(personas, door_openings):
+    david = client_for(personas.david)
+    handle = open_handle(david, personas.alice)
+    document = api.visible_documents(personas.david, personas.alice).first()
+    response = david.get(reverse("api-pro-content", args=[handle, document.pk]))
+    assert response.status_code == 200
+    ((profile_id, captured, opened),) = door_openings
+    assert profile_id == personas.alice.pk and opened == document
+    assert any(statement.touches_shards for statement in captured.statements)
+    assert statements_off_one_shard(captured) == []
+
+
+def test_another_records_document_is_an_unknown_id_on_one_shard__A5(personas, door_openings):
+    """A document of another record is looked for on the opened record's shard, where it is not: an unknown id."""
+    david = client_for(personas.david)
+    handle = open_handle(david, personas.alice)
+    bernards = Document.objects.filter(profile=personas.bernard).first()
+    assert david.get(reverse("api-pro-content", args=[handle, bernards.pk])).status_code == 404
+    ((profile_id, captured, opened),) = door_openings
+    assert profile_id == personas.alice.pk and opened is None
+    assert statements_off_one_shard(captured) == []
 
 
 def test_depositing_is_routed_to_one_shard(personas):

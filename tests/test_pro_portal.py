@@ -418,6 +418,26 @@ def test_forged_document_ids_are_404_and_traced__A4_T1(personas, kind):
     assert _entries(action="open_document", outcome="denied").count() == before + 3
 
 
+def test_a_document_of_another_opened_record_is_refused_like_an_unknown_id__A5_T1(personas):
+    """The viewer looks in the token's record only: another opened record's document is an unknown id, traced alike."""
+    from access_control.trail import NATIONAL_CHAIN
+    from records.models import Document
+
+    david = _pro(personas, "david")
+    token = open_record(david, personas.alice)
+    open_record(david, personas.bernard)
+    bernards = Document.objects.filter(profile=personas.bernard).first()
+    unknown = Document.objects.order_by("pk").last().pk + 1000
+    before = _entries(profile=personas.bernard).count()
+    for pk in (bernards.pk, unknown):
+        assert david.get(reverse("practitioners:document", args=[token, pk])).status_code == 404
+    entries = _entries(action="open_document", actor_practitioner=personas.david).order_by("pk")
+    assert [(e.document_id, e.outcome, e.reason, e.profile_id) for e in entries] == [
+        (pk, "denied", "document_not_found", NATIONAL_CHAIN) for pk in (bernards.pk, unknown)
+    ]
+    assert _entries(profile=personas.bernard).count() == before  # nothing on Bernard's chain
+
+
 def test_documents_need_an_opened_record__A1(personas):
     david = _pro(personas, "david")
     token = token_of(find(david, personas.alice))  # found, not opened
