@@ -66,7 +66,7 @@ CITUS_TESTS ?= tests/test_citus_layout.py tests/test_citus_cluster.py tests/test
 	tests/test_access_contract.py tests/test_access_rules.py tests/test_access_admin.py tests/test_access_queries.py \
 	tests/test_access_property.py tests/test_trail.py tests/test_api_scopes.py tests/test_api_tokens.py \
 	tests/test_api_patient.py tests/test_api_practitioner.py tests/test_outbox_channel.py \
-	tests/test_notifications_delivery.py tests/test_notifications_worker.py tests/test_enrolment.py \
+	tests/test_notifications_delivery.py tests/test_notifications_batch.py tests/test_notifications_worker.py tests/test_enrolment.py \
 	tests/test_lifecycle.py tests/test_api_schema.py
 test-citus: install
 	.ci/citus-cluster.sh start
