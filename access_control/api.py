@@ -17,7 +17,7 @@ are written by hand in ``access_control.fast_sql``, each beside its ORM referenc
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeAlias
 
 from django.conf import settings
@@ -274,14 +274,21 @@ def has_current_opening(practitioner_id: int, profile_id: int, mode: str = Acces
 
     ``open_document`` requires one; FHIR listings reuse one rather than open the record again (T1, N1).
     """
+    return current_openings(practitioner_id, profile_id, mode).exists()
+
+
+def current_openings(
+    practitioner_id: int, profile_id: int, mode: str = AccessMode.NORMAL, *, since: datetime | None = None
+) -> QuerySet[TrailEntry]:
+    """The allowed openings ``has_current_opening`` looks for: since ``since`` (default ``OPENING_VALIDITY`` ago)."""
     return TrailEntry.objects.filter(
         actor_practitioner_id=practitioner_id,
         profile_id=profile_id,
         action=Action.OPEN_RECORD,
         mode=mode,
         outcome=TrailEntry.Outcome.ALLOWED,
-        at__gte=timezone.now() - OPENING_VALIDITY,
-    ).exists()
+        at__gte=timezone.now() - OPENING_VALIDITY if since is None else since,
+    )
 
 
 def open_document(
