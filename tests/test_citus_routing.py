@@ -101,3 +101,17 @@ def test_claiming_a_notice_for_delivery_with_its_profile_id_is_routed_to_one_sha
     assert _routed(lambda: claim(notice.pk, notice.profile_id)) is not None
     notice.refresh_from_db()
     assert notice.status == Notice.Status.SENDING
+
+
+def test_a_fhir_listing_again_reads_the_consultation_facts_and_the_page_on_one_shard(personas):
+    """Issue 19: the profile with its opening and decision (one statement), then the compiled page with its total."""
+    from access_control.handles import consultation_profile
+    from fhir_server.views import _compiled_page
+
+    api.open_record(personas.david, personas.alice)
+    profile = _routed(lambda: consultation_profile(personas.david.pk, personas.alice.pk))
+    assert profile is not None and profile._opened and profile._openable
+    rows = _routed(lambda: _compiled_page(personas.david.pk, personas.alice.pk, "normal")(0, 50))
+    assert [row["id"] for row in rows] == list(
+        api.visible_documents(personas.david, personas.alice).values_list("pk", flat=True)
+    )
