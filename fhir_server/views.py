@@ -72,7 +72,7 @@ from plumbing.sql import CompiledRows
 from practitioners.models import Practitioner
 from records.account_actions import do_trace_patient_read
 from records.identifiers import normalize_nir
-from records.models import Document, Profile, User
+from records.models import Profile, User
 from records.storage import body_response, read_body
 
 DEFAULT_COUNT = 50
@@ -547,7 +547,7 @@ _PAGES = CompiledRows(_listing_rows, -(2**62) + 19, -(2**62) + 23)  # ids no rea
 
 def _compiled_page(practitioner_id: int, profile_id: int, mode: str):
     def rows(offset: int, limit: int) -> list[dict[str, Any]]:
-        return _PAGES.rows(mode, practitioner_id, profile_id, limit=limit, offset=offset, using=Document.objects.db)
+        return _PAGES.rows(mode, practitioner_id, profile_id, limit=limit, offset=offset, using=Profile.objects.db)
 
     return rows
 
