@@ -175,8 +175,11 @@ _SINCE_SLOT = datetime(1, 2, 3, 4, 5, 6, tzinfo=UTC)
 
 
 def consultation_profiles(practitioner_id: int, profile_id: int, since: datetime) -> QuerySet[Profile]:
-    """The profile, annotated with ``_opened`` (``has_current_opening``: an allowed normal-mode opening since
-    ``since``) and ``_openable`` (``may_open`` in normal mode): the ORM reference of ``consultation_profile``."""
+    """The ORM reference of ``consultation_profile``: the profile with the two facts ``consult`` needs.
+
+    ``_opened``: ``has_current_opening`` (an allowed normal-mode opening since ``since``); ``_openable``:
+    ``may_open`` in normal mode.
+    """
     return Profile.objects.filter(pk=profile_id).annotate(
         _opened=Exists(current_openings(practitioner_id, profile_id, AccessMode.NORMAL, since=since)),
         _openable=Exists(openable_profiles(practitioner_id, AccessMode.NORMAL, profile_id)),
