@@ -154,7 +154,7 @@ class FHIRView(NeverCached, APIView):
             opened = profile is not None and profile._opened  # type: ignore[attr-defined]  # annotated
             if stable and not opened and not handles.recently_found(key, profile_id):
                 raise NoMatch()  # A11: look the patient up again (the same id comes back)
-            standing = opened and profile._openable  # type: ignore[union-attr]  # annotated, None when not opened
+            standing = opened and profile._openable  # type: ignore[union-attr]  # annotated (opened: a profile)
         if profile is None:
             raise NoMatch()
         return PatientRef(profile=profile, mode=mode, id=handles.stable_id(key, profile.pk), standing=standing)
