@@ -17,7 +17,7 @@ are written by hand in ``access_control.fast_sql``, each beside its ORM referenc
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, TypeAlias
 
@@ -296,17 +296,20 @@ def has_current_opening(practitioner_id: int, profile_id: int, mode: str = Acces
 
     ``open_document`` requires one; FHIR listings reuse one rather than open the record again (T1, N1).
     """
-    return _current_openings(practitioner_id, profile_id, mode).exists()
+    return current_openings(practitioner_id, profile_id, mode).exists()
 
 
-def _current_openings(practitioner_id: int, profile_id: int, mode: str) -> QuerySet[TrailEntry]:
+def current_openings(
+    practitioner_id: int, profile_id: int, mode: str = AccessMode.NORMAL, *, since: datetime | None = None
+) -> QuerySet[TrailEntry]:
+    """The allowed openings ``has_current_opening`` looks for: since ``since`` (default ``OPENING_VALIDITY`` ago)."""
     return TrailEntry.objects.filter(
         actor_practitioner_id=practitioner_id,
         profile_id=profile_id,
         action=Action.OPEN_RECORD,
         mode=mode,
         outcome=TrailEntry.Outcome.ALLOWED,
-        at__gte=timezone.now() - OPENING_VALIDITY,
+        at__gte=timezone.now() - OPENING_VALIDITY if since is None else since,
     )
 
 
@@ -387,7 +390,7 @@ def _document_in_record(practitioner: Practitioner, pk: int, profile_id: int, mo
         documents.select_related("document_type", "author_practitioner__profession")
         .annotate(
             _visible=visibility(practitioner.pk, profile_id, mode, documents.db),
-            _opened=Exists(_current_openings(practitioner.pk, profile_id, mode)),
+            _opened=Exists(current_openings(practitioner.pk, profile_id, mode)),
         )
         .first()
     )

@@ -15,14 +15,26 @@ unknown one, and the client searches the Patient again (A11), which gives the sa
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.db import connections
+from django.db.models import Exists, QuerySet
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from access_control.api import OPENING_VALIDITY, Decision, has_current_opening, may_open, open_record
+from access_control.api import (
+    OPENING_VALIDITY,
+    Decision,
+    current_openings,
+    has_current_opening,
+    may_open,
+    open_record,
+)
+from access_control.fast_sql import openable_profiles
 from access_control.models import AccessMode
+from plumbing.sql import CompiledQuery
 from practitioners.models import Practitioner
 from records.models import Profile, User
 
@@ -133,15 +145,60 @@ def recently_found(actor_key: str, profile_id: int) -> bool:
     return cache.get(_found_key(actor_key, profile_id)) is not None
 
 
-def consult(practitioner: Practitioner, profile: Profile, *, client_address: str | None = None) -> Decision | None:
+def consult(
+    practitioner: Practitioner,
+    profile: Profile,
+    *,
+    client_address: str | None = None,
+    standing: bool | None = None,
+) -> Decision | None:
     """Open the record in normal mode (A1, traced and notified, T1 N1), unless a current opening stands.
 
     One consultation is one trail entry however it is paged or listed again: within ``OPENING_VALIDITY`` of an
     allowed opening, and while the record-level decision still holds (``may_open``: a block or a closure takes
     effect at once), nothing is written and ``None`` is returned. Otherwise ``open_record``'s decision.
+    ``standing``: both facts, when the caller has just read them (``consultation_profile``); read here otherwise.
     """
-    if has_current_opening(practitioner.pk, profile.pk) and may_open(practitioner, profile):
+    if standing is None:
+        standing = has_current_opening(practitioner.pk, profile.pk) and may_open(practitioner, profile)
+    if standing:
         return None
     return open_record(
         practitioner, profile, mode=AccessMode.NORMAL, attests_care_team=True, client_address=client_address
     )
+
+
+# Ids and an instant no real row has: ``consultation_profile``'s query is compiled once per connection with them.
+_PRACTITIONER_SLOT = -(2**62) + 13
+_PROFILE_SLOT = -(2**62) + 17
+_SINCE_SLOT = datetime(1, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+
+def consultation_profiles(practitioner_id: int, profile_id: int, since: datetime) -> QuerySet[Profile]:
+    """The ORM reference of ``consultation_profile``: the profile with the two facts ``consult`` needs.
+
+    ``_opened``: ``has_current_opening`` (an allowed normal-mode opening since ``since``); ``_openable``:
+    ``may_open`` in normal mode.
+    """
+    return Profile.objects.filter(pk=profile_id).annotate(
+        _opened=Exists(current_openings(practitioner_id, profile_id, AccessMode.NORMAL, since=since)),
+        _openable=Exists(openable_profiles(practitioner_id, AccessMode.NORMAL, profile_id)),
+    )
+
+
+_CONSULTATION = CompiledQuery(consultation_profiles, _PRACTITIONER_SLOT, _PROFILE_SLOT, _SINCE_SLOT)
+
+
+def consultation_profile(practitioner_id: int, profile_id: int) -> Profile | None:
+    """The profile with the two facts ``consult`` needs (``_opened``, ``_openable``), or None: one query.
+
+    A FHIR listing runs it on every page (bench/README.md, api.py): on PostgreSQL its SQL is compiled once per
+    connection (``plumbing.sql.CompiledQuery``); elsewhere the ORM builds it each time.
+    """
+    since = timezone.now() - OPENING_VALIDITY
+    using = Profile.objects.db
+    if connections[using].vendor == "postgresql":  # other vendors adapt the instant to text: no slot to find
+        found = _CONSULTATION.instances(practitioner_id, profile_id, since, using=using)
+    else:
+        found = list(consultation_profiles(practitioner_id, profile_id, since))
+    return found[0] if found else None

@@ -24,7 +24,8 @@ otherwise) over ``--connections`` keep-alive connections:
 Every answer is checked once before the load (status 200, 50 rows). The last stdout line is one JSON object with
 the requests per second of each, ``api_over_plain_orm`` and ``fhir_over_plain_orm``. The throttle rates are raised
 for the run. ``--profile N`` first times N calls of each in this process and prints a pyinstrument profile;
-``--reuse`` keeps the last run's database; ``CARNET_BENCH_DATABASE`` names another database.
+``--reuse`` keeps the last run's database; ``--database`` (or ``CARNET_BENCH_DATABASE``) names another database,
+whose state file and gunicorn port are its own too, so two runs on one machine do not meet.
 """
 
 import argparse
@@ -44,9 +45,23 @@ ROOT = Path(__file__).resolve().parent.parent
 DATABASE = os.environ.get("CARNET_BENCH_DATABASE", "carnet_bench_api")
 MASTER_KEY = "bench1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
 SECRET_KEY = "bench-api-" + "x" * 50
-PORT = 8799
 TMP = Path(tempfile.gettempdir())
-STATE = TMP / "carnet-bench-api.json"
+
+
+def _port(database: str) -> int:
+    """The gunicorn port of this database's run: 8799 for the default, another fixed one per name otherwise."""
+    if database == "carnet_bench_api":
+        return 8799
+    return 20000 + int.from_bytes(database.encode(), "big") % 10000
+
+
+def _state(database: str) -> Path:
+    suffix = "" if database == "carnet_bench_api" else f"-{database}"
+    return TMP / f"carnet-bench-api{suffix}.json"
+
+
+PORT = int(os.environ.get("CARNET_BENCH_PORT") or _port(DATABASE))
+STATE = _state(DATABASE)
 
 
 def _environment(database_url: str) -> dict:
@@ -250,6 +265,17 @@ def _profile(state: dict, calls: int) -> None:
         print(profiler.output_text(unicode=True, color=False), file=sys.stderr)
 
 
+def _use_database(name: str) -> None:
+    """Point the run at database ``name``: its state file, its port, and the gunicorn workers (environment)."""
+    global DATABASE, PORT, STATE
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise SystemExit(f"Not a plain database name: {name!r}")
+    DATABASE, STATE = name, _state(name)
+    PORT = int(os.environ.get("CARNET_BENCH_PORT") or _port(name))
+    os.environ["CARNET_BENCH_DATABASE"] = name  # the workers import this module: same state file
+    os.environ["CARNET_BENCH_PORT"] = str(PORT)  # and the Python load's processes: same port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -257,7 +283,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="keep the database and state of the last run")
     parser.add_argument("--profile", type=int, default=0, help="profile N in-process calls of each (pyinstrument)")
+    parser.add_argument("--database", default=DATABASE, help="the database to (re)create (default carnet_bench_api)")
     args = parser.parse_args()
+    _use_database(args.database)
     given = os.environ.get("DATABASE_URL", "")
     if not given.startswith("postgres"):
         raise SystemExit("Set DATABASE_URL to a PostgreSQL server (the database name is replaced).")

@@ -13,6 +13,7 @@ opt-out, which comes after every rule that hides the profile) are a 403 with the
 
 from typing import Any
 
+from django.db.models import Count, QuerySet, Window
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -37,8 +38,9 @@ from access_control.queries import own_actions, trail_for_treating_doctor
 from access_control.rules import GENERIC_REFUSAL, Action
 from accounts.api_auth import PRACTITIONER, READ
 from accounts.auth import client_address
-from plumbing.api_errors import NeverCached, Pagination
+from plumbing.api_errors import TOTAL, NeverCached, Pagination
 from plumbing.api_shapes import ErrorSerializer, TrailEntrySerializer
+from plumbing.sql import CompiledRows
 from records.models import Profile
 from records.storage import body_response
 
@@ -182,13 +184,20 @@ class DocumentList(PractitionerView):
     parser_classes = [MultiPartParser, FormParser]
 
     def get_queryset(self):
+        return self.documents(*self.listing())
+
+    def listing(self) -> tuple[handles.Handle, dict[str, Any]]:
+        """The opened handle and the request's filters, checked (a 404, 403 or 400 otherwise)."""
         handle = self.handle(opened=True)
+        filters = DocumentFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return handle, filters.validated_data
+
+    def documents(self, handle: handles.Handle, data: dict[str, Any]) -> QuerySet[Any]:
+        """The door's listing of the opened record with the request's filters."""
         # Profile(pk=…): the door filters everything in SQL, the profile row itself is not needed (A5 included).
         practitioner = self.request.practitioner  # type: ignore[attr-defined]  # set by the IsPractitioner permission
         documents = visible_documents(practitioner, Profile(pk=handle.profile_id), mode=handle.mode)
-        filters = DocumentFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        data = filters.validated_data
         if data.get("type"):
             documents = documents.filter(document_type__code=data["type"])
         if data.get("document_class"):
@@ -204,7 +213,20 @@ class DocumentList(PractitionerView):
         # Rows, not models: the same body as DocumentSerializer's (listed_documents), at a fraction of the cost.
         paginator = self.paginator
         assert isinstance(paginator, Pagination)  # pagination_class
-        page = paginator.paginate_rows(self.get_queryset().values(*LISTING_COLUMNS), request, self)
+        found, data = self.listing()
+
+        def rows() -> QuerySet[Any]:
+            return self.documents(found, data).values(*LISTING_COLUMNS)
+
+        counted = None
+        if not any(data.get(name) for name in ("type", "document_class", "date_from", "date_to")):
+            # The whole record, the usual call: the page and its total from SQL compiled once.
+            practitioner_id, profile_id, mode = request.practitioner.pk, found.profile_id, found.mode
+
+            def counted(start: int, stop: int) -> list[dict[str, Any]]:
+                return _PAGES.rows(mode, practitioner_id, profile_id, limit=stop - start, offset=start)
+
+        page = paginator.paginate_rows(rows, request, self, counted=counted)
         assert page is not None  # page_size is always set
         return self.get_paginated_response(listed_documents(page))
 
@@ -219,6 +241,15 @@ class DocumentList(PractitionerView):
             raise NoMatch()
         document = do_deposit_document(profile, actor=request.practitioner, **document_options(data.validated_data))
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
+
+
+def _listing_rows(mode: str, practitioner_id: int, profile_id: int) -> QuerySet[Any]:
+    """The unfiltered listing's page query as ``Pagination.paginate_rows`` runs it: ``_PAGES``' reference."""
+    documents = visible_documents(Practitioner(pk=practitioner_id), Profile(pk=profile_id), mode=mode)
+    return documents.values(*LISTING_COLUMNS).annotate(**{TOTAL: Window(Count("*"))})
+
+
+_PAGES = CompiledRows(_listing_rows, -(2**62) + 29, -(2**62) + 31)  # ids no real row has
 
 
 @extend_schema(tags=[TAG])

@@ -3,13 +3,17 @@
 Plain serializers: they validate input and shape output; the rules live in the door and the actions, never here.
 """
 
+from collections.abc import Callable
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from access_control.models import AccessMode
 from plumbing.api_shapes import DocumentMetadataSerializer
@@ -98,6 +102,29 @@ def _date(value: Any) -> str | None:
     return None if value is None else _DATE.to_representation(value)
 
 
+def _instants() -> Callable[[Any], str | None]:
+    """DRF's ``DateTimeField().to_representation`` with the current time zone looked up once (per listing).
+
+    The fast path is DRF's own steps for an aware instant under ``USE_TZ`` and the default ISO 8601 format
+    (``astimezone``, ``isoformat``, ``Z`` for UTC); anything else goes through DRF's field itself.
+    """
+    zone = timezone.get_current_timezone() if settings.USE_TZ else None
+    iso = api_settings.DATETIME_FORMAT is not None and api_settings.DATETIME_FORMAT.lower() == ISO_8601
+
+    def instant(value: Any) -> str | None:
+        if not value:
+            return None
+        if zone is None or not iso or not isinstance(value, datetime) or value.utcoffset() is None:
+            return _DATETIME.to_representation(value)
+        try:
+            text = value.astimezone(zone).isoformat()
+        except OverflowError:  # DRF's own error
+            return _DATETIME.to_representation(value)
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return instant
+
+
 def listed_documents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``DocumentSerializer(many=True).data`` for ``values(*LISTING_COLUMNS)`` rows, without model instances.
 
@@ -106,6 +133,7 @@ def listed_documents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     through the models' own properties; tests/test_api_practitioner.py compares this with the serializer.
     """
     listed = []
+    instant = _instants()
     for row in rows:
         if row["author_practitioner__rpps"] is None:
             rpps = name = profession = None
@@ -130,9 +158,7 @@ def listed_documents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 },
                 "author": {"kind": row["author_kind"], "rpps": rpps, "name": name, "profession": profession},
                 "care_date": _date(row["care_date"]),
-                "deposited_at": None
-                if row["deposited_at"] is None
-                else _DATETIME.to_representation(row["deposited_at"]),
+                "deposited_at": instant(row["deposited_at"]),
                 "content_type": row["content_type"],
                 "size": row["size"],
                 "sha256": row["sha256"],

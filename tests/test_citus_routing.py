@@ -230,3 +230,17 @@ def test_the_purge_deletes_a_profiles_rows_on_its_shard__L5_L10_T4(db, django_ca
     across = ('"archive_until" <=', '"legal_representative_id" =', '"user_id" IN', '"reviewed_by_id" IN')
     assert off and all(any(mark in sql for mark in across) for sql in off), off
     assert not [sql for sql in off if sql.startswith("DELETE") and '"user_id" IN' not in sql]
+
+
+def test_a_fhir_listing_again_reads_the_consultation_facts_and_the_page_on_one_shard(personas):
+    """Issue 19: the profile with its opening and decision (one statement), then the compiled page with its total."""
+    from access_control.handles import consultation_profile
+    from fhir_server.views import _compiled_page
+
+    api.open_record(personas.david, personas.alice)
+    profile = _routed(lambda: consultation_profile(personas.david.pk, personas.alice.pk))
+    assert profile is not None and profile._opened and profile._openable
+    rows = _routed(lambda: _compiled_page(personas.david.pk, personas.alice.pk, "normal")(0, 50))
+    assert [row["id"] for row in rows] == list(
+        api.visible_documents(personas.david, personas.alice).values_list("pk", flat=True)
+    )
