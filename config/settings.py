@@ -492,7 +492,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "plumbing.api_errors.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["plumbing.json_renderer.JSONRenderer"],
     # JSON with a nesting limit: a deeply nested body is a 400, not a RecursionError (issue 13, item 7).
     "DEFAULT_PARSER_CLASSES": [
         "plumbing.json_parser.DepthLimitedJSONParser",

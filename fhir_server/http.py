@@ -22,6 +22,7 @@ from fhir_server.resources import max_body_bytes, operation_outcome
 from plumbing.api_errors import NOT_FOUND_MESSAGE
 from plumbing.api_errors import exception_handler as api_exception_handler
 from plumbing.json_parser import DepthLimitedJSONParser
+from plumbing.json_renderer import JSONRenderer
 
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
@@ -29,7 +30,7 @@ JSON_NAMES = {"json", "application/json", FHIR_JSON, "application/json+fhir"}
 XML_NAMES = {"xml", "text/xml", "application/xml", FHIR_XML, "application/xml+fhir"}
 
 
-class FHIRRenderer(renderers.JSONRenderer):
+class FHIRRenderer(JSONRenderer):
     media_type = FHIR_JSON
     format = "fhir"
     charset = "utf-8"
