@@ -177,8 +177,11 @@ def test_admin_action_marks_batches_handed_and_shows_status__N4(agent, agent_cli
 def test_api_token_admin_lists_tokens_read_only_and_revokes_traced__T1(personas, supervisor, supervisor_client):
     secret = do_create_token(personas.david.user, name="Logiciel du cabinet", scope="read", actor=personas.david.user)
     token = secret.token
+    view_tokens = Permission.objects.get(codename="view_apitoken")
+    supervisors = supervisor.groups.get()
+    supervisors.permissions.remove(view_tokens)
     assert supervisor_client.get("/admin/access_control/apitoken/").status_code == 403  # no permission
-    supervisor.user_permissions.add(Permission.objects.get(codename="view_apitoken"))
+    supervisors.permissions.add(view_tokens)  # what records 0004 grants the supervisors
     listing = supervisor_client.get("/admin/access_control/apitoken/")
     assert listing.status_code == 200
     page = listing.content.decode()
