@@ -35,6 +35,17 @@ def converted_rows(using: str, statement: str, cols: list, rows: list) -> list[l
     return [list(row) for row in compiler.apply_converters(rows, converters)]
 
 
+def slot_positions(slots: tuple[Any, ...], params: Any) -> list[tuple[int, ...]]:
+    """Where each slot value stands among a compiled query's parameters (all its places, by type and value)."""
+    positions = []
+    for slot in slots:
+        found = tuple(i for i, value in enumerate(params) if type(value) is type(slot) and value == slot)
+        if not found:
+            raise AssertionError(f"The slot {slot!r} is not among the compiled query's parameters.")
+        positions.append(found)
+    return positions
+
+
 class CompiledQuery:
     """A model queryset the ORM compiles once per connection; each run puts new values in its parameter slots.
 
@@ -56,12 +67,7 @@ class CompiledQuery:
         if connection not in self._compiled:
             compiler = self.build(*self.slots).query.get_compiler(using)
             sql, params = compiler.as_sql()
-            positions = []
-            for slot in self.slots:
-                found = tuple(i for i, value in enumerate(params) if type(value) is type(slot) and value == slot)
-                if not found:
-                    raise AssertionError(f"The slot {slot!r} is not among the compiled query's parameters.")
-                positions.append(found)
+            positions = slot_positions(self.slots, params)
             select, klass_info = compiler.select, compiler.klass_info
             fields = klass_info["select_fields"]
             start, end = fields[0], fields[-1] + 1
@@ -128,12 +134,7 @@ class CompiledRows:
                 raise AssertionError("CompiledRows needs an ordered, unsliced queryset.")
             compiler = query.get_compiler(using)
             sql, params = compiler.as_sql()
-            positions = []
-            for slot in self.slots:
-                found = tuple(i for i, value in enumerate(params) if type(value) is type(slot) and value == slot)
-                if not found:
-                    raise AssertionError(f"The slot {slot!r} is not among the compiled query's parameters.")
-                positions.append(found)
+            positions = slot_positions(self.slots, params)
             names = (
                 list(query.selected)
                 if query.selected
