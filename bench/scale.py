@@ -286,6 +286,11 @@ def child(args) -> int:
     )  # broker hand-off: not database work
 
     data = _setup_side(args.child, args.url, args.database, args.documents, args.seed)
+    from django.db import connections
+
+    # The app's processes connect after migrate and citus_distribute: their sessions (and on Citus the
+    # coordinator's connections to the workers) start with the database's settings that the layout applied.
+    connections.close_all()
     pairs = _pairs(data, 2000, args.seed)
 
     def answer(payload: dict) -> None:

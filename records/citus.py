@@ -282,6 +282,12 @@ def apply_layout(cursor, foreign_keys: dict[str, list[tuple[str, str, str]]], *,
     # The hot paths are routed to one shard, so only batches and staff reports lose parallelism.
     cursor.execute(f"ALTER DATABASE {_quote(str(database))} SET citus.multi_shard_modify_mode TO 'sequential'")
     cursor.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
+    # Citus plans a routed statement twice, on the coordinator and again on the worker, and never keeps either
+    # plan (its distribution column is a parameter). The visibility condition (access_control.fast_sql), a chain
+    # of joins and EXISTS, took ~1.7 ms a plan; kept in its written order (join_collapse_limit = 1, the profile's
+    # documents first) ~0.8 ms, for the same run time (docs/scaling.md, Planning). Citus passes the database's
+    # setting to the workers' database, so both plans are the shorter ones.
+    cursor.execute(f"ALTER DATABASE {_quote(str(database))} SET join_collapse_limit TO 1")
     _drop_foreign_keys(cursor, log)
     for spec in (*DISTRIBUTED, *BY_NIR):
         placement = _placement(cursor, spec.table)

@@ -88,6 +88,17 @@ def test_citus_distribute_twice_changes_nothing():
     assert _rows("SELECT table_name::text, citus_table_type, shard_count FROM citus_tables ORDER BY 1") == before
 
 
+def test_the_database_keeps_joins_in_written_order_on_every_node():
+    """citus_distribute's join_collapse_limit = 1 (docs/scaling.md, Planning) holds on the coordinator and workers."""
+    setting = (
+        "SELECT coalesce((SELECT s.setconfig::text FROM pg_db_role_setting s JOIN pg_database d "
+        "ON d.oid = s.setdatabase WHERE d.datname = current_database() AND s.setrole = 0), '')"
+    )
+    assert "join_collapse_limit=1" in _rows(setting)[0][0]
+    workers = _rows("SELECT success, result FROM run_command_on_workers(%s)", [setting])
+    assert workers and all(ok and "join_collapse_limit=1" in result for ok, result in workers)
+
+
 @pytest.mark.parametrize(
     "query",
     [
