@@ -66,8 +66,10 @@ CITUS_TESTS ?= tests/test_citus_layout.py tests/test_citus_cluster.py tests/test
 	tests/test_access_contract.py tests/test_access_rules.py tests/test_access_admin.py tests/test_access_queries.py \
 	tests/test_access_property.py tests/test_trail.py tests/test_api_scopes.py tests/test_api_tokens.py \
 	tests/test_api_patient.py tests/test_api_practitioner.py tests/test_outbox_channel.py \
-	tests/test_notifications_delivery.py tests/test_notifications_batch.py tests/test_notifications_worker.py tests/test_enrolment.py \
-	tests/test_lifecycle.py tests/test_api_schema.py
+	tests/test_notifications_delivery.py tests/test_notifications_batch.py tests/test_notifications_worker.py \
+	tests/test_enrolment.py tests/test_lifecycle.py tests/test_api_schema.py tests/test_api_listing.py \
+	tests/test_fhir_api.py tests/test_fhir_client.py tests/test_fhir_formats.py tests/test_fhir_listing.py \
+	tests/test_fhir_mhd.py tests/test_fhir_search.py
 test-citus: install
 	.ci/citus-cluster.sh start
 	DATABASE_URL=$(CITUS_URL) CARNET_CITUS=1 $(BIN)/python -m pytest $(CITUS_TESTS)
