@@ -16,6 +16,7 @@ are written by hand in ``access_control.fast_sql``, each beside its ORM referenc
 """
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -25,12 +26,16 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.expressions import Col
+from django.db.models.lookups import Exact
+from django.db.models.sql.where import AND
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from notifications.models import Notice
 from notifications.outbox import queue_notice
+from plumbing.sql import CompiledRows
 from plumbing.throttling import count_failure, failures, hashed_key, seconds_left
 from practitioners.models import Practitioner
 from records.health_summary import SummaryAction, SummarySections, current_entries, sections_of
@@ -273,17 +278,76 @@ def visible_documents(
     concern the patient's side only. An empty queryset when the record may not be opened.
     """
     check_mode(mode)
-    documents = _listing()
+    listing, profile_column = _listing()
+    documents = listing.all()  # a copy
+    # The conditions added to the WHERE as they are: ``filter()`` would resolve them again on every call.
+    documents.query.where.add(visibility(practitioner.pk, profile.pk, mode, documents.db), AND)
     # The profile's id stands in the outer WHERE as well, where Citus sees it and routes to the profile's shard.
-    return documents.filter(visibility(practitioner.pk, profile.pk, mode, documents.db), profile_id=profile.pk)
+    documents.query.where.add(Exact(profile_column, profile.pk), AND)
+    return documents
 
 
 @cache
-def _listing() -> QuerySet[Document]:
-    """The listing's joins and order, built once: one ``filter`` a call is left (bench/README.md, access.py)."""
-    return Document.objects.select_related("document_type", "author_practitioner__profession").order_by(
+def _listing() -> tuple[QuerySet[Document], Col]:
+    """The listing's joins and order, and its profile column, built once (bench/README.md, access.py)."""
+    documents = Document.objects.select_related("document_type", "author_practitioner__profession").order_by(
         "-deposited_at", "-pk"
     )
+    return documents, Document._meta.get_field("profile").get_col(Document._meta.db_table)
+
+
+class RecordListing:
+    """``visible_documents`` of a whole record, its SQL compiled once per connection and mode: what practice
+    software reads most.
+
+    The REST and FHIR pages of an opened record without filters are read through one (each with its columns and
+    the listing's total on every row), and ``visible_document_ids`` through another; compiling the queryset
+    anew cost about half a millisecond of Python a call (bench/README.md, access.py and api.py). ``columns`` are
+    what ``values()`` reads; ``total`` names a window count of the whole listing on every row (a page and its
+    total in one statement). ``reference`` is the plain queryset, whose SQL is the one kept.
+    """
+
+    _SLOTS = (-(2**62) + 29, -(2**62) + 31)  # a practitioner's and a profile's id no real row has
+
+    def __init__(self, *columns: str, total: str | None = None):
+        self.columns, self.total = columns, total
+        self._compiled = CompiledRows(self.reference, *self._SLOTS)
+
+    def reference(self, mode: str, practitioner_id: int, profile_id: int) -> QuerySet[Any]:
+        """The listing as a plain queryset (``rows`` gives the same rows)."""
+        documents = visible_documents(Practitioner(pk=practitioner_id), Profile(pk=profile_id), mode=mode)
+        listing: QuerySet[Any] = documents.values(*self.columns)
+        if self.total:
+            listing = listing.annotate(**{self.total: Window(Count("*"))})
+        return listing
+
+    def rows(
+        self,
+        practitioner_id: int,
+        profile_id: int,
+        mode: str = AccessMode.NORMAL,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """``reference(...)[offset : offset + limit]`` (the whole listing without ``limit``) as ``values()`` dicts."""
+        check_mode(mode)  # the mode is the key of the compiled statement: never an arbitrary one
+        return self._compiled.rows(
+            mode, practitioner_id, profile_id, limit=limit, offset=offset, using=Document.objects.db
+        )
+
+    def tuples(self, practitioner_id: int, profile_id: int, mode: str = AccessMode.NORMAL) -> list[Sequence[Any]]:
+        """The whole listing, each row a sequence of ``columns`` (no dicts: the cheapest read)."""
+        check_mode(mode)
+        return self._compiled.tuples(mode, practitioner_id, profile_id, using=Document.objects.db)[1]
+
+
+_DOCUMENT_IDS = RecordListing("pk")
+
+
+def visible_document_ids(practitioner: Practitioner, profile: Profile, *, mode: str = AccessMode.NORMAL) -> list[int]:
+    """The ids ``visible_documents`` lists, in its order (newest first), from SQL compiled once."""
+    return [row[0] for row in _DOCUMENT_IDS.tuples(practitioner.pk, profile.pk, mode)]
 
 
 def may_open(practitioner: Practitioner, profile: Profile, mode: str = AccessMode.NORMAL) -> bool:

@@ -13,13 +13,14 @@ tests/test_fast_sql.py runs both on the same random worlds on PostgreSQL and com
 changes the reference first; the test then says which statement is behind.
 """
 
+from functools import cache
 from typing import Any
 
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import BooleanField, Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import Combinable, RawSQL
 
-from plumbing.sql import converted_rows
+from plumbing.sql import RowValues, converted_rows
 from practitioners.models import Practitioner, Profession
 from records.models import Document, Profile
 
@@ -79,7 +80,7 @@ def chain_tail_orm(profile_id: int) -> ChainTail:
 
 # --- The trail's INSERT (T1) -------------------------------------------------------------------------------------
 
-_insert_sql: dict[str, tuple[str, list[Any]]] = {}
+_insert_sql: dict[str, tuple[str, list[str], RowValues]] = {}
 
 
 def insert_entry_statement(entry: TrailEntry) -> tuple[str, list[Any]]:
@@ -88,17 +89,18 @@ def insert_entry_statement(entry: TrailEntry) -> tuple[str, list[Any]]:
     ``Model.save`` spends ~0.5 ms of Python compiling the same INSERT on every traced read (bench/README.md).
     No signal is sent: nothing listens to the trail's saves.
     """
-    vendor = connection.vendor
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the ``connection`` proxy looks the connection up again
+    vendor = db.vendor
     if vendor not in _insert_sql:
-        quote = connection.ops.quote_name
+        quote = db.ops.quote_name
         fields = [f for f in TrailEntry._meta.concrete_fields if not f.primary_key]
         sql = (
             f"INSERT INTO {quote(TrailEntry._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
             f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(TrailEntry._meta.pk.column)}"
         )
-        _insert_sql[vendor] = (sql, fields)
-    sql, fields = _insert_sql[vendor]
-    return sql, [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
+        _insert_sql[vendor] = (sql, [f.attname for f in fields], RowValues(fields))
+    sql, attnames, prepare = _insert_sql[vendor]
+    return sql, prepare([getattr(entry, name) for name in attnames], db)
 
 
 def mark_saved(entry: TrailEntry, pk: int) -> TrailEntry:
@@ -176,8 +178,23 @@ def _record_facts_statement(using: str) -> tuple[str, list[Any]]:
     return _record_facts_sql[vendor]
 
 
+@cache
 def _attnames(model: type[Model]) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
+
+
+@cache
+def _row_ends() -> tuple[int, int, int]:
+    """Where the practitioner's, the profession's and the profile's columns end in the facts' row."""
+    practitioner, profession, profile = (len(m._meta.concrete_fields) for m in (Practitioner, Profession, Profile))
+    return practitioner, practitioner + profession, practitioner + profession + profile
+
+
+@cache
+def _with_chain_tail(sql: str) -> str:
+    """The facts statement with the chain's tail as the last column of its outer SELECT list."""
+    call, _params = chain_tail_call(0)
+    return sql.replace(_FACTS_FROM, f", {call}{_FACTS_FROM}", 1)
 
 
 def practitioner_and_profile(
@@ -200,9 +217,8 @@ def practitioner_and_profile(
     head, params = [profile_id, profile_id], [profile_id, practitioner_id]
     lock_chain = lock_chain and profile_id is not None
     if lock_chain and profile_id is not None:  # the tail is the last column of the outer SELECT list
-        call, tail_params = chain_tail_call(profile_id)
-        sql = sql.replace(_FACTS_FROM, f", {call}{_FACTS_FROM}", 1)
-        head = [*head, *tail_params]
+        sql = _with_chain_tail(sql)
+        head = [*head, *chain_tail_call(profile_id)[1]]
     params = [*head, *params]
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
@@ -210,9 +226,9 @@ def practitioner_and_profile(
     if not rows:
         raise Practitioner.DoesNotExist("Practitioner matching query does not exist.")
     (row,) = converted_rows(using, "access_control.record_facts", cols, rows)
-    values = iter(row)
-    instances = [[next(values) for _ in model._meta.concrete_fields] for model in (Practitioner, Profession, Profile)]
-    blocked, occupational_authorised, profession_authorised, *rest = values
+    ends = _row_ends()
+    instances = [row[start:end] for start, end in zip((0, *ends[:-1]), ends, strict=True)]
+    blocked, occupational_authorised, profession_authorised, *rest = row[ends[-1] :]
     tail = parse_tail(rest[0]) if lock_chain else None
     practitioner = Practitioner.from_db(using, _attnames(Practitioner), instances[0])
     profession = Profession.from_db(using, _attnames(Profession), instances[1])

@@ -130,8 +130,11 @@ class RecordFacts:
     emergency_opt_out: bool
 
 
+_MODES = frozenset(AccessMode.values)  # ``AccessMode.values`` builds its list anew on every read
+
+
 def check_mode(mode: str) -> str:
-    if mode not in AccessMode.values:
+    if mode not in _MODES:
         raise ValueError(f"Unknown access mode {mode!r}")
     return mode
 

@@ -9,15 +9,18 @@ blocks, treating doctors, rights granted like the treating doctor's, suspended p
 sprinkled in), CLUSTERs the documents table on its (profile, -deposited_at) covering index, then for random
 practitioner–heavy-patient pairs measures in one run, interleaved in random order:
 
-* ours: ``access_control.api.open_record`` (normal mode) + ``visible_documents`` forced to a list of ids;
+* ours: ``access_control.api.open_record`` (normal mode) + ``visible_document_ids``, the whole record's listing
+  from SQL compiled once per connection (``RecordListing``, which the REST and FHIR pages of a whole record read);
+* ours_queryset: the same opening + ``visible_documents`` forced to a list of ids, the queryset compiled on every
+  call (what the portal's record page and filtered listings run), reported beside it (``queryset_ratio``);
 * floor: the same work by hand through psycopg in one transaction: chain lock, one query for the decision,
   the chain's last hash and the visible ids, one statement for the trail insert + notice upsert + link;
 * naive: per-object checks: load the record's documents, then a ``has_perm(practitioner, document)`` per
   document, each with its own look-ups (profile/treating doctor, block, matrix, category masks), same writes.
 
-All three must return the same ids for every pair. The after-commit hand-off of a new notice to the broker is
+All of them must return the same ids for every pair. The after-commit hand-off of a new notice to the broker is
 replaced by a no-op (it is not database work, and the floor has none). The last line is one JSON object:
-``{"documents", "p50_ms", "p99_ms", "floor_ratio", "naive_speedup"}``.
+``{"documents", "p50_ms", "p99_ms", "floor_ratio", "queryset_ratio", "naive_speedup"}``.
 """
 
 import argparse
@@ -317,6 +320,18 @@ def finish_load(conn) -> None:
 
 
 def ours(practitioner, profile) -> list[int]:
+    """The door as practice software goes through it: the opening, then the whole record's listing read from SQL
+    compiled once (``RecordListing``, as the REST and FHIR pages read it), ids only as the floor reads them."""
+    from access_control.api import open_record, visible_document_ids
+
+    decision = open_record(practitioner, profile, attests_care_team=True)
+    if not decision.allowed:
+        return []
+    return visible_document_ids(practitioner, profile)
+
+
+def ours_queryset(practitioner, profile) -> list[int]:
+    """The same with the listing as a queryset, compiled on every call (the portal's page, filtered listings)."""
     from access_control.api import open_record, visible_documents
 
     decision = open_record(practitioner, profile, attests_care_team=True)
@@ -582,6 +597,9 @@ def choose_pairs(data: dict, count: int, rng: random.Random) -> list[tuple[int, 
     return pairs
 
 
+CONTENDERS = ("ours", "ours_queryset", "floor", "floor_unprepared", "naive")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -593,12 +611,13 @@ def measure(pairs, floor: Floor, floor_unprepared: Floor, rng: random.Random, *,
 
     practitioners = Practitioner.objects.select_related("profession").in_bulk({p for p, _ in pairs})
     profiles = Profile.objects.in_bulk({p for _, p in pairs})
-    timings: dict[str, list[float]] = {"ours": [], "floor": [], "floor_unprepared": [], "naive": []}
+    timings: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     mismatches, visible = 0, []
     for index, (practitioner_id, profile_id) in enumerate(pairs):
         practitioner, profile = practitioners[practitioner_id], profiles[profile_id]
         contenders = [
             ("ours", lambda a=practitioner, b=profile: ours(a, b)),
+            ("ours_queryset", lambda a=practitioner, b=profile: ours_queryset(a, b)),
             ("floor", lambda a=practitioner_id, b=profile_id: floor.run(a, b)),
             ("floor_unprepared", lambda a=practitioner_id, b=profile_id: floor_unprepared.run(a, b)),
         ]
@@ -740,13 +759,14 @@ def main() -> int:
         f"median {statistics.median(visible):.0f}, max {max(visible)}; mismatches: {mismatches}; "
         f"broken chains after the run: {len(broken)}"
     )
-    for name in ("ours", "floor", "floor_unprepared", "naive"):
+    for name in CONTENDERS:
         log(f"  {name:16}  p50 {p50[name]:8.2f} ms   p99 {p99[name]:8.2f} ms")
     result = {
         "documents": documents,
         "p50_ms": round(p50["ours"], 3),
         "p99_ms": round(p99["ours"], 3),
         "floor_ratio": round(p50["ours"] / p50["floor"], 2),
+        "queryset_ratio": round(p50["ours_queryset"] / p50["floor"], 2),
         "naive_speedup": round(p50["naive"] / p50["ours"], 1),
     }
     print(json.dumps(result), flush=True)

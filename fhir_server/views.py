@@ -38,6 +38,7 @@ from access_control import handles
 from access_control.actions import do_deposit_documents, do_supersede_document
 from access_control.api import (
     LookupThrottled,
+    RecordListing,
     documents_visible_to_patient,
     find_profile,
     may_open,
@@ -68,7 +69,6 @@ from fhir_server.http import (
     wanted_format,
 )
 from plumbing.api_errors import TOTAL, NeverCached
-from plumbing.sql import CompiledRows
 from practitioners.models import Practitioner
 from records.account_actions import do_trace_patient_read
 from records.identifiers import normalize_nir
@@ -536,18 +536,13 @@ class DocumentReferences(FHIRView):
         )
 
 
-def _listing_rows(mode: str, practitioner_id: int, profile_id: int):
-    """The door's listing of a whole record as ``DocumentReferences.listing`` reads it (``_PAGES``' reference)."""
-    documents = visible_documents(Practitioner(pk=practitioner_id), Profile(pk=profile_id), mode=mode)
-    return documents.values(*resources.DOCUMENT_COLUMNS).annotate(**{TOTAL: Window(Count("*"))})
-
-
-_PAGES = CompiledRows(_listing_rows, -(2**62) + 19, -(2**62) + 23)  # ids no real row has
+# The whole record's page and its total as ``DocumentReferences.listing`` reads them, from SQL compiled once.
+_PAGES = RecordListing(*resources.DOCUMENT_COLUMNS, total=TOTAL)
 
 
 def _compiled_page(practitioner_id: int, profile_id: int, mode: str):
     def rows(offset: int, limit: int) -> list[dict[str, Any]]:
-        return _PAGES.rows(mode, practitioner_id, profile_id, limit=limit, offset=offset, using=Profile.objects.db)
+        return _PAGES.rows(practitioner_id, profile_id, mode, limit=limit, offset=offset)
 
     return rows
 

@@ -14,14 +14,16 @@ SQLite); tests/test_fast_sql.py runs both on the same rows on PostgreSQL and com
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.db import connections
 from django.db.models import Field
+from django.utils import timezone
 
 from access_control.models import TrailEntry
 from access_control.trail import entry_insert, save_entry
-from plumbing.sql import converted_rows
+from plumbing.sql import RowValues, converted_rows
 from records.nir_index import on_citus
 
 from .models import Notice
@@ -113,6 +115,44 @@ def _link_statement(using: str) -> str:
     return _link_sql[using]
 
 
+@cache
+def _notice_row() -> tuple[list[tuple[Field[Any, Any], str, bool, bool]], frozenset[str], RowValues]:
+    """The notice's inserted fields (all but the id) with what ``_notice_values`` needs of each, their names, and
+    their preparation for the database."""
+    fields = [f for f in Notice._meta.concrete_fields if not f.primary_key]
+    plan = [
+        (f, f.name, f.is_relation, bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)))
+        for f in fields
+    ]
+    return plan, frozenset(f.name for f in fields), RowValues(fields)
+
+
+def _notice_values(dedupe_key: str, defaults: dict[str, Any], connection: Any) -> list[Any]:
+    """The parameters ``Notice(dedupe_key=…, **defaults)`` would save, without building the instance.
+
+    Field by field what ``Model.__init__`` and ``pre_save`` do for a new row: the value given (a related object
+    by its id), else the field's default; ``auto_now`` fields take the time now.
+    """
+    plan, names, prepare = _notice_row()
+    if not names.issuperset(defaults):
+        raise TypeError(f"Notice has no field {sorted(set(defaults) - names)!r}")
+    values: list[Any] = []
+    for field, name, relation, now in plan:
+        value: Any
+        if now:
+            value = timezone.now()
+        elif name == "dedupe_key":
+            value = dedupe_key
+        elif name in defaults:
+            value = defaults[name]
+            if relation and value is not None:
+                value = value.pk
+        else:
+            value = field.get_default()
+        values.append(value)
+    return prepare(values, connection)
+
+
 def upsert_notice(
     dedupe_key: str, defaults: dict[str, Any], *, trail_entry: TrailEntry | None = None, folded: bool = False
 ) -> tuple[Notice, bool, bool]:
@@ -130,12 +170,11 @@ def upsert_notice(
         save_entry(trail_entry)
     insert = entry_insert(trail_entry) if trail_entry is not None and trail_entry.pk is None else None
     if citus:
-        sql, fields, cols = _citus_upsert_statement(using)
+        sql, _fields, cols = _citus_upsert_statement(using)
     else:
-        sql, fields, cols = _upsert_statement(using, insert.sql if insert is not None else None)
-    notice = Notice(dedupe_key=dedupe_key, **defaults)
+        sql, _fields, cols = _upsert_statement(using, insert.sql if insert is not None else None)
     params = [*(insert.params if insert is not None else [])]
-    params += [f.get_db_prep_save(f.pre_save(notice, True), connection) for f in fields]
+    params += _notice_values(dedupe_key, defaults, connection)
     entry_id = trail_entry.pk if trail_entry is not None else None
     if not citus:
         if insert is None:

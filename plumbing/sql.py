@@ -7,10 +7,11 @@ every consultation, so their converters are worked out once per database connect
 """
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from django.db import connections
+from django.db import connections, models
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # public, not in the stubs
 from django.db.models.sql import Query
@@ -33,6 +34,55 @@ def converted_rows(using: str, statement: str, cols: list, rows: list) -> list[l
     if not converters:
         return [list(row) for row in rows]
     return [list(row) for row in compiler.apply_converters(rows, converters)]
+
+
+# Fields whose ``get_db_prep_save`` gives back a value of this exact type unchanged on every backend (Django 5.2:
+# ``CharField.to_python`` returns a ``str`` as it is, and no backend adapts text), and the fields that give back
+# ``None`` for ``None``. Not integers: the PostgreSQL backend wraps them in psycopg's sized types.
+_UNCHANGED: dict[type, type] = {models.CharField: str, models.TextField: str}
+_NONE_UNCHANGED = frozenset(
+    {
+        *_UNCHANGED,
+        models.IntegerField,
+        models.BigIntegerField,
+        models.SmallIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveBigIntegerField,
+        models.PositiveSmallIntegerField,
+        models.DateTimeField,
+        models.ForeignKey,
+        models.BinaryField,
+        models.GenericIPAddressField,
+    }
+)
+
+
+class RowValues:
+    """``[f.get_db_prep_save(value, connection) for f, value in ...]`` for the rows of hand-written INSERTs, without
+    the calls that would give the value back unchanged: a ``str`` (exactly, not a subclass or a lazy string) for a
+    text field, ``None`` for the usual fields, and on PostgreSQL an aware ``datetime`` for a ``DateTimeField``
+    (the backend passes it to psycopg as it is). A hot INSERT of ~20 columns spent most of its Python in them
+    (bench/README.md, access.py). Any other value goes through ``get_db_prep_save``.
+    """
+
+    def __init__(self, fields: list):
+        self.fields = [
+            (f, _UNCHANGED.get(type(f)), type(f) in _NONE_UNCHANGED, type(f) is models.DateTimeField) for f in fields
+        ]
+
+    def __call__(self, values: Any, connection: Any) -> list[Any]:
+        postgresql = connection.vendor == "postgresql"
+        prepared = []
+        for (field, unchanged, none_unchanged, moment), value in zip(self.fields, values, strict=True):
+            if (
+                type(value) is unchanged
+                or (value is None and none_unchanged)
+                or (moment and postgresql and type(value) is datetime and value.tzinfo is not None)
+            ):
+                prepared.append(value)
+            else:
+                prepared.append(field.get_db_prep_save(value, connection))
+        return prepared
 
 
 def slot_positions(slots: tuple[Any, ...], params: Any) -> list[tuple[int, ...]]:
@@ -111,13 +161,13 @@ class CompiledQuery:
 
 
 class CompiledRows:
-    """A ``values()`` queryset the ORM compiles once per connection and ``key``, read a page at a time.
+    """A ``values()`` queryset the ORM compiles once per connection and ``key``, read a page at a time or whole.
 
     ``CompiledQuery`` for rows: ``build(key, *slots)`` is the plain-ORM reference (``key`` picks among a few shapes,
     e.g. an access mode); ``rows(key, *values, limit=, offset=)`` runs its SQL with ``values`` in the slots and the
-    page's bounds bound as parameters, and gives the dicts ``QuerySet.values()`` would give for that slice. A
-    document listing compiled this way skips ~0.5 ms of Python per call (bench/README.md, api.py). The queryset
-    must be ordered and unsliced; its SQL is still the ORM's.
+    page's bounds bound as parameters, and gives the dicts ``QuerySet.values()`` would give for that slice
+    (``tuples`` the rows of ``values_list()``). A document listing compiled this way skips ~0.5 ms of Python per
+    call (bench/README.md, api.py). The queryset must be ordered and unsliced; its SQL is still the ORM's.
     """
 
     def __init__(self, build: Callable[..., QuerySet[Any]], *slots: Any):
@@ -145,19 +195,34 @@ class CompiledRows:
                 ]
             )
             converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
-            per_key[key] = (f"{sql} LIMIT %s OFFSET %s", tuple(params), positions, compiler, converters, names)
+            per_key[key] = (sql, tuple(params), positions, compiler, converters, names)
         return per_key[key]
 
-    def rows(self, key: Any, *values: Any, limit: int, offset: int = 0, using: str = "default") -> list[dict]:
-        """The rows ``build(key, *values)[offset : offset + limit]`` gives, as ``values()`` dicts."""
+    def tuples(
+        self, key: Any, *values: Any, limit: int | None = None, offset: int = 0, using: str = "default"
+    ) -> tuple[list[str], list[Sequence[Any]]]:
+        """The column names and rows of ``build(key, *values)[offset : offset + limit]`` (all of them without
+        ``limit``), each a sequence in ``values_list()`` order."""
         sql, params, positions, compiler, converters, names = self._compile(key, using)
         bound = list(params)
         for value, found in zip(values, positions, strict=True):
             for i in found:
                 bound[i] = value
+        if limit is not None:
+            sql, bound = f"{sql} LIMIT %s OFFSET %s", [*bound, limit, offset]
+        elif offset:
+            raise ValueError("An offset needs a limit.")
         with connections[using].cursor() as cursor:
-            cursor.execute(sql, [*bound, limit, offset])
+            cursor.execute(sql, bound)
             rows = cursor.fetchall()
         if converters:
             rows = list(compiler.apply_converters(rows, converters))
+        return names, rows
+
+    def rows(
+        self, key: Any, *values: Any, limit: int | None = None, offset: int = 0, using: str = "default"
+    ) -> list[dict]:
+        """The rows ``build(key, *values)[offset : offset + limit]`` gives (all of them without ``limit``), as
+        ``values()`` dicts."""
+        names, rows = self.tuples(key, *values, limit=limit, offset=offset, using=using)
         return [dict(zip(names, row, strict=True)) for row in rows]

@@ -13,7 +13,7 @@ opt-out, which comes after every rule that hides the profile) are a 403 with the
 
 from typing import Any
 
-from django.db.models import Count, QuerySet, Window
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -27,6 +27,7 @@ from access_control import handles
 from access_control.actions import do_deposit_document, do_release_hold
 from access_control.api import (
     LookupThrottled,
+    RecordListing,
     find_profile,
     may_see_trail,
     open_document,
@@ -40,7 +41,6 @@ from accounts.api_auth import PRACTITIONER, READ
 from accounts.auth import client_address
 from plumbing.api_errors import TOTAL, NeverCached, Pagination
 from plumbing.api_shapes import ErrorSerializer, TrailEntrySerializer
-from plumbing.sql import CompiledRows
 from records.models import Profile
 from records.storage import body_response
 
@@ -224,7 +224,7 @@ class DocumentList(PractitionerView):
             practitioner_id, profile_id, mode = request.practitioner.pk, found.profile_id, found.mode
 
             def counted(start: int, stop: int) -> list[dict[str, Any]]:
-                return _PAGES.rows(mode, practitioner_id, profile_id, limit=stop - start, offset=start)
+                return _PAGES.rows(practitioner_id, profile_id, mode, limit=stop - start, offset=start)
 
         page = paginator.paginate_rows(rows, request, self, counted=counted)
         assert page is not None  # page_size is always set
@@ -243,13 +243,8 @@ class DocumentList(PractitionerView):
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
 
-def _listing_rows(mode: str, practitioner_id: int, profile_id: int) -> QuerySet[Any]:
-    """The unfiltered listing's page query as ``Pagination.paginate_rows`` runs it: ``_PAGES``' reference."""
-    documents = visible_documents(Practitioner(pk=practitioner_id), Profile(pk=profile_id), mode=mode)
-    return documents.values(*LISTING_COLUMNS).annotate(**{TOTAL: Window(Count("*"))})
-
-
-_PAGES = CompiledRows(_listing_rows, -(2**62) + 29, -(2**62) + 31)  # ids no real row has
+# The unfiltered page and its total as ``Pagination.paginate_rows`` reads them, from SQL compiled once.
+_PAGES = RecordListing(*LISTING_COLUMNS, total=TOTAL)
 
 
 @extend_schema(tags=[TAG])

@@ -126,12 +126,16 @@ def test_the_facts_statement_agrees_with_the_orm__A1_A2_A3_A5_A7_T2(spec, data):
 @settings(max_examples=EXAMPLES)
 @given(spec=world_st)
 def test_the_compiled_visibility_agrees_with_the_orm__A2_A3_A4_A5_A6_A7_A10_A12(spec):
-    """Same documents in the same order, for every practitioner, profile and mode (slots filled per call)."""
+    """Same documents in the same order, for every practitioner, profile and mode (slots filled per call), and the
+    same through the compiled whole-record listing."""
     with transaction.atomic():
         _world, rows = build_world(spec)
         for practitioner, profile, mode in itertools.product(rows["practitioners"], rows["profiles"], MODES):
             fast = _ordered_ids(visibility(practitioner.pk, profile.pk, mode, Document.objects.db))
-            assert fast == _ordered_ids(visibility_conditions(practitioner.pk, profile.pk, mode))
+            reference = _ordered_ids(visibility_conditions(practitioner.pk, profile.pk, mode))
+            assert fast == reference
+            # The whole listing compiled once per connection (api.RecordListing): the same ids.
+            assert api.visible_document_ids(practitioner, profile, mode=mode) == reference
         transaction.set_rollback(True)
 
 
