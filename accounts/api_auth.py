@@ -19,6 +19,7 @@ from access_control.tokens import KEYWORD, verify_token
 from access_control.trail import attest_assurance
 from accounts.auth import client_address, provider_sign_in, session_is_current
 from accounts.jwt_tokens import ProviderToken
+from plumbing.cache import hit
 from records.models import User
 
 if TYPE_CHECKING:  # DRF's settings import this module: importing its views here would be circular
@@ -71,7 +72,39 @@ def _rate(name: str) -> str:
     return rate
 
 
-class TokenRateThrottle(throttling.SimpleRateThrottle):
+class CountedRateThrottle(throttling.SimpleRateThrottle):
+    """DRF's rate throttle, counted per fixed window of the rate's period: one counter increment a request.
+
+    ``SimpleRateThrottle`` keeps the time of every request of the period in the cache and reads and writes that
+    whole list on each call: two round trips and a list as long as the allowance. Here the window's counter is
+    incremented in one round trip (``plumbing.cache.hit``); the call is refused past the allowance, until the
+    window ends (``Retry-After``). As with any fixed window, up to twice the allowance can pass across a window's
+    boundary.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        allowance, period = self.parse_rate(self.rate)
+        self.allowance: int | None = allowance
+        self.period: int = period or 1
+        self.wait_seconds = 0.0
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        if self.allowance is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        now = float(self.timer())
+        window = int(now // self.period)
+        self.wait_seconds = (window + 1) * self.period - now
+        return hit(self.cache, f"{key}:{window}", self.period) <= self.allowance
+
+    def wait(self) -> float:
+        return self.wait_seconds
+
+
+class TokenRateThrottle(CountedRateThrottle):
     """Per token (or per account for a session), with the cache: ``CARNET_API_TOKEN_RATE``."""
 
     scope = "api_token"
@@ -86,7 +119,7 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
         return f"carnet:throttle:{self.scope}:{ident}"
 
 
-class AddressRateThrottle(throttling.SimpleRateThrottle):
+class AddressRateThrottle(CountedRateThrottle):
     """Anonymous calls per client address: ``CARNET_API_ADDRESS_RATE``.
 
     Authenticated calls are counted per token or account (``TokenRateThrottle``) only: practice software in a

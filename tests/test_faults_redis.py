@@ -108,3 +108,31 @@ def test_sign_out_everywhere_still_works_while_redis_is_down(personas, redis_cac
     redis_cache_and_broker.stop()
     assert phone.post(reverse("patients:logout_everywhere")).status_code == 302
     assert laptop.get(reverse("patients:dashboard")).status_code == 302  # the other session is over
+
+
+def test_the_api_throttle_counts_in_redis_then_in_memory_through_an_outage(personas, redis_cache_and_broker, settings):
+    """One counter per token and window in Redis (``plumbing.cache.hit``: SET NX EX + INCR, one round trip); while
+    Redis is down the same allowance holds from this process's memory (never open), with ``Retry-After``."""
+    import redis
+    from django.core.cache import cache
+
+    server = redis_cache_and_broker
+    settings.CARNET_API_TOKEN_RATE = "3/hour"
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(personas.alice.user)}")
+    assert [api.get(reverse("api-patient-profiles")).status_code for _ in range(3)] == [200] * 3
+    refused = api.get(reverse("api-patient-profiles"))
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 3600
+    keys = redis.Redis.from_url(server.url(1)).keys("*throttle*")
+    assert len(keys) == 1  # one counter, not a list of request times
+    (key,) = keys
+    assert int(redis.Redis.from_url(server.url(1)).get(key)) == 4
+    assert 0 < redis.Redis.from_url(server.url(1)).ttl(key) <= 3600  # it lapses with its window
+
+    server.stop()
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(personas.alice.user, name='Autre')}")
+    answers = [other.get(reverse("api-patient-profiles")).status_code for _ in range(4)]
+    assert cache.redis_is_down
+    assert answers == [200, 200, 200, 429]  # the allowance holds from memory
+    server.start()
