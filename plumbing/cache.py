@@ -19,6 +19,7 @@ import time
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
+from django.utils.connection import ConnectionProxy
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ def hit(cache, key: str, timeout: int) -> int:
 
     ``ResilientRedisCache.hit`` in one round trip; with any other cache, ``add`` then ``incr``.
     """
+    if isinstance(cache, ConnectionProxy):  # ``django.core.cache.cache``: the alias's cache of this thread
+        cache = cache._connections[cache._alias]
     if isinstance(cache, ResilientRedisCache):
         return cache.hit(key, timeout)
     cache.add(key, 0, timeout=timeout)

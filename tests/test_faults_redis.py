@@ -110,7 +110,9 @@ def test_sign_out_everywhere_still_works_while_redis_is_down(personas, redis_cac
     assert laptop.get(reverse("patients:dashboard")).status_code == 302  # the other session is over
 
 
-def test_the_api_throttle_counts_in_redis_then_in_memory_through_an_outage(personas, redis_cache_and_broker, settings):
+def test_the_api_throttle_counts_in_redis_then_in_memory_through_an_outage(
+    personas, redis_cache_and_broker, settings, monkeypatch
+):
     """One counter per token and window in Redis (``plumbing.cache.hit``: SET NX EX + INCR, one round trip); while
     Redis is down the same allowance holds from this process's memory (never open), with ``Retry-After``."""
     import redis
@@ -118,6 +120,14 @@ def test_the_api_throttle_counts_in_redis_then_in_memory_through_an_outage(perso
 
     server = redis_cache_and_broker
     settings.CARNET_API_TOKEN_RATE = "3/hour"
+    pipelined = []
+    monkeypatch.setattr(
+        resilient_cache.ResilientRedisCache,
+        "hit",
+        lambda self, key, timeout, _hit=resilient_cache.ResilientRedisCache.hit: (
+            pipelined.append(key) or _hit(self, key, timeout)
+        ),
+    )
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(personas.alice.user)}")
     assert [api.get(reverse("api-patient-profiles")).status_code for _ in range(3)] == [200] * 3
@@ -127,6 +137,7 @@ def test_the_api_throttle_counts_in_redis_then_in_memory_through_an_outage(perso
     assert len(keys) == 1  # one counter, not a list of request times
     (key,) = keys
     assert int(redis.Redis.from_url(server.url(1)).get(key)) == 4
+    assert len(pipelined) == 4  # each call through the one-round-trip pipeline, not add() and incr()
     assert 0 < redis.Redis.from_url(server.url(1)).ttl(key) <= 3600  # it lapses with its window
 
     server.stop()
