@@ -16,6 +16,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _DRF = JSONEncoder()
+_LINE, _PARAGRAPH = "\u2028".encode(), "\u2029".encode()
 
 
 def _default(value: Any) -> Any:
@@ -33,6 +34,10 @@ class JSONRenderer(renderers.JSONRenderer):
             body = orjson.dumps(data, default=_default, option=_OPTIONS)
         except orjson.JSONEncodeError:
             return super().render(data, accepted_media_type, renderer_context)
-        if b"\xe2\x80" in body:  # U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8
-            body = body.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
+        # U+2028 and U+2029 (E2 80 A8 and E2 80 A9 in UTF-8): searched for first, since French text is full of other
+        # E2 80 sequences (’, …, –), and each replace copies the whole body.
+        if _LINE in body:
+            body = body.replace(_LINE, b"\\u2028")
+        if _PARAGRAPH in body:
+            body = body.replace(_PARAGRAPH, b"\\u2029")
         return body
