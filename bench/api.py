@@ -131,9 +131,12 @@ if __name__ != "__main__":  # imported by gunicorn: serve the product's URLs and
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
 
+    from config.wsgi import freeze_start_up
+
     urlpatterns = _urlpatterns()
     settings.ROOT_URLCONF = __name__
     application = get_wsgi_application()
+    freeze_start_up()  # as config/wsgi.py does, after this module's URL patterns are in place
 
 
 # --- The driver -------------------------------------------------------------------------------------------

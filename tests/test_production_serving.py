@@ -209,3 +209,18 @@ def test_json_logs_are_one_object_a_line_for_gunicorn_and_django(start_gunicorn)
     access = [record["message"] for record in records if record["name"] == "gunicorn.access"]
     assert any('"GET /healthz HTTP/1.1" 200' in message for message in access)
     assert NIR not in server.logs()
+
+
+def test_the_wsgi_application_freezes_what_start_up_built(tmp_path, static_root):
+    """config.wsgi puts start-up's objects, the URL patterns and views included, out of the collector's reach."""
+    env = production_env(tmp_path / "var", static_root, DATABASE_URL=database_url_for_subprocess())
+    script = (
+        "import gc, sys, config.wsgi; "
+        "print(gc.get_freeze_count(), 'practitioners.api' in sys.modules, 'fhir_server.views' in sys.modules)"
+    )
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    frozen, rest_views, fhir_views = result.stdout.split()
+    assert int(frozen) > 100_000  # Django, the apps and their views: hundreds of thousands of objects
+    assert rest_views == fhir_views == "True"
