@@ -117,8 +117,11 @@ def _link_statement(using: str) -> str:
 
 @cache
 def _notice_row() -> tuple[list[tuple[Field[Any, Any], str, bool, bool]], frozenset[str], RowValues]:
-    """The notice's inserted fields (all but the id) with what ``_notice_values`` needs of each, their names, and
-    their preparation for the database."""
+    """The notice's inserted fields (all but the id), their names, and their preparation for the database.
+
+    Each field comes with what ``_notice_values`` needs of it: its name, whether it is a relation, whether it
+    takes the time now.
+    """
     fields = [f for f in Notice._meta.concrete_fields if not f.primary_key]
     plan = [
         (f, f.name, f.is_relation, bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)))

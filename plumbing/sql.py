@@ -58,8 +58,9 @@ _NONE_UNCHANGED = frozenset(
 
 
 class RowValues:
-    """``[f.get_db_prep_save(value, connection) for f, value in ...]`` for the rows of hand-written INSERTs, without
-    the calls that would give the value back unchanged: a ``str`` (exactly, not a subclass or a lazy string) for a
+    """``get_db_prep_save`` for each value of a hand-written INSERT's row, skipping the calls that change nothing.
+
+    The calls skipped would give the value back unchanged: a ``str`` (exactly, not a subclass or a lazy string) for a
     text field, ``None`` for the usual fields, and on PostgreSQL an aware ``datetime`` for a ``DateTimeField``
     (the backend passes it to psycopg as it is). A hot INSERT of ~20 columns spent most of its Python in them
     (bench/README.md, access.py). Any other value goes through ``get_db_prep_save``.
@@ -201,8 +202,10 @@ class CompiledRows:
     def tuples(
         self, key: Any, *values: Any, limit: int | None = None, offset: int = 0, using: str = "default"
     ) -> tuple[list[str], list[Sequence[Any]]]:
-        """The column names and rows of ``build(key, *values)[offset : offset + limit]`` (all of them without
-        ``limit``), each a sequence in ``values_list()`` order."""
+        """The column names and rows of ``build(key, *values)[offset : offset + limit]``.
+
+        All of them without ``limit``; each row a sequence in ``values_list()`` order.
+        """
         sql, params, positions, compiler, converters, names = self._compile(key, using)
         bound = list(params)
         for value, found in zip(values, positions, strict=True):
@@ -222,7 +225,9 @@ class CompiledRows:
     def rows(
         self, key: Any, *values: Any, limit: int | None = None, offset: int = 0, using: str = "default"
     ) -> list[dict]:
-        """The rows ``build(key, *values)[offset : offset + limit]`` gives (all of them without ``limit``), as
-        ``values()`` dicts."""
+        """The rows ``build(key, *values)[offset : offset + limit]`` gives, as ``values()`` dicts.
+
+        All of them without ``limit``.
+        """
         names, rows = self.tuples(key, *values, limit=limit, offset=offset, using=using)
         return [dict(zip(names, row, strict=True)) for row in rows]
