@@ -299,9 +299,9 @@ def _listing() -> tuple[QuerySet[Document], Col]:
 class RecordListing:
     """``visible_documents`` of a whole record, its SQL compiled once per connection and mode.
 
-    What practice software reads most. The REST and FHIR pages of an opened record without filters are read through one (each with its columns and
-    the listing's total on every row), and ``visible_document_ids`` through another; compiling the queryset
-    anew cost about half a millisecond of Python a call (bench/README.md, access.py and api.py). ``columns`` are
+    What practice software reads most. The REST and FHIR pages of an opened record without filters are read
+    through one (each with its columns and the listing's total on every row), and ``visible_document_ids``
+    through another; compiling the queryset anew cost about half a millisecond of Python a call (bench/README.md, access.py and api.py). ``columns`` are
     what ``values()`` reads; ``total`` names a window count of the whole listing on every row (a page and its
     total in one statement). ``reference`` is the plain queryset, whose SQL is the one kept.
     """

@@ -131,7 +131,7 @@ if __name__ != "__main__":  # imported by gunicorn: serve the product's URLs and
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
 
-    from config.wsgi import freeze_start_up
+    from plumbing.startup import freeze_start_up
 
     urlpatterns = _urlpatterns()
     settings.ROOT_URLCONF = __name__
@@ -186,8 +186,10 @@ def _prepare(database_url: str) -> dict:
     assert listing["count"] == 50, listing["count"]
     from django.db import connection
 
-    with connection.cursor() as cursor:  # statistics, as autovacuum keeps them on a live database: the plans the
-        cursor.execute("ANALYZE")  # workers prepare must not depend on whether autovacuum ran before the load
+    # Statistics, as a live database has them: the plans the workers prepare must not depend on whether
+    # autovacuum analysed the new tables before the load.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     fhir_patient = handles.stable_id(handles.practitioner_key(cast.claire), cast.alice.pk)
     return {
         "token": token,

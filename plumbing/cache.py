@@ -19,7 +19,6 @@ import time
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
-from django.utils.connection import ConnectionProxy
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +121,12 @@ class ResilientRedisCache(RedisCache):
 def hit(cache, key: str, timeout: int) -> int:
     """Add one to the counter ``key`` of ``cache`` (created for ``timeout`` seconds) and return the count.
 
-    ``ResilientRedisCache.hit`` in one round trip; with any other cache, ``add`` then ``incr``.
+    ``ResilientRedisCache.hit`` in one round trip (also through ``django.core.cache.cache``, whose proxy hands
+    the method on); with any other cache, ``add`` then ``incr``.
     """
-    if isinstance(cache, ConnectionProxy):  # ``django.core.cache.cache``: the alias's cache of this thread
-        cache = cache._connections[cache._alias]
-    if isinstance(cache, ResilientRedisCache):
-        return cache.hit(key, timeout)
+    own_hit = getattr(cache, "hit", None)
+    if own_hit is not None:
+        return int(own_hit(key, timeout))
     cache.add(key, 0, timeout=timeout)
     try:
         return int(cache.incr(key))
